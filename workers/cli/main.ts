@@ -1,0 +1,31 @@
+#!/usr/bin/env node
+import { Command } from 'commander';
+import { registerPlan } from './plan-command.js';
+import { registerSchema } from './schema-command.js';
+import { registerValidate } from './validate-command.js';
+
+const program = new Command();
+program
+  .name('streamscore')
+  .description(
+    'Score Debezium change events with ONNX models; write predictions to Postgres, Snowflake and Kafka.',
+  )
+  .version('0.1.0')
+  .showHelpAfterError('(run with --help for usage)')
+  .addHelpText(
+    'after',
+    `
+Examples:
+  $ streamscore validate pipelines/*.yaml
+  $ streamscore plan pipelines/churn-scoring.yaml
+  $ streamscore schema > schemas/pipeline.schema.json`,
+  );
+
+registerValidate(program);
+registerPlan(program);
+registerSchema(program);
+
+program.parseAsync(process.argv).catch((err: unknown) => {
+  process.stderr.write(`streamscore: ${err instanceof Error ? err.message : String(err)}\n`);
+  process.exit(2);
+});

@@ -1,0 +1,19 @@
+import { z } from 'zod';
+import { schemaRegistryConfig } from '../../decode/registry-config.js';
+import { kafkaConnection } from '../../sources/kafka/config.js';
+
+export const kafkaSinkConfig = z
+  .strictObject({
+    ...kafkaConnection,
+    brokers: kafkaConnection.brokers.optional().describe('Brokers; defaults to the source brokers.'),
+    topic: z.string().min(1).describe('Output topic; messages are keyed by the entity key.'),
+    format: z.enum(['json', 'avro']).default('json').describe('Message encoding.'),
+    schema_registry: schemaRegistryConfig.optional(),
+    acks: z
+      .union([z.literal(-1), z.literal(1)])
+      .default(-1)
+      .describe('-1 waits for all in-sync replicas.'),
+    compression: z.enum(['none', 'gzip']).default('none').describe('Batch compression.'),
+  })
+  .describe('Predictions as Kafka messages keyed by entity key; deletes are tombstones.');
+export type KafkaSinkConfig = z.output<typeof kafkaSinkConfig>;

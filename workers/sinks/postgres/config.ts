@@ -1,0 +1,24 @@
+import { z } from 'zod';
+import { positiveInt, qualifiedName, secret, sqlIdentifier } from '../../spec/fields.js';
+import { columnMapping, onDelete } from '../columns.js';
+
+export const postgresSinkConfig = z
+  .strictObject({
+    url: secret().describe('Connection URL, e.g. ${DATABASE_URL}; treated as a secret.'),
+    table: qualifiedName(2).describe('Target table, schema-qualified: ml.customer_churn_scores.'),
+    key: z.array(sqlIdentifier()).min(1).describe('Primary-key columns (the conflict target).'),
+    columns: columnMapping,
+    on_delete: onDelete,
+    create_table: z
+      .boolean()
+      .default(false)
+      .describe('Create the table from the spec at start-up when missing.'),
+    write_mode: z
+      .enum(['upsert', 'copy'])
+      .default('upsert')
+      .describe('Bulk path: multi-row INSERT … ON CONFLICT, or COPY into a temp table then one upsert.'),
+    max_rows_per_statement: positiveInt().default(1000).describe('Rows per INSERT statement.'),
+    pool_size: positiveInt().default(4).describe('Connections in the pool.'),
+  })
+  .describe('Order-guarded upsert into a Postgres table: a row is only replaced by a newer source position.');
+export type PostgresSinkConfig = z.output<typeof postgresSinkConfig>;

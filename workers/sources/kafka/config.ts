@@ -1,0 +1,56 @@
+import { z } from 'zod';
+import { nonNegativeInt, positiveInt, secret } from '../../spec/fields.js';
+
+const brokers = z
+  .union([z.string().min(1), z.array(z.string().min(1)).min(1)])
+  .transform((b) => (typeof b === 'string' ? b.split(',').map((s) => s.trim()) : b))
+  .describe('Bootstrap brokers, as a list or a comma-separated string.');
+
+export const saslConfig = z
+  .strictObject({
+    mechanism: z.enum(['plain', 'scram-sha-256', 'scram-sha-512']).describe('SASL mechanism.'),
+    username: z.string().min(1).describe('SASL user name.'),
+    password: secret(),
+  })
+  .describe('SASL authentication.');
+
+export const tlsConfig = z
+  .strictObject({
+    enabled: z.boolean().default(true).describe('Use TLS.'),
+    ca_file: z.string().optional().describe('PEM file with the CA certificates to trust.'),
+    cert_file: z.string().optional().describe('PEM client certificate (mutual TLS).'),
+    key_file: z.string().optional().describe('PEM client key (mutual TLS).'),
+    reject_unauthorized: z.boolean().default(true).describe('Verify the broker certificate.'),
+  })
+  .describe('TLS settings.');
+
+export const kafkaConnection = {
+  brokers,
+  client_id: z.string().default('streamscore').describe('Kafka client id.'),
+  sasl: saslConfig.optional(),
+  tls: tlsConfig.optional(),
+};
+
+export const kafkaSourceConfig = z
+  .strictObject({
+    ...kafkaConnection,
+    topics: z
+      .union([z.string().min(1), z.array(z.string().min(1)).min(1)])
+      .transform((t) => (typeof t === 'string' ? [t] : t))
+      .describe('Topic or topics to consume (Debezium: <prefix>.<schema>.<table>).'),
+    group_id: z.string().min(1).describe('Consumer group; workers of one pipeline share it.'),
+    from_beginning: z
+      .boolean()
+      .default(true)
+      .describe('Start at the earliest offset when the group has none.'),
+    session_timeout_ms: positiveInt().default(30000).describe('Group session timeout.'),
+    heartbeat_interval_ms: positiveInt().default(3000).describe('Heartbeat interval.'),
+    max_bytes_per_partition: positiveInt().default(1048576).describe('Fetch size per partition.'),
+    max_pending_records: positiveInt()
+      .default(20000)
+      .describe('Backpressure: pause fetching while this many records are decoded but not yet written.'),
+    partitions_consumed_concurrently: nonNegativeInt().default(1).describe('Partitions processed at once.'),
+  })
+  .describe('Consume change events from Kafka topics as a consumer group.');
+
+export type KafkaSourceConfig = z.output<typeof kafkaSourceConfig>;

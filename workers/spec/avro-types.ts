@@ -1,0 +1,102 @@
+import type { ExprType } from '../expr/index.js';
+
+type AvroType =
+  | string
+  | {
+      type: AvroType;
+      logicalType?: string;
+      name?: string;
+      connect?: { name?: string };
+      'connect.name'?: string;
+      fields?: { name: string; type: AvroType }[];
+      items?: AvroType;
+    }
+  | AvroType[];
+
+const TIME_NAMES = new Set([
+  'io.debezium.time.Date',
+  'io.debezium.time.Timestamp',
+  'io.debezium.time.MicroTimestamp',
+  'io.debezium.time.NanoTimestamp',
+  'io.debezium.time.ZonedTimestamp',
+  'org.apache.kafka.connect.data.Date',
+  'org.apache.kafka.connect.data.Timestamp',
+]);
+
+/** Maps an Avro (or Debezium-annotated Avro) field type to the expression language's types. */
+export function exprTypeOfAvro(t: AvroType): ExprType {
+  if (Array.isArray(t)) {
+    const nonNull = t.filter((x) => x !== 'null');
+    return nonNull.length === 1 ? exprTypeOfAvro(nonNull[0]!) : { kind: 'unknown' };
+  }
+  if (typeof t === 'string') {
+    switch (t) {
+      case 'int':
+      case 'long':
+        return { kind: 'int' };
+      case 'float':
+      case 'double':
+        return { kind: 'number' };
+      case 'boolean':
+        return { kind: 'bool' };
+      case 'string':
+        return { kind: 'string' };
+      case 'null':
+        return { kind: 'null' };
+      default:
+        return { kind: 'unknown' };
+    }
+  }
+  const connectName = t['connect.name'] ?? t.connect?.name ?? t.name;
+  if (
+    t.logicalType === 'decimal' ||
+    connectName === 'org.apache.kafka.connect.data.Decimal' ||
+    connectName === 'io.debezium.data.VariableScaleDecimal'
+  ) {
+    return { kind: 'number' };
+  }
+  if (
+    (connectName !== undefined && TIME_NAMES.has(connectName)) ||
+    [
+      'date',
+      'timestamp-millis',
+      'timestamp-micros',
+      'local-timestamp-millis',
+      'local-timestamp-micros',
+    ].includes(t.logicalType ?? '')
+  ) {
+    return { kind: 'timestamp' };
+  }
+  if (connectName === 'io.debezium.data.Uuid' || t.logicalType === 'uuid') return { kind: 'string' };
+  return exprTypeOfAvro(t.type);
+}
+
+export interface RowTypes {
+  fields: Map<string, ExprType>;
+}
+
+/** Field types of a row record schema (.avsc). Accepts the row record itself or a Debezium envelope. */
+export function rowTypesFromAvsc(json: unknown): RowTypes {
+  const schema = json as { type?: string; fields?: { name: string; type: AvroType }[] };
+  let fields = schema.fields ?? [];
+  const after = fields.find((f) => f.name === 'after');
+  if (after && fields.some((f) => f.name === 'op')) {
+    const t = Array.isArray(after.type) ? after.type.find((x) => x !== 'null') : after.type;
+    fields = (t as { fields?: { name: string; type: AvroType }[] }).fields ?? [];
+  }
+  return { fields: new Map(fields.map((f) => [f.name, exprTypeOfAvro(f.type)])) };
+}
+
+/** A field-type lookup for expressions: after.x / before.x / x resolve to the row's fields. */
+export function rowFieldTypes(row: RowTypes | undefined): (path: readonly string[]) => ExprType | undefined {
+  return (path) => {
+    const [head, field, ...rest] = path;
+    if (head === 'source' && field === 'ts_ms' && rest.length === 0) return { kind: 'timestamp' };
+    if (head === 'op' && path.length === 1) return { kind: 'string' };
+    if (!row) return undefined;
+    if ((head === 'after' || head === 'before') && field !== undefined && rest.length === 0)
+      return row.fields.get(field);
+    if (head !== undefined && path.length === 1) return row.fields.get(head);
+    return undefined;
+  };
+}
