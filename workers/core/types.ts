@@ -1,0 +1,128 @@
+/**
+ * Shared contracts between stages. Hot-path data is kept in arrays, one batch at a time:
+ * no per-record promises anywhere between the source and the sinks.
+ */
+
+/** Debezium op, or 'r' for snapshot reads and backfill rows. Plain records are 'c'. */
+export type Op = 'c' | 'u' | 'd' | 'r';
+
+/** Where a record came from: enough to commit it, dead-letter it, and name it in an error. */
+export interface Origin {
+  topic: string;
+  partition: number;
+  offset: string;
+  /** Original message, for the dead-letter topic. */
+  key: Buffer | null;
+  value: Buffer | null;
+  headers?: Record<string, string>;
+}
+
+/**
+ * A decoded change. `root` is what feature expressions see: for Debezium
+ * `{ before, after, source, op, ts_ms, key }`; for plain records the record's fields plus `key`.
+ * Connect logical types are already converted: decimals → number, dates/timestamps → epoch ms,
+ * Time → ms of day, Uuid → string, Json → parsed value.
+ */
+export interface ChangeRecord {
+  op: Op;
+  root: Record<string, unknown>;
+  /**
+   * Ordering position (see `position.ts`): commit time in µs × 10^20 + LSN (or offset). A sink
+   * overwrites a row only when the incoming position is greater.
+   */
+  position: bigint;
+  /** Commit time of the change in the source database, epoch ms (latency metrics). */
+  sourceTsMs: number;
+  origin: Origin | undefined;
+}
+
+/** One prediction, ready for the sinks; `values` follow the sink-independent field order of the batch. */
+export interface PredictionBatch {
+  pipeline: string;
+  model: { name: string; version: string };
+  /** Field names: model outputs, then `feature.<name>` for each feature. */
+  fields: readonly string[];
+  rows: PredictionRow[];
+}
+
+export interface PredictionRow {
+  key: unknown;
+  op: Op;
+  /** Aligned with `PredictionBatch.fields`; empty for deletes. */
+  values: unknown[];
+  position: bigint;
+  scoredAt: Date;
+  sourceTsMs: number;
+}
+
+/** What every sink declares so generic code never branches on the sink's type. */
+export interface SinkCapabilities {
+  /** Replaying the same rows leaves the same state. */
+  idempotent: boolean;
+  /** Largest batch it wants in one write. */
+  maxBatchRows: number;
+}
+
+/**
+ * A sink. Contract: `open` is retried with back-off by the engine until it succeeds or throws a
+ * terminal PipelineError; `write` resolves only when every row is durably written (the engine
+ * commits offsets after that) and rejects with a PipelineError whose `retryable` says whether
+ * to retry; `close` releases connections.
+ */
+export interface Sink {
+  readonly name: string;
+  readonly capabilities: SinkCapabilities;
+  open(): Promise<void>;
+  write(batch: PredictionBatch): Promise<void>;
+  close(): Promise<void>;
+}
+
+/** Value types of prediction fields, for DDL and Avro schemas. */
+export type FieldType = 'float' | 'int' | 'string' | 'bool';
+
+export interface PredictionSchema {
+  /** Type of the entity key (the `features.key` expression); composite keys are objects keyed by part. */
+  key: FieldType | { parts: Record<string, FieldType> };
+  /** Same order as `PredictionBatch.fields`. */
+  fields: readonly { name: string; type: FieldType }[];
+}
+
+/** A message as fetched from Kafka. */
+export interface RawMessage {
+  topic: string;
+  partition: number;
+  offset: string;
+  key: Buffer | null;
+  value: Buffer | null;
+  headers: Record<string, string>;
+  /** Broker/producer timestamp, epoch ms as a string (kafkajs). */
+  timestamp: string;
+}
+
+export interface DecodeFailure {
+  message: RawMessage;
+  error: import('./errors.js').PipelineError;
+}
+
+export interface DecodedBatch {
+  records: ChangeRecord[];
+  failures: DecodeFailure[];
+  /** Tombstones and other messages that carry nothing to score; still committed. */
+  skipped: number;
+}
+
+/**
+ * Turns a fetch's messages into change records. Failures are returned, not thrown, so the rest of
+ * the batch continues (the engine dead-letters them). Async only at batch level (schema look-ups).
+ */
+export interface Decoder {
+  decodeBatch(messages: readonly RawMessage[]): Promise<DecodedBatch>;
+}
+
+/** Minimal structured logger (pino-compatible). */
+export interface Logger {
+  debug(obj: object, msg?: string): void;
+  info(obj: object, msg?: string): void;
+  warn(obj: object, msg?: string): void;
+  error(obj: object, msg?: string): void;
+}
