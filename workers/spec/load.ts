@@ -148,7 +148,7 @@ function emptyResult(file: string, text: string, problem?: Problem): LoadedPipel
     data: undefined,
     problems: problem ? [problem] : [],
     secrets: new Set(),
-    locate: { at: () => ({ line: 1, column: 1 }), offset: () => ({ line: 1, column: 1 }) },
+    locate: { at: () => ({ line: 1, column: 1 }), offset: () => ({ line: 1, column: 1 }), inside: () => ({ line: 1, column: 1 }) },
     text,
   };
 }

@@ -1,0 +1,125 @@
+import { errorMessage, PipelineError } from '../core/errors.js';
+import type { ChangeRecord, Op } from '../core/types.js';
+import type { CompiledExpression } from '../expr/index.js';
+import type { CompiledFeature } from '../spec/checks.js';
+
+export interface MappedBatch {
+  /** Row-major feature matrix for the records in `scored`: rows × width. */
+  features: Float32Array;
+  width: number;
+  scored: ChangeRecord[];
+  scoredKeys: unknown[];
+  /** Deletes (and ops not in score_ops) to forward to the sinks without inference. */
+  deletes: ChangeRecord[];
+  deleteKeys: unknown[];
+  failures: { record: ChangeRecord; error: PipelineError }[];
+}
+
+export interface FeatureMapperOptions {
+  pipeline: string;
+  key: CompiledExpression;
+  features: readonly CompiledFeature[];
+  scoreOps: readonly Op[];
+}
+
+function where(r: ChangeRecord): string {
+  return r.origin ? `${r.origin.topic}/${r.origin.partition}@${r.origin.offset}` : 'record';
+}
+
+/**
+ * Fills one Float32Array per batch, in the model's input order, from the compiled expressions.
+ * A record whose key or a feature cannot be computed (runtime type error, null with a `reject`
+ * policy, NaN/Infinity) is returned as a failure; the rest of the batch continues.
+ */
+export class FeatureMapper {
+  readonly width: number;
+  readonly names: readonly string[];
+  private readonly scoreOps: ReadonlySet<Op>;
+
+  constructor(private readonly opts: FeatureMapperOptions) {
+    this.width = opts.features.reduce((w, f) => w + f.width, 0);
+    this.names = opts.features.flatMap((f) => (f.width === 1 ? [f.name] : Array.from({ length: f.width }, (_, i) => `${f.name}[${i}]`)));
+    this.scoreOps = new Set(opts.scoreOps);
+  }
+
+  map(records: readonly ChangeRecord[]): MappedBatch {
+    const width = this.width;
+    const out = new Float32Array(records.length * width);
+    const scored: ChangeRecord[] = [];
+    const scoredKeys: unknown[] = [];
+    const deletes: ChangeRecord[] = [];
+    const deleteKeys: unknown[] = [];
+    const failures: MappedBatch['failures'] = [];
+    const features = this.opts.features;
+    for (const record of records) {
+      const isDelete = record.op === 'd';
+      let key: unknown;
+      try {
+        key = this.opts.key.evaluate(isDelete ? { ...record.root, after: record.root['before'] } : record.root);
+      } catch (err) {
+        failures.push({ record, error: this.fail(record, 'FEATURE_KEY', `key: ${errorMessage(err)}`, err) });
+        continue;
+      }
+      if (key === null || key === undefined) {
+        failures.push({ record, error: this.fail(record, 'FEATURE_KEY', `key expression '${this.opts.key.source}' is null`) });
+        continue;
+      }
+      if (isDelete || !this.scoreOps.has(record.op)) {
+        if (isDelete) {
+          deletes.push(record);
+          deleteKeys.push(key);
+        }
+        continue;
+      }
+      const base = scored.length * width;
+      let col = 0;
+      let failed: PipelineError | undefined;
+      for (const f of features) {
+        let v: unknown;
+        try {
+          v = f.expr.evaluate(record.root);
+        } catch (err) {
+          failed = this.fail(record, 'FEATURE_EVAL', `feature ${f.name}: ${errorMessage(err)}`, err);
+          break;
+        }
+        if (f.width === 1) {
+          let n: number;
+          if (v === null || v === undefined) {
+            if (f.onNull === 'reject') {
+              failed = this.fail(record, 'FEATURE_NULL', `feature ${f.name} is null and its on_null policy is reject`);
+              break;
+            }
+            n = f.onNull;
+          } else n = typeof v === 'boolean' ? (v ? 1 : 0) : (v as number);
+          if (typeof n !== 'number' || !Number.isFinite(n)) {
+            failed = this.fail(record, 'FEATURE_NOT_FINITE', `feature ${f.name}: expected a finite number, got ${String(v)}`);
+            break;
+          }
+          out[base + col] = n;
+          col += 1;
+        } else {
+          const vec = v as ArrayLike<number> | null;
+          for (let i = 0; i < f.width; i++) out[base + col + i] = vec ? (vec[i] ?? 0) : 0;
+          col += f.width;
+        }
+      }
+      if (failed) {
+        failures.push({ record, error: failed });
+        continue;
+      }
+      scored.push(record);
+      scoredKeys.push(key);
+    }
+    return { features: out.subarray(0, scored.length * width), width, scored, scoredKeys, deletes, deleteKeys, failures };
+  }
+
+  private fail(record: ChangeRecord, code: string, message: string, cause?: unknown): PipelineError {
+    return new PipelineError(`${where(record)}: ${message}`, {
+      code,
+      stage: 'features',
+      pipeline: this.opts.pipeline,
+      position: where(record),
+      cause,
+    });
+  }
+}

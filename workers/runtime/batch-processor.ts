@@ -1,0 +1,121 @@
+import type { PipelineError } from '../core/errors.js';
+import type { ChangeRecord, Decoder, PredictionBatch, PredictionRow, RawMessage, Sink } from '../core/types.js';
+import type { FeatureMapper } from '../features/mapper.js';
+import type { Metrics } from '../observability/metrics.js';
+import { type RetryPolicy, withRetry } from './retry.js';
+
+/** Runs the model on a feature matrix; returns one column per prediction field (already mapped). */
+export interface Predictor {
+  readonly outputFields: readonly string[];
+  predict(features: Float32Array, rows: number): Promise<Record<string, ArrayLike<unknown>>>;
+}
+
+export interface DeadLetters {
+  write(failures: { message: RawMessage; error: PipelineError }[]): Promise<void>;
+}
+
+export interface BatchProcessorDeps {
+  pipeline: string;
+  model: { name: string; version: string };
+  decoder: Decoder;
+  mapper: FeatureMapper;
+  predictor: Predictor;
+  sinks: readonly Sink[];
+  deadLetters: DeadLetters | undefined;
+  retry: RetryPolicy;
+  metrics: Metrics;
+  now?: () => Date;
+}
+
+export interface BatchResult {
+  scored: number;
+  deleted: number;
+  deadLettered: number;
+  skipped: number;
+}
+
+/**
+ * One fetch's messages through decode → features → inference → every sink in parallel.
+ * Resolves only when every sink has durably written every row and every failure is dead-lettered,
+ * so the caller may then commit the offsets. Transient sink errors are retried while `onWait`
+ * keeps the consumer alive; terminal errors reject (the caller must not commit).
+ */
+export class BatchProcessor {
+  readonly fields: readonly string[];
+  constructor(private readonly deps: BatchProcessorDeps) {
+    this.fields = [...deps.predictor.outputFields, ...deps.mapper.names.map((n) => `feature.${n}`)];
+  }
+
+  async process(messages: readonly RawMessage[], onWait?: () => Promise<void>): Promise<BatchResult> {
+    const d = this.deps;
+    const decoded = await d.decoder.decodeBatch(messages);
+    const mapped = d.mapper.map(decoded.records);
+    const failures = [
+      ...decoded.failures,
+      ...mapped.failures.map((f) => ({ message: toRaw(f.record), error: f.error })),
+    ];
+    const rows: PredictionRow[] = [];
+    const scoredAt = (d.now ?? (() => new Date()))();
+    const n = mapped.scored.length;
+    if (n > 0) {
+      const started = performance.now();
+      const columns = await d.predictor.predict(mapped.features, n);
+      d.metrics.inferenceMs.record(performance.now() - started);
+      d.metrics.batchSize.record(n);
+      const outs = d.predictor.outputFields.map((f) => columns[f]!);
+      const width = mapped.width;
+      const featureCount = d.mapper.names.length;
+      for (let i = 0; i < n; i++) {
+        const rec = mapped.scored[i]!;
+        const values = new Array<unknown>(outs.length + featureCount);
+        for (let o = 0; o < outs.length; o++) values[o] = outs[o]![i];
+        for (let f = 0; f < featureCount; f++) values[outs.length + f] = mapped.features[i * width + f];
+        rows.push({ key: mapped.scoredKeys[i], op: rec.op, values, position: rec.position, scoredAt, sourceTsMs: rec.sourceTsMs });
+      }
+    }
+    mapped.deletes.forEach((rec, i) => {
+      rows.push({ key: mapped.deleteKeys[i], op: 'd', values: [], position: rec.position, scoredAt, sourceTsMs: rec.sourceTsMs });
+    });
+
+    const batch: PredictionBatch = { pipeline: d.pipeline, model: d.model, fields: this.fields, rows };
+    const writes: Promise<unknown>[] = [];
+    if (rows.length > 0) {
+      for (const sink of d.sinks) {
+        writes.push(
+          withRetry(() => sink.write(batch), d.retry, {
+            onWait,
+            onRetry: (err, attempt, delay) => d.metrics.sinkRetry(sink.name, err, attempt, delay),
+          }),
+        );
+      }
+    }
+    if (failures.length > 0) {
+      if (!d.deadLetters) {
+        const first = failures[0]!.error;
+        throw Object.assign(first, { message: `${first.message} (no dead_letter_topic configured, so the worker stops rather than drop it)` });
+      }
+      const dlq = d.deadLetters;
+      writes.push(withRetry(() => dlq.write(failures), d.retry, { onWait }));
+    }
+    await Promise.all(writes);
+    const now = Date.now();
+    for (const r of rows) d.metrics.endToEndMs.record(now - r.sourceTsMs);
+    d.metrics.recordsIn.add(messages.length);
+    d.metrics.recordsOut.add(rows.length);
+    if (failures.length > 0) d.metrics.deadLettered.add(failures.length);
+    return { scored: n, deleted: mapped.deletes.length, deadLettered: failures.length, skipped: decoded.skipped };
+  }
+}
+
+function toRaw(r: ChangeRecord): RawMessage {
+  const o = r.origin;
+  return {
+    topic: o?.topic ?? '',
+    partition: o?.partition ?? -1,
+    offset: o?.offset ?? '-1',
+    key: o?.key ?? null,
+    value: o?.value ?? null,
+    headers: o?.headers ?? {},
+    timestamp: String(r.sourceTsMs),
+  };
+}

@@ -1,0 +1,40 @@
+import { readFileSync } from 'node:fs';
+import { Kafka, type KafkaConfig, logLevel, type SASLOptions } from 'kafkajs';
+import type { Secret } from '../../core/secret.js';
+import type { Logger } from '../../core/types.js';
+
+export interface KafkaConnectionConfig {
+  brokers: string[];
+  client_id: string;
+  sasl?: { mechanism: 'plain' | 'scram-sha-256' | 'scram-sha-512'; username: string; password: Secret } | undefined;
+  tls?: { enabled: boolean; ca_file?: string | undefined; cert_file?: string | undefined; key_file?: string | undefined; reject_unauthorized: boolean } | undefined;
+}
+
+/** Builds a kafkajs client; secrets are revealed only here, at the client boundary. */
+export function createKafkaClient(cfg: KafkaConnectionConfig, logger: Logger): Kafka {
+  const options: KafkaConfig = {
+    clientId: cfg.client_id,
+    brokers: cfg.brokers,
+    logLevel: logLevel.WARN,
+    logCreator: () => (entry) => {
+      const { message, ...rest } = entry.log;
+      const fields = { kafka: entry.namespace, ...rest };
+      if (entry.level <= logLevel.ERROR) logger.error(fields, message);
+      else if (entry.level === logLevel.WARN) logger.warn(fields, message);
+    },
+    retry: { retries: 8, initialRetryTime: 200 },
+  };
+  if (cfg.sasl) {
+    options.sasl = { mechanism: cfg.sasl.mechanism, username: cfg.sasl.username, password: cfg.sasl.password.reveal() } as SASLOptions;
+  }
+  if (cfg.tls?.enabled) {
+    const read = (f: string | undefined) => (f ? readFileSync(f, 'utf8') : undefined);
+    options.ssl = {
+      rejectUnauthorized: cfg.tls.reject_unauthorized,
+      ...(cfg.tls.ca_file ? { ca: [read(cfg.tls.ca_file)!] } : {}),
+      ...(cfg.tls.cert_file ? { cert: read(cfg.tls.cert_file)! } : {}),
+      ...(cfg.tls.key_file ? { key: read(cfg.tls.key_file)! } : {}),
+    };
+  }
+  return new Kafka(options);
+}
