@@ -1,0 +1,76 @@
+import { type BatchSlice, type ChunkSlice, type Clock, MicroBatcher } from './batcher.js';
+import { concatPredictions, type Predictions, slicePredictions } from './outputs.js';
+
+/** What the batcher needs of a model (OnnxModel, or a stand-in in tests). */
+export interface Predictor {
+  /** Features per row. */
+  readonly width: number;
+  predict(features: Float32Array, rows: number, width: number): Promise<Predictions>;
+}
+
+export interface ModelBatcherOptions {
+  maxSize: number;
+  maxWaitMs: number;
+  clock?: Clock;
+}
+
+/**
+ * Micro-batches feature rows for one model: `add(features, rows)` resolves with the predictions of
+ * exactly those rows, in order, after the batch (or batches) they joined have run. Rows from several
+ * callers are copied into one buffer per batch; a batch made of a single caller's whole chunk is
+ * passed through without a copy.
+ */
+export class ModelBatcher {
+  readonly #batcher: MicroBatcher<Float32Array, Predictions>;
+
+  constructor(
+    readonly model: Predictor,
+    options: ModelBatcherOptions,
+  ) {
+    const width = model.width;
+    this.#batcher = new MicroBatcher<Float32Array, Predictions>({
+      ...options,
+      run: (slices, rows) => model.predict(gather(slices, rows, width), rows, width),
+    });
+  }
+
+  get pendingRows(): number {
+    return this.#batcher.pendingRows;
+  }
+
+  /** `features` holds `rows` rows of `model.width` float32 values, row by row. */
+  async add(features: Float32Array, rows: number): Promise<Predictions> {
+    if (features.length < rows * this.model.width) {
+      throw new RangeError(
+        `add got ${features.length} values for ${rows} rows of ${this.model.width} features`,
+      );
+    }
+    const parts = await this.#batcher.add(features, rows);
+    return join(parts);
+  }
+
+  flush(): Promise<void> {
+    return this.#batcher.flush();
+  }
+
+  close(): Promise<void> {
+    return this.#batcher.close();
+  }
+}
+
+function gather(slices: readonly ChunkSlice<Float32Array>[], rows: number, width: number): Float32Array {
+  const only = slices.length === 1 ? slices[0] : undefined;
+  if (only !== undefined) return only.chunk.subarray(only.start * width, (only.start + only.count) * width);
+  const out = new Float32Array(rows * width);
+  let at = 0;
+  for (const s of slices) {
+    out.set(s.chunk.subarray(s.start * width, (s.start + s.count) * width), at);
+    at += s.count * width;
+  }
+  return out;
+}
+
+function join(parts: readonly BatchSlice<Predictions>[]): Predictions {
+  const slices = parts.map((p) => slicePredictions(p.result, p.offset, p.count));
+  return concatPredictions(slices);
+}
