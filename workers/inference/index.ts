@@ -13,7 +13,7 @@ export {
 } from './batcher.js';
 export { ModelError, type ModelErrorCode } from './errors.js';
 export { OnnxModel, type OnnxModelOptions } from './model.js';
-export { ModelBatcher, type ModelBatcherOptions, type Predictor } from './model-batcher.js';
+export { ModelBatcher, type ModelBatcherOptions, type ScoringModel } from './model-batcher.js';
 export { type ClassLabel, type OnnxModelInfo, prepareModel, type ZipMapRewrite } from './onnx-graph.js';
 export {
   type ColumnSelector,

@@ -1,10 +1,12 @@
 import { type BatchSlice, type ChunkSlice, type Clock, MicroBatcher } from './batcher.js';
-import { concatPredictions, type Predictions, slicePredictions } from './outputs.js';
+import { concatPredictions, type PredictionColumn, type Predictions, slicePredictions } from './outputs.js';
 
 /** What the batcher needs of a model (OnnxModel, or a stand-in in tests). */
-export interface Predictor {
+export interface ScoringModel {
   /** Features per row. */
   readonly width: number;
+  /** Prediction fields, in the pipeline's order. */
+  readonly outputFields: readonly string[];
   predict(features: Float32Array, rows: number, width: number): Promise<Predictions>;
 }
 
@@ -18,13 +20,13 @@ export interface ModelBatcherOptions {
  * Micro-batches feature rows for one model: `add(features, rows)` resolves with the predictions of
  * exactly those rows, in order, after the batch (or batches) they joined have run. Rows from several
  * callers are copied into one buffer per batch; a batch made of a single caller's whole chunk is
- * passed through without a copy.
+ * passed through without a copy. It satisfies the runtime's `Predictor` (outputFields + predict).
  */
 export class ModelBatcher {
   readonly #batcher: MicroBatcher<Float32Array, Predictions>;
 
   constructor(
-    readonly model: Predictor,
+    readonly model: ScoringModel,
     options: ModelBatcherOptions,
   ) {
     const width = model.width;
@@ -32,6 +34,10 @@ export class ModelBatcher {
       ...options,
       run: (slices, rows) => model.predict(gather(slices, rows, width), rows, width),
     });
+  }
+
+  get outputFields(): readonly string[] {
+    return this.model.outputFields;
   }
 
   get pendingRows(): number {
@@ -47,6 +53,11 @@ export class ModelBatcher {
     }
     const parts = await this.#batcher.add(features, rows);
     return join(parts);
+  }
+
+  /** The runtime's Predictor contract: the columns of `add`. */
+  async predict(features: Float32Array, rows: number): Promise<Record<string, PredictionColumn>> {
+    return (await this.add(features, rows)).columns;
   }
 
   flush(): Promise<void> {

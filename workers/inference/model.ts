@@ -1,5 +1,6 @@
 import { type InferenceSession, Tensor } from 'onnxruntime-node';
 import { errorMessage } from '../core/errors.js';
+import type { FieldType } from '../core/types.js';
 import { ModelError } from './errors.js';
 import type { OutputRef } from './output-ref.js';
 import {
@@ -88,6 +89,16 @@ export class OnnxModel {
     return this.signature.path;
   }
 
+  /** Prediction fields, in the order the pipeline declared them. */
+  get outputFields(): readonly string[] {
+    return this.outputs.map((o) => o.field);
+  }
+
+  /** Each prediction field with its value type, for sink DDL and Avro schemas. */
+  get fieldTypes(): { name: string; type: FieldType }[] {
+    return this.outputs.map((o) => ({ name: o.field, type: fieldType(o.type) }));
+  }
+
   /**
    * Score `rows` rows of `width` float32 features laid out row by row in `features` (extra capacity
    * past rows × width is ignored). One session.run for the whole batch. Throws ModelError.
@@ -125,4 +136,10 @@ export class OnnxModel {
       session: this.#loadOptions.session,
     });
   }
+}
+
+function fieldType(t: Tensor.Type): FieldType {
+  if (t === 'float32' || t === 'float64' || t === 'float16') return 'float';
+  if (t === 'string') return 'string';
+  return 'int'; // integers, and bool outputs (read as 0/1)
 }

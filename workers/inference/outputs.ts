@@ -97,7 +97,8 @@ function findProbabilities(sig: ModelSignature): ValueMeta | undefined {
 
 function findValue(sig: ModelSignature): ValueMeta | undefined {
   const named = byName(sig, VALUE_NAMES);
-  if (named !== undefined) return named;
+  // A classifier's only float output is its probability matrix, not a regression value.
+  if (named !== undefined || sig.classes !== null) return named;
   const floats = tensors(sig).filter((t) => FLOAT_TYPES.has(t.type));
   return floats.length === 1 ? floats[0] : undefined;
 }
