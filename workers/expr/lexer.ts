@@ -1,6 +1,7 @@
 import type { ExprDiagnostic } from './errors.js';
 
-export type TokenKind = 'number' | 'string' | 'ident' | 'punct' | 'eof';
+/** `invalid` is a character the lexer already reported: the parser stays quiet about it. */
+export type TokenKind = 'number' | 'string' | 'ident' | 'punct' | 'invalid' | 'eof';
 
 export interface Token {
   readonly kind: TokenKind;
@@ -65,6 +66,7 @@ export function tokenize(source: string, diagnostics: ExprDiagnostic[]): Token[]
       } else {
         const cp = String.fromCodePoint(source.codePointAt(i)!);
         syntax(i, cp.length, `unexpected character '${cp}'`);
+        tokens.push({ kind: 'invalid', text: cp, offset: i, length: cp.length, value: undefined });
         i += cp.length;
       }
     }

@@ -78,7 +78,7 @@ class Parser {
   }
 
   private error(t: Token, message: string): void {
-    if (!this.panic)
+    if (!this.panic && t.kind !== 'invalid')
       this.diagnostics.push({ offset: t.offset, length: t.length, message, code: 'expr_syntax' });
     this.panic = true;
   }
