@@ -14,10 +14,18 @@ export const postgresSinkConfig = z
       .default(false)
       .describe('Create the table from the spec at start-up when missing.'),
     write_mode: z
-      .enum(['upsert', 'copy'])
-      .default('upsert')
-      .describe('Bulk path: multi-row INSERT … ON CONFLICT, or COPY into a temp table then one upsert.'),
-    max_rows_per_statement: positiveInt().default(1000).describe('Rows per INSERT statement.'),
+      .enum(['unnest', 'values', 'copy'])
+      .default('unnest')
+      .describe(
+        'Bulk path of the order-guarded upsert: `unnest` sends one array parameter per column ' +
+          '(INSERT … SELECT FROM unnest(…) ON CONFLICT, one statement per batch); `values` sends ' +
+          'multi-row INSERT … VALUES statements of max_rows_per_statement rows; `copy` streams the ' +
+          'batch with COPY into a session temp table, then upserts from it.',
+      ),
+    max_rows_per_statement: positiveInt()
+      .max(5000)
+      .default(1000)
+      .describe('Rows per INSERT statement in write_mode `values` (Postgres allows 65535 parameters).'),
     pool_size: positiveInt().default(4).describe('Connections in the pool.'),
   })
   .describe('Order-guarded upsert into a Postgres table: a row is only replaced by a newer source position.');

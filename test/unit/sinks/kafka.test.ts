@@ -1,0 +1,186 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import avro from 'avsc';
+import type { Kafka } from 'kafkajs';
+import { PipelineError } from '../../../workers/core/errors.js';
+import { Secret } from '../../../workers/core/secret.js';
+import { createSink, createSinks } from '../../../workers/sinks/create.js';
+import { DLQ_HEADERS, deadLetterMessage } from '../../../workers/sinks/dead-letter/writer.js';
+import { classifyKafkaError } from '../../../workers/sinks/kafka/errors.js';
+import {
+  checkMessageNames,
+  PredictionMessages,
+  predictionAvroSchema,
+} from '../../../workers/sinks/kafka/message.js';
+import { batch, compositeSchema, pgConfig, pos, row, schema, silentLogger } from './fixtures.js';
+
+describe('kafka prediction messages', () => {
+  it('keys messages by the JSON of the entity key, composite keys in part order', () => {
+    assert.equal(new PredictionMessages(schema, 'json').key(row(42, pos(1))).toString(), '42');
+    const m = new PredictionMessages(compositeSchema, 'json');
+    assert.equal(
+      m.key(row({ customer_id: 7, tenant: 'acme' }, pos(1))).toString(),
+      '{"tenant":"acme","customer_id":7}',
+    );
+  });
+
+  it('builds JSON values with outputs, features and metadata, and headers', () => {
+    const m = new PredictionMessages(schema, 'json');
+    const r = row(42, pos(100, 7), 0.8);
+    const b = batch([r]);
+    assert.deepEqual(m.value(r, b), {
+      key: 42,
+      churn_probability: 0.8,
+      churn_label: 1,
+      features: { tenure_months: 12, plan: 'pro' },
+      model_name: 'churn',
+      model_version: '1',
+      source_position: pos(100, 7).toString(),
+      source_ts_ms: 100_000,
+      scored_at: '2026-01-02T03:04:05.678Z',
+      op: 'u',
+    });
+    assert.deepEqual(m.headers(r, b), {
+      'streamscore.pipeline': 'test-pipeline',
+      'streamscore.model.name': 'churn',
+      'streamscore.model.version': '1',
+      'streamscore.source.position': pos(100, 7).toString(),
+      'streamscore.op': 'u',
+    });
+  });
+
+  it('generates an Avro schema that avsc accepts and that round-trips a value', () => {
+    for (const s of [schema, compositeSchema]) {
+      const type = avro.Type.forSchema(predictionAvroSchema(s) as avro.Schema);
+      const m = new PredictionMessages(s, 'avro');
+      const r = row(s === schema ? 42 : { tenant: 'acme', customer_id: 3 }, pos(5), 0.25);
+      const v = m.value(r, batch([r]));
+      const plain = (x: unknown) => JSON.parse(JSON.stringify(x));
+      assert.deepEqual(plain(type.fromBuffer(type.toBuffer(v))), plain(v));
+      assert.equal(v['scored_at'], r.scoredAt.getTime());
+    }
+  });
+
+  it('rejects output names that collide with message fields, and non-Avro names in Avro mode', () => {
+    const clash = { key: 'int' as const, fields: [{ name: 'features', type: 'float' as const }] };
+    assert.throws(
+      () => checkMessageNames(clash, 'kafka sink t', false),
+      /expected model output names other than/,
+    );
+    const dollar = { key: 'int' as const, fields: [{ name: 'p$1', type: 'float' as const }] };
+    checkMessageNames(dollar, 'kafka sink t', false);
+    assert.throws(
+      () => checkMessageNames(dollar, 'kafka sink t', true),
+      /expected Avro field names .* got 'p\$1'/,
+    );
+  });
+
+  it('classifies kafkajs and registry errors', () => {
+    const k = (name: string, extra: object = {}) => Object.assign(new Error(name), { name, ...extra });
+    assert.deepEqual(classifyKafkaError(k('KafkaJSConnectionError', { retriable: true })), {
+      code: 'SINK_UNAVAILABLE',
+      retryable: true,
+    });
+    assert.deepEqual(
+      classifyKafkaError(
+        k('KafkaJSNumberOfRetriesExceeded', {
+          retriable: false,
+          cause: k('KafkaJSConnectionError', { retriable: true }),
+        }),
+      ),
+      { code: 'SINK_UNAVAILABLE', retryable: true },
+    );
+    assert.deepEqual(classifyKafkaError(k('KafkaJSSASLAuthenticationError', { retriable: false })), {
+      code: 'SINK_AUTH',
+      retryable: false,
+    });
+    assert.deepEqual(
+      classifyKafkaError(k('KafkaJSProtocolError', { retriable: false, type: 'TOPIC_AUTHORIZATION_FAILED' })),
+      { code: 'SINK_AUTH', retryable: false },
+    );
+    assert.deepEqual(
+      classifyKafkaError(k('KafkaJSProtocolError', { retriable: false, type: 'MESSAGE_TOO_LARGE' })),
+      { code: 'SINK_REJECTED', retryable: false },
+    );
+    assert.deepEqual(classifyKafkaError(k('ConfluentSchemaRegistryError', { status: 409 })), {
+      code: 'SINK_SCHEMA_INCOMPATIBLE',
+      retryable: false,
+    });
+    assert.deepEqual(classifyKafkaError(k('ConfluentSchemaRegistryError', { status: 503 })), {
+      code: 'SINK_UNAVAILABLE',
+      retryable: true,
+    });
+  });
+});
+
+describe('dead letters', () => {
+  it('keeps the original key, value and headers and adds the error and source headers', () => {
+    const message = {
+      topic: 'crm.customers',
+      partition: 2,
+      offset: '1234',
+      key: Buffer.from('k'),
+      value: Buffer.from([0, 1, 2, 255]),
+      headers: { trace: 'abc', [DLQ_HEADERS.code]: 'stale' },
+      timestamp: '0',
+    };
+    const error = new PipelineError('bad record', { code: 'DECODE_INVALID', stage: 'decode' });
+    const out = deadLetterMessage({ message, error, pipeline: 'churn' });
+    assert.equal(out.key, message.key);
+    assert.equal(out.value, message.value);
+    assert.deepEqual(out.headers, {
+      trace: 'abc',
+      'streamscore.error.code': 'DECODE_INVALID',
+      'streamscore.error.message': 'bad record',
+      'streamscore.error.stage': 'decode',
+      'streamscore.pipeline': 'churn',
+      'streamscore.source.topic': 'crm.customers',
+      'streamscore.source.partition': '2',
+      'streamscore.source.offset': '1234',
+    });
+  });
+});
+
+describe('createSinks', () => {
+  const deps = { pipeline: 'p', schema, logger: silentLogger };
+  const fakeKafka = { producer: () => ({}) } as unknown as Kafka;
+
+  it('builds postgres and kafka sinks from spec.sinks entries', async () => {
+    const sinks = createSinks(
+      [
+        { postgres: pgConfig() },
+        { kafka: { topic: 't', format: 'json', acks: -1, compression: 'none', client_id: 'x' } },
+      ],
+      { ...deps, kafka: fakeKafka },
+    );
+    assert.deepEqual(
+      sinks.map((s) => s.name),
+      ['postgres:ml.scores', 'kafka:t'],
+    );
+    assert.equal(sinks[0]!.capabilities.idempotent, true);
+    await sinks[0]!.close();
+  });
+
+  it('fails clearly for snowflake (not implemented yet), a kafka sink without a client, and avro without registry', () => {
+    const is = (code: string, re: RegExp) => (err: unknown) =>
+      PipelineError.is(err) && err.code === code && re.test(err.message);
+    const snowflake = { snowflake: {} } as unknown as Parameters<typeof createSink>[0];
+    assert.throws(
+      () => createSink(snowflake, deps, 2),
+      is('SINK_NOT_IMPLEMENTED', /^spec\.sinks\[2\]: the snowflake sink is not implemented yet/),
+    );
+    const kafka = {
+      kafka: { topic: 't', format: 'json', acks: -1, compression: 'none', client_id: 'x' },
+    } as const;
+    assert.throws(() => createSink(kafka, deps), is('SINK_CONFIG_INVALID', /expected brokers/));
+    assert.throws(
+      () => createSink({ kafka: { ...kafka.kafka, format: 'avro' } }, { ...deps, kafka: fakeKafka }),
+      is('SINK_CONFIG_INVALID', /expected a schema registry/),
+    );
+    assert.throws(
+      () => createSink({} as Parameters<typeof createSink>[0], deps),
+      is('SINK_CONFIG_INVALID', /got none/),
+    );
+    void new Secret('x');
+  });
+});

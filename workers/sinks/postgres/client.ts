@@ -1,0 +1,21 @@
+import knex, { type Knex } from 'knex';
+import type { PostgresSinkConfig } from './config.js';
+
+/**
+ * Creates the knex instance (pool of pg connections) for a Postgres sink. Called once by whoever
+ * builds the sink; the instance is passed in, never kept in a module. `destroy()` it on shutdown.
+ */
+export function createPostgresKnex(
+  config: Pick<PostgresSinkConfig, 'url' | 'pool_size'>,
+  options: { applicationName?: string } = {},
+): Knex {
+  return knex({
+    client: 'pg',
+    connection: {
+      connectionString: config.url.reveal(),
+      application_name: options.applicationName ?? 'streamscore',
+    },
+    pool: { min: 0, max: config.pool_size },
+    acquireConnectionTimeout: 30_000,
+  });
+}

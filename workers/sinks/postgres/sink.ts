@@ -1,0 +1,193 @@
+import type { Knex } from 'knex';
+import type {
+  Logger,
+  PredictionBatch,
+  PredictionRow,
+  PredictionSchema,
+  Sink,
+  SinkCapabilities,
+} from '../../core/types.js';
+import { quoteIdent } from '../shared/identifiers.js';
+import { latestPerKey, splitDeletes } from '../shared/latest.js';
+import { columnArrays } from '../shared/values.js';
+import type { PostgresSinkConfig } from './config.js';
+import { copyFromStdin, copyTextChunks } from './copy.js';
+import { toPipelineError } from './errors.js';
+import { migrateTable } from './migrations.js';
+import {
+  createStageStatement,
+  deleteStatement,
+  lockStatement,
+  type Statement,
+  stageSource,
+  stageTableName,
+  unnestSource,
+  upsertStatement,
+  valuesSource,
+} from './statements.js';
+import { type PostgresTablePlan, planTable, postgresDdl } from './table.js';
+import { verifyTable } from './verify.js';
+
+export interface PostgresSinkOptions {
+  config: PostgresSinkConfig;
+  schema: PredictionSchema;
+  pipeline: string;
+  /** The pool to write through (see `createPostgresKnex`). */
+  knex: Knex;
+  logger: Logger;
+  /** Destroy the pool on `close()`: set when the pool was created for this sink alone. */
+  ownsKnex?: boolean;
+}
+
+/** Postgres' limit on bind parameters in one statement. */
+const MAX_PARAMS = 65535;
+
+/**
+ * Order-guarded, idempotent upserts into one Postgres table (see table.ts for the delete design).
+ *
+ * `write(batch)`: keeps the newest row per key, then in one transaction applies the deletes and the
+ * upserts (`INSERT … ON CONFLICT (key) DO UPDATE … WHERE t.source_position <
+ * excluded.source_position`) through the configured bulk path. Replaying a batch changes nothing;
+ * an older row never replaces a newer one. Errors are PipelineErrors classified by SQLSTATE.
+ */
+export class PostgresSink implements Sink {
+  readonly name: string;
+  readonly capabilities: SinkCapabilities = { idempotent: true, maxBatchRows: 50_000 };
+  readonly plan: PostgresTablePlan;
+  private readonly db: Knex;
+  private readonly config: PostgresSinkConfig;
+  private readonly pipeline: string;
+  private readonly logger: Logger;
+  private readonly ownsKnex: boolean;
+  /** Connections whose session already has the COPY staging table. */
+  private readonly staged = new WeakSet<object>();
+  private readonly stage: string;
+
+  constructor(opts: PostgresSinkOptions) {
+    this.config = opts.config;
+    this.pipeline = opts.pipeline;
+    this.logger = opts.logger;
+    this.db = opts.knex;
+    this.ownsKnex = opts.ownsKnex ?? false;
+    this.plan = planTable(opts.config, opts.schema, opts.pipeline);
+    this.name = `postgres:${opts.config.table}`;
+    this.stage = stageTableName(this.plan);
+  }
+
+  /** The CREATE statements for the table (what `streamscore plan` prints). */
+  ddl(): string {
+    return postgresDdl(this.plan);
+  }
+
+  async open(): Promise<void> {
+    try {
+      if (this.config.create_table) await migrateTable(this.db, this.plan, this.pipeline);
+      await verifyTable(this.db, this.plan, this.pipeline);
+    } catch (err) {
+      throw toPipelineError(err, {
+        table: this.config.table,
+        pipeline: this.pipeline,
+        action: 'opening the sink',
+      });
+    }
+    this.logger.debug(
+      { sink: this.name, write_mode: this.config.write_mode, on_delete: this.config.on_delete },
+      'Postgres sink opened.',
+    );
+  }
+
+  async write(batch: PredictionBatch): Promise<void> {
+    const plan = this.plan;
+    plan.map.check(batch);
+    if (batch.rows.length === 0) return;
+    const latest = latestPerKey(batch.rows, (row) => plan.map.keyIdentity(row, batch));
+    const { upserts, deletes: allDeletes } = splitDeletes(latest);
+    const deletes = plan.onDelete === 'ignore' ? [] : allDeletes;
+    if (upserts.length === 0 && deletes.length === 0) return;
+    let connection: object | undefined;
+    try {
+      await this.db.transaction(async (trx) => {
+        if (plan.tombstone) await run(trx, lockStatement(plan, deletes.length > 0));
+        if (deletes.length > 0) await this.writeDeletes(trx, batch, deletes);
+        if (upserts.length > 0) connection = await this.writeUpserts(trx, batch, upserts);
+      });
+      // The staging table's CREATE is transactional: count it only once committed.
+      if (connection) this.staged.add(connection);
+    } catch (err) {
+      throw toPipelineError(err, {
+        table: this.config.table,
+        pipeline: this.pipeline,
+        action: `writing ${upserts.length} upserts and ${deletes.length} deletes`,
+        position: `positions ${minMax(batch.rows)}`,
+      });
+    }
+  }
+
+  async close(): Promise<void> {
+    if (this.ownsKnex) await this.db.destroy();
+  }
+
+  private async writeDeletes(
+    trx: Knex.Transaction,
+    batch: PredictionBatch,
+    rows: PredictionRow[],
+  ): Promise<void> {
+    const arrays = columnArrays(this.plan.deleteColumns, batch, rows);
+    const deletedAt = rows.map((r) => new Date(r.sourceTsMs).toISOString());
+    await run(trx, deleteStatement(this.plan, arrays, deletedAt));
+  }
+
+  /** Returns the connection when the COPY path used (and created) the staging table on it. */
+  private async writeUpserts(
+    trx: Knex.Transaction,
+    batch: PredictionBatch,
+    rows: PredictionRow[],
+  ): Promise<object | undefined> {
+    const cols = this.plan.columns;
+    const arrays = columnArrays(cols, batch, rows);
+    switch (this.config.write_mode) {
+      case 'unnest':
+        await run(trx, upsertStatement(this.plan, unnestSource(cols, arrays)));
+        return undefined;
+      case 'values': {
+        const step = Math.max(
+          1,
+          Math.min(this.config.max_rows_per_statement, Math.floor(MAX_PARAMS / cols.length)),
+        );
+        for (let from = 0; from < rows.length; from += step) {
+          const to = Math.min(rows.length, from + step);
+          await run(trx, upsertStatement(this.plan, valuesSource(cols, arrays, from, to)));
+        }
+        return undefined;
+      }
+      case 'copy': {
+        const conn = (await trx.client.acquireConnection()) as object;
+        const fresh = !this.staged.has(conn);
+        if (fresh) await trx.raw(createStageStatement(this.plan, this.stage));
+        const names = cols.map((c) => quoteIdent(c.name)).join(', ');
+        const chunks = copyTextChunks(
+          cols.map((c) => c.type),
+          arrays,
+          rows.length,
+        );
+        await copyFromStdin(conn, `COPY pg_temp.${quoteIdent(this.stage)} (${names}) FROM STDIN`, chunks);
+        await run(trx, upsertStatement(this.plan, stageSource(this.stage, cols)));
+        return fresh ? conn : undefined;
+      }
+    }
+  }
+}
+
+async function run(trx: Knex.Transaction, st: Statement): Promise<void> {
+  await trx.raw(st.sql, st.bindings as Knex.RawBinding[]);
+}
+
+function minMax(rows: readonly PredictionRow[]): string {
+  let min = rows[0]!.position;
+  let max = min;
+  for (const r of rows) {
+    if (r.position < min) min = r.position;
+    if (r.position > max) max = r.position;
+  }
+  return `${min}..${max}`;
+}
