@@ -62,7 +62,7 @@ function ortOptions(o: Required<SessionOptions>): InferenceSession.SessionOption
  */
 export class ModelRegistry {
   readonly #defaults: Required<SessionOptions>;
-  readonly #readFile: (path: string) => Promise<Uint8Array>;
+  readonly #readFile: ((path: string) => Promise<Uint8Array>) | undefined;
   readonly #entries = new Map<string, Entry>();
 
   constructor(options: ModelRegistryOptions = {}) {
@@ -71,7 +71,7 @@ export class ModelRegistry {
       interOpNumThreads: options.session?.interOpNumThreads ?? 1,
       graphOptimizationLevel: options.session?.graphOptimizationLevel ?? 'all',
     };
-    this.#readFile = options.readFile ?? ((p) => readFile(p));
+    this.#readFile = options.readFile;
   }
 
   /** Number of distinct sessions held. */
@@ -139,11 +139,11 @@ async function createSession(
   path: string,
   version: string | undefined,
   options: Required<SessionOptions>,
-  read: (path: string) => Promise<Uint8Array>,
+  read: ((path: string) => Promise<Uint8Array>) | undefined,
 ): Promise<LoadedSession> {
   let bytes: Uint8Array;
   try {
-    bytes = await read(path);
+    bytes = await (read ?? readFile)(path);
   } catch (err) {
     const code = (err as { code?: unknown }).code;
     const why = code === 'ENOENT' ? 'file not found' : `cannot read the file (${errorMessage(err)})`;
@@ -162,7 +162,11 @@ async function createSession(
   }
   let session: InferenceSession;
   try {
-    session = await InferenceSession.create(prepared.bytes, ortOptions(options));
+    // Unchanged models load from their path, so onnxruntime finds external data files beside them.
+    session =
+      prepared.bytes === bytes && read === undefined
+        ? await InferenceSession.create(path, ortOptions(options))
+        : await InferenceSession.create(prepared.bytes, ortOptions(options));
   } catch (err) {
     throw new ModelError('MODEL_LOAD_FAILED', path, `onnxruntime cannot load it: ${errorMessage(err)}`, {
       cause: err,

@@ -157,6 +157,15 @@ describe('OnnxModel', () => {
     assert.deepEqual(two.columns['p'], (all.columns['p'] as Float32Array).slice(0, 2));
   });
 
+  test('a view into the middle of a larger buffer (byteOffset > 0) is read from its offset', async () => {
+    const g = golden('ltv', 1);
+    const model = await OnnxModel.load(modelPath('ltv', 1), { registry, outputs: { v: 'value' } });
+    const x = flatten(g.rows);
+    const all = await model.predict(x, g.rows.length, 4);
+    const mid = await model.predict(x.subarray(5 * 4, 9 * 4), 4, 4);
+    assert.deepEqual(mid.columns['v'], (all.columns['v'] as Float32Array).slice(5, 9));
+  });
+
   test('wrong feature count at predict time is MODEL_INPUT_INVALID', async () => {
     const model = await OnnxModel.load(modelPath('churn', 2), {
       registry,
