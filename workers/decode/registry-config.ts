@@ -8,3 +8,4 @@ export const schemaRegistryConfig = z
     password: secret().optional(),
   })
   .describe('Schema registry for Avro (Confluent wire format: magic byte + 4-byte schema id).');
+export type SchemaRegistryConfig = z.output<typeof schemaRegistryConfig>;

@@ -1,0 +1,97 @@
+import { type ConvertOptions, compileConnectSchema, isConnectSchema } from './connect-schema.js';
+import type { Leaf } from './logical.js';
+
+const SCHEMA_PREFIX = '{"schema":';
+const PAYLOAD_SEP = '},"payload":';
+/** Distinct schemas remembered per reader; a topic has a handful (one per table version). */
+const MAX_CACHED_SCHEMAS = 256;
+
+/**
+ * Reads JsonConverter output, with schemas (`{"schema":…,"payload":…}`) or without, into the
+ * payload with Connect logical types converted.
+ *
+ * With schemas, every message repeats the same schema text, often several times larger than the
+ * payload. The reader looks up the converter by that raw text (the prefix up to `},"payload":`) and
+ * JSON-parses only the payload. A prefix enters the cache only after it parsed as one complete
+ * JSON value, which it can only be if it ends exactly where the schema ends; so a later message
+ * that starts with the same characters carries the same schema. Anything unusual (extra top-level
+ * keys, whitespace) falls back to parsing the whole message.
+ */
+export class ConnectJsonReader {
+  private readonly converters = new Map<string, Leaf | null>();
+
+  constructor(
+    private readonly opts: ConvertOptions,
+    /** Converter for payloads that come without a schema (from a row .avsc), if any. */
+    private readonly schemaless?: Leaf | undefined,
+  ) {}
+
+  /** Throws SyntaxError for invalid JSON, ValueConversionError for unconvertible values. */
+  read(text: string): unknown {
+    if (text.startsWith(SCHEMA_PREFIX)) {
+      const fast = this.readFast(text);
+      if (fast !== NOT_FAST) return fast;
+    }
+    const parsed: unknown = JSON.parse(text);
+    if (isSchemaEnvelope(parsed)) {
+      const { schema, payload } = parsed;
+      if (payload === null) return null;
+      if (schema === null) return this.schemaless === undefined ? payload : this.schemaless(payload);
+      const conv = this.converterFor(JSON.stringify(schema), schema);
+      return conv === null ? payload : conv(payload);
+    }
+    if (parsed === null || this.schemaless === undefined) return parsed;
+    return this.schemaless(parsed);
+  }
+
+  private readFast(text: string): unknown {
+    let end = text.length - 1;
+    while (end > 0 && text.charCodeAt(end) <= 32) end--;
+    if (text.charCodeAt(end) !== 125 /* } */) return NOT_FAST;
+    let idx = text.indexOf(PAYLOAD_SEP, SCHEMA_PREFIX.length);
+    while (idx >= 0) {
+      const schemaText = text.slice(SCHEMA_PREFIX.length, idx + 1);
+      let conv = this.converters.get(schemaText);
+      if (conv === undefined) {
+        let schema: unknown;
+        try {
+          schema = JSON.parse(schemaText);
+        } catch {
+          idx = text.indexOf(PAYLOAD_SEP, idx + 1);
+          continue;
+        }
+        if (!isConnectSchema(schema)) return NOT_FAST;
+        conv = this.converterFor(schemaText, schema);
+      }
+      let payload: unknown;
+      try {
+        payload = JSON.parse(text.slice(idx + PAYLOAD_SEP.length, end));
+      } catch {
+        return NOT_FAST;
+      }
+      return conv === null || payload === null ? payload : conv(payload);
+    }
+    return NOT_FAST;
+  }
+
+  private converterFor(key: string, schema: Parameters<typeof compileConnectSchema>[0]): Leaf | null {
+    const cached = this.converters.get(key);
+    if (cached !== undefined) return cached;
+    const conv = compileConnectSchema(schema, this.opts) ?? null;
+    if (this.converters.size >= MAX_CACHED_SCHEMAS) this.converters.clear();
+    this.converters.set(key, conv);
+    return conv;
+  }
+}
+
+const NOT_FAST: unique symbol = Symbol('not-fast');
+
+function isSchemaEnvelope(
+  v: unknown,
+): v is { schema: Parameters<typeof compileConnectSchema>[0] | null; payload: unknown } {
+  if (typeof v !== 'object' || v === null || Array.isArray(v)) return false;
+  const keys = Object.keys(v);
+  if (keys.length !== 2 || !('schema' in v) || !('payload' in v)) return false;
+  const schema = (v as { schema: unknown }).schema;
+  return schema === null || isConnectSchema(schema);
+}

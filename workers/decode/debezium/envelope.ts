@@ -1,0 +1,135 @@
+import type { PipelineError } from '../../core/errors.js';
+import { makePosition } from '../../core/position.js';
+import type { ChangeRecord, Op, RawMessage } from '../../core/types.js';
+import { decodeError } from '../failure.js';
+import { originOf } from '../payload.js';
+import { type DecodeState, type Placeholder, UNAVAILABLE } from '../unavailable.js';
+import type { DebeziumDecoderConfig } from './config.js';
+
+type Row = Record<string, unknown>;
+
+/** Ops that carry a row to score; Debezium's 't' (truncate) and 'm' (message) carry none. */
+const ROW_OPS: Record<string, Op | undefined> = { c: 'c', u: 'u', d: 'd', r: 'r' };
+
+/** What became of one decoded envelope. */
+export type EnvelopeResult = ChangeRecord | PipelineError | 'skip';
+
+/**
+ * Turns a decoded Debezium envelope (logical types already converted) into a ChangeRecord:
+ * checks its shape, resolves unavailable (unchanged TOASTed) values by the configured policy,
+ * and computes the ordering position from the source block (commit µs, then LSN).
+ */
+export function envelopeToRecord(
+  envelope: unknown,
+  key: unknown,
+  msg: RawMessage,
+  state: DecodeState,
+  policy: DebeziumDecoderConfig['unavailable_value'],
+): EnvelopeResult {
+  if (envelope === null) return 'skip';
+  if (typeof envelope !== 'object' || Array.isArray(envelope)) {
+    return decodeError('DECODE_ENVELOPE', msg, 'expected a Debezium envelope object in the value');
+  }
+  const env = envelope as Row;
+  const rawOp = env['op'];
+  if (typeof rawOp !== 'string') {
+    return decodeError('DECODE_ENVELOPE', msg, 'the Debezium envelope has no `op` (expected c, u, d or r)', {
+      context: { fields: Object.keys(env).slice(0, 20) },
+    });
+  }
+  const op = ROW_OPS[rawOp];
+  if (op === undefined) {
+    if (rawOp === 't' || rawOp === 'm') return 'skip';
+    return decodeError(
+      'DECODE_ENVELOPE',
+      msg,
+      `unknown Debezium op ${JSON.stringify(rawOp)} (expected c, u, d or r)`,
+    );
+  }
+  const after = env['after'];
+  if (op !== 'd' && (typeof after !== 'object' || after === null)) {
+    return decodeError('DECODE_ENVELOPE', msg, `the Debezium envelope of op '${op}' has no \`after\` row`);
+  }
+  const source = env['source'];
+  if (typeof source !== 'object' || source === null) {
+    return decodeError('DECODE_ENVELOPE', msg, 'the Debezium envelope has no `source` block');
+  }
+  const src = source as Row;
+  const before = (env['before'] ?? null) as Row | null;
+  if (state.unavailable) {
+    const rejected = resolveUnavailable(before, (after ?? null) as Row | null, policy);
+    if (rejected !== undefined) {
+      return decodeError(
+        'DECODE_UNAVAILABLE_VALUE',
+        msg,
+        `unchanged TOASTed column(s) ${rejected.join(', ')} arrived as Debezium's unavailable-value placeholder ` +
+          "(unavailable_value: reject; set it to 'before' with REPLICA IDENTITY FULL, or 'null')",
+        { context: { columns: rejected } },
+      );
+    }
+  }
+  const tsMs = src['ts_ms'];
+  const tsUs = src['ts_us'];
+  const lsn = src['lsn'];
+  if (typeof tsMs !== 'number' || !Number.isSafeInteger(tsMs)) {
+    return decodeError('DECODE_ENVELOPE', msg, 'the Debezium source block has no integer `ts_ms`');
+  }
+  const commitUs = typeof tsUs === 'number' && Number.isSafeInteger(tsUs) ? tsUs : tsMs * 1000;
+  const tiebreak = typeof lsn === 'number' && Number.isSafeInteger(lsn) && lsn >= 0 ? lsn : 0;
+  return {
+    op,
+    root: { before, after: after ?? null, source: src, op, ts_ms: env['ts_ms'] ?? null, key },
+    position: makePosition(commitUs, tiebreak),
+    sourceTsMs: tsMs,
+    origin: originOf(msg),
+  };
+}
+
+/**
+ * Replaces UNAVAILABLE markers: in `after` by the policy, in `before` by null. Returns the
+ * affected columns of `after` when the policy rejects.
+ */
+function resolveUnavailable(
+  before: Row | null,
+  after: Row | null,
+  policy: DebeziumDecoderConfig['unavailable_value'],
+): string[] | undefined {
+  if (before !== null) {
+    for (const k in before) if (before[k] === UNAVAILABLE) before[k] = null;
+  }
+  if (after === null) return undefined;
+  const rejected: string[] = [];
+  for (const k in after) {
+    if (after[k] !== UNAVAILABLE) continue;
+    if (policy === 'reject') rejected.push(k);
+    else if (policy === 'before' && before !== null && before[k] !== undefined) after[k] = before[k];
+    else after[k] = null;
+  }
+  return rejected.length > 0 ? rejected : undefined;
+}
+
+/**
+ * For JSON without schemas (field types unknown): marks top-level values of `before`/`after` that
+ * are the placeholder as text, as base64 bytes, or as a one-element array of either.
+ */
+export function markUnavailable(envelope: unknown, p: Placeholder, state: DecodeState): void {
+  if (typeof envelope !== 'object' || envelope === null) return;
+  const env = envelope as Row;
+  markRow(env['after'], p, state);
+  markRow(env['before'], p, state);
+}
+
+function markRow(row: unknown, p: Placeholder, state: DecodeState): void {
+  if (typeof row !== 'object' || row === null) return;
+  const r = row as Row;
+  for (const k in r) {
+    const v = r[k];
+    if (typeof v === 'string') {
+      if (v !== p.text && v !== p.base64) continue;
+    } else if (!Array.isArray(v) || v.length !== 1 || (v[0] !== p.text && v[0] !== p.base64)) {
+      continue;
+    }
+    r[k] = UNAVAILABLE;
+    state.unavailable = true;
+  }
+}

@@ -1,0 +1,23 @@
+import type { Decoder } from '../../core/types.js';
+import { ConnectJsonReader } from '../connect-json.js';
+import { rowConverter } from '../debezium/decoder.js';
+import { jsonCodec } from '../payload.js';
+import { plainDecoder } from '../plain.js';
+import type { DecodeState } from '../unavailable.js';
+import type { JsonDecoderConfig } from './config.js';
+
+export interface JsonDecoderDeps {
+  /** Row schema (.avsc) whose logical types convert the records' fields (e.g. base64 decimals). */
+  rowSchema?: unknown;
+}
+
+/**
+ * Plain JSON records (not CDC). JsonConverter's `{schema, payload}` wrapping is unwrapped and its
+ * logical types converted; see `plainDecoder` for the record shape.
+ */
+export function createJsonDecoder(config: JsonDecoderConfig, deps: JsonDecoderDeps = {}): Decoder {
+  const state: DecodeState = { unavailable: false };
+  const row = rowConverter(deps.rowSchema, state);
+  const codec = jsonCodec(new ConnectJsonReader({ state }, row), new ConnectJsonReader({ state }));
+  return plainDecoder(codec, config.key_field);
+}
