@@ -38,7 +38,8 @@ Feature expressions map a change event to a model input, e.g. \`log1p(coalesce(a
   \`&&\`/\`||\` (SQL three-valued logic: \`false && null\` is false). A null condition takes the else branch.
   Division or remainder by zero, and any result that is NaN or infinite, is null.
 - **Timestamps** are epoch milliseconds, JS Dates or ISO-8601 strings (UTC unless they carry an offset);
-  date parts are UTC. In arithmetic and comparisons a timestamp counts as its epoch milliseconds.
+  date parts are UTC. In arithmetic and comparisons a timestamp counts as its epoch milliseconds, and a
+  Date or ISO-8601 string compared with a number is read as a timestamp.
 - **Types** are checked when field types are known (from the input schema); otherwise at run time, where a
   value of the wrong type fails the record (it goes to the dead-letter topic).
 - **Literal arguments**: bucket boundaries, one_hot categories and the hash_bucket count must be written

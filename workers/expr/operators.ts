@@ -1,6 +1,6 @@
 /** Closures for the unary, binary and ternary operators, with SQL-like null propagation. */
 import { ExprRuntimeError, type Site } from './errors.js';
-import { describeValue, epochMs, fail, finite, num } from './runtime.js';
+import { describeValue, epochMs, fail, finite, num, parseTimestamp } from './runtime.js';
 import type { Evaluator } from './types.js';
 
 export function negate(operand: Evaluator, site: Site): Evaluator {
@@ -78,18 +78,22 @@ export function compare(a: unknown, b: unknown, site: Site): number {
 
 function compareSlow(a: unknown, b: unknown, site: Site): number {
   if (typeof a === 'string' && typeof b === 'string') return a < b ? -1 : a > b ? 1 : 0;
-  const x = comparableNumber(a);
-  const y = comparableNumber(b);
-  if (x !== undefined && y !== undefined && (typeof a === 'object') === (typeof b === 'object'))
-    return compare(x, y, site);
+  const x = comparableNumber(a, b);
+  const y = comparableNumber(b, a);
+  if (x !== undefined && y !== undefined) return compare(x, y, site);
   throw new ExprRuntimeError(`${site.op} cannot compare ${describeValue(a)} with ${describeValue(b)}`, site);
 }
 
-/** Numbers, bigints and Dates compare by number (Dates only with Dates). */
-function comparableNumber(v: unknown): number | undefined {
+/**
+ * `v` as a number for comparing with `other`: numbers and bigints; Dates with Dates; and a Date or
+ * an ISO-8601 string facing a number is read as a timestamp (epoch ms). Otherwise undefined.
+ */
+function comparableNumber(v: unknown, other: unknown): number | undefined {
   if (typeof v === 'number') return v;
   if (typeof v === 'bigint') return Number(v);
-  return v instanceof Date ? v.getTime() : undefined;
+  const facesNumber = typeof other === 'number' || typeof other === 'bigint';
+  if (v instanceof Date) return facesNumber || other instanceof Date ? v.getTime() : undefined;
+  return typeof v === 'string' && facesNumber ? parseTimestamp(v) : undefined;
 }
 
 export function ordering(op: '<' | '<=' | '>' | '>=', l: Evaluator, r: Evaluator, site: Site): Evaluator {
