@@ -38,7 +38,9 @@ export class FeatureMapper {
 
   constructor(private readonly opts: FeatureMapperOptions) {
     this.width = opts.features.reduce((w, f) => w + f.width, 0);
-    this.names = opts.features.flatMap((f) => (f.width === 1 ? [f.name] : Array.from({ length: f.width }, (_, i) => `${f.name}[${i}]`)));
+    this.names = opts.features.flatMap((f) =>
+      f.width === 1 ? [f.name] : Array.from({ length: f.width }, (_, i) => `${f.name}[${i}]`),
+    );
     this.scoreOps = new Set(opts.scoreOps);
   }
 
@@ -55,13 +57,18 @@ export class FeatureMapper {
       const isDelete = record.op === 'd';
       let key: unknown;
       try {
-        key = this.opts.key.evaluate(isDelete ? { ...record.root, after: record.root['before'] } : record.root);
+        key = this.opts.key.evaluate(
+          isDelete ? { ...record.root, after: record.root['before'] } : record.root,
+        );
       } catch (err) {
         failures.push({ record, error: this.fail(record, 'FEATURE_KEY', `key: ${errorMessage(err)}`, err) });
         continue;
       }
       if (key === null || key === undefined) {
-        failures.push({ record, error: this.fail(record, 'FEATURE_KEY', `key expression '${this.opts.key.source}' is null`) });
+        failures.push({
+          record,
+          error: this.fail(record, 'FEATURE_KEY', `key expression '${this.opts.key.source}' is null`),
+        });
         continue;
       }
       if (isDelete || !this.scoreOps.has(record.op)) {
@@ -86,13 +93,21 @@ export class FeatureMapper {
           let n: number;
           if (v === null || v === undefined) {
             if (f.onNull === 'reject') {
-              failed = this.fail(record, 'FEATURE_NULL', `feature ${f.name} is null and its on_null policy is reject`);
+              failed = this.fail(
+                record,
+                'FEATURE_NULL',
+                `feature ${f.name} is null and its on_null policy is reject`,
+              );
               break;
             }
             n = f.onNull;
           } else n = typeof v === 'boolean' ? (v ? 1 : 0) : (v as number);
           if (typeof n !== 'number' || !Number.isFinite(n)) {
-            failed = this.fail(record, 'FEATURE_NOT_FINITE', `feature ${f.name}: expected a finite number, got ${String(v)}`);
+            failed = this.fail(
+              record,
+              'FEATURE_NOT_FINITE',
+              `feature ${f.name}: expected a finite number, got ${String(v)}`,
+            );
             break;
           }
           out[base + col] = n;
@@ -110,7 +125,15 @@ export class FeatureMapper {
       scored.push(record);
       scoredKeys.push(key);
     }
-    return { features: out.subarray(0, scored.length * width), width, scored, scoredKeys, deletes, deleteKeys, failures };
+    return {
+      features: out.subarray(0, scored.length * width),
+      width,
+      scored,
+      scoredKeys,
+      deletes,
+      deleteKeys,
+      failures,
+    };
   }
 
   private fail(record: ChangeRecord, code: string, message: string, cause?: unknown): PipelineError {

@@ -21,7 +21,11 @@ export function createMetrics(meter: Meter, pipeline: string, logger: Logger): M
     return { add: (n: number) => c.add(n, attrs) };
   };
   const histogram = (name: string, description: string, unit: string, boundaries: number[]) => {
-    const h = meter.createHistogram(name, { description, unit, advice: { explicitBucketBoundaries: boundaries } });
+    const h = meter.createHistogram(name, {
+      description,
+      unit,
+      advice: { explicitBucketBoundaries: boundaries },
+    });
     return { record: (v: number) => h.record(v, attrs) };
   };
   const errors = meter.createCounter('streamscore_errors', { description: 'Errors by stage and code.' });
@@ -31,7 +35,12 @@ export function createMetrics(meter: Meter, pipeline: string, logger: Logger): M
     recordsOut: counter('streamscore_records_out', 'Predictions and deletes written to every sink.'),
     deadLettered: counter('streamscore_dead_lettered', 'Records sent to the dead-letter topic.'),
     errors: { add: (n: number) => errors.add(n, attrs) },
-    batchSize: histogram('streamscore_batch_size', 'Rows per inference batch.', '{rows}', [1, 8, 32, 64, 128, 256, 512, 1024, 4096]),
+    batchSize: histogram(
+      'streamscore_batch_size',
+      'Rows per inference batch.',
+      '{rows}',
+      [1, 8, 32, 64, 128, 256, 512, 1024, 4096],
+    ),
     inferenceMs: histogram('streamscore_inference_duration', 'ONNX run time per batch.', 'ms', ms),
     endToEndMs: histogram('streamscore_end_to_end_latency', 'Source commit time to sink write.', 'ms', ms),
     sinkRetry(sink, err, attempt, delayMs) {

@@ -9,7 +9,11 @@ export interface HealthState {
 }
 
 /** `/metrics` (Prometheus text), `/healthz`, `/readyz` on one port. */
-export async function startObservabilityServer(port: number, exporter: PrometheusExporter, health: HealthState): Promise<Server> {
+export async function startObservabilityServer(
+  port: number,
+  exporter: PrometheusExporter,
+  health: HealthState,
+): Promise<Server> {
   const server = createServer((req, res) => {
     const url = req.url ?? '/';
     if (url.startsWith('/metrics')) {

@@ -1,5 +1,12 @@
 import type { PipelineError } from '../core/errors.js';
-import type { ChangeRecord, Decoder, PredictionBatch, PredictionRow, RawMessage, Sink } from '../core/types.js';
+import type {
+  ChangeRecord,
+  Decoder,
+  PredictionBatch,
+  PredictionRow,
+  RawMessage,
+  Sink,
+} from '../core/types.js';
 import type { FeatureMapper } from '../features/mapper.js';
 import type { Metrics } from '../observability/metrics.js';
 import { type RetryPolicy, withRetry } from './retry.js';
@@ -70,11 +77,25 @@ export class BatchProcessor {
         const values = new Array<unknown>(outs.length + featureCount);
         for (let o = 0; o < outs.length; o++) values[o] = outs[o]![i];
         for (let f = 0; f < featureCount; f++) values[outs.length + f] = mapped.features[i * width + f];
-        rows.push({ key: mapped.scoredKeys[i], op: rec.op, values, position: rec.position, scoredAt, sourceTsMs: rec.sourceTsMs });
+        rows.push({
+          key: mapped.scoredKeys[i],
+          op: rec.op,
+          values,
+          position: rec.position,
+          scoredAt,
+          sourceTsMs: rec.sourceTsMs,
+        });
       }
     }
     mapped.deletes.forEach((rec, i) => {
-      rows.push({ key: mapped.deleteKeys[i], op: 'd', values: [], position: rec.position, scoredAt, sourceTsMs: rec.sourceTsMs });
+      rows.push({
+        key: mapped.deleteKeys[i],
+        op: 'd',
+        values: [],
+        position: rec.position,
+        scoredAt,
+        sourceTsMs: rec.sourceTsMs,
+      });
     });
 
     const batch: PredictionBatch = { pipeline: d.pipeline, model: d.model, fields: this.fields, rows };
@@ -92,7 +113,9 @@ export class BatchProcessor {
     if (failures.length > 0) {
       if (!d.deadLetters) {
         const first = failures[0]!.error;
-        throw Object.assign(first, { message: `${first.message} (no dead_letter_topic configured, so the worker stops rather than drop it)` });
+        throw Object.assign(first, {
+          message: `${first.message} (no dead_letter_topic configured, so the worker stops rather than drop it)`,
+        });
       }
       const dlq = d.deadLetters;
       writes.push(withRetry(() => dlq.write(failures), d.retry, { onWait }));
@@ -103,7 +126,12 @@ export class BatchProcessor {
     d.metrics.recordsIn.add(messages.length);
     d.metrics.recordsOut.add(rows.length);
     if (failures.length > 0) d.metrics.deadLettered.add(failures.length);
-    return { scored: n, deleted: mapped.deletes.length, deadLettered: failures.length, skipped: decoded.skipped };
+    return {
+      scored: n,
+      deleted: mapped.deletes.length,
+      deadLettered: failures.length,
+      skipped: decoded.skipped,
+    };
   }
 }
 

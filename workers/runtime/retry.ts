@@ -14,7 +14,10 @@ export interface RetryPolicy {
 export async function withRetry<T>(
   fn: () => Promise<T>,
   policy: RetryPolicy,
-  hooks: { onRetry?: (err: unknown, attempt: number, delayMs: number) => void; onWait?: () => Promise<void> } = {},
+  hooks: {
+    onRetry?: (err: unknown, attempt: number, delayMs: number) => void;
+    onWait?: () => Promise<void>;
+  } = {},
   signal?: AbortSignal,
 ): Promise<T> {
   let attempt = 0;
@@ -32,7 +35,11 @@ export async function withRetry<T>(
   }
 }
 
-async function sleepWhile(ms: number, onWait: (() => Promise<void>) | undefined, signal?: AbortSignal): Promise<void> {
+async function sleepWhile(
+  ms: number,
+  onWait: (() => Promise<void>) | undefined,
+  signal?: AbortSignal,
+): Promise<void> {
   const end = Date.now() + ms;
   while (Date.now() < end && !signal?.aborted) {
     await new Promise((r) => setTimeout(r, Math.min(1000, end - Date.now())));

@@ -1,5 +1,5 @@
 import { existsSync, readFileSync } from 'node:fs';
-import { dirname, resolve } from 'node:path';
+import { dirname, relative, resolve } from 'node:path';
 import { suggestion } from '../core/suggest.js';
 import { type CompiledExpression, compileExpression, type ExprType } from '../expr/index.js';
 import { METADATA_REFS } from '../sinks/columns.js';
@@ -106,7 +106,7 @@ export function checkPipeline(
     add(
       ['spec', 'model', 'path'],
       'model_not_found',
-      `expected an ONNX file, got no file at ${resolve(baseDir, p.spec.model.path)}`,
+      `expected an ONNX file, got no file at ${relative(process.cwd(), resolve(baseDir, p.spec.model.path))}`,
     );
   }
   return { problems, checked: { key, features, rowTypes } };

@@ -17,7 +17,7 @@ export interface InterpolationResult {
 
 const REF = /\$\$\{|\$\{([^}]*)\}/g;
 const VAR_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
-const SECRET_KEY = /pass(word)?|secret|token|key_passphrase|credential|url$/i;
+const SECRET_KEY = /pass(word)?|secret|token|passphrase|credential/i;
 
 export type Env = Readonly<Record<string, string | undefined>>;
 

@@ -56,11 +56,15 @@ export function loadPipelineText(file: string, text: string, options: LoadOption
   const problems: Problem[] = [];
   const at = (offset: number) => locate.offset(offset);
 
-  for (const e of [...doc.errors, ...doc.warnings]) {
+  // The first syntax error, plus every duplicate key: later syntax errors are mostly its echo.
+  const syntax = doc.errors.filter((e) => e.code !== 'DUPLICATE_KEY').slice(0, 1);
+  const duplicates = doc.errors.filter((e) => e.code === 'DUPLICATE_KEY');
+  for (const e of [...syntax, ...duplicates]) {
     const p = at(e.pos[0]);
+    const keyText = /^\s*["']?([^:"'\n]+)/.exec(text.slice(e.pos[0]))?.[1]?.trim() ?? '?';
     const message =
       e.code === 'DUPLICATE_KEY'
-        ? `duplicate key '${text.slice(e.pos[0], e.pos[1]).trim() || '?'}': each key may appear once in a map`
+        ? `duplicate key '${keyText}': each key may appear once in a map`
         : `YAML syntax: ${e.message.split('\n')[0]}`;
     problems.push({
       file,
@@ -148,7 +152,11 @@ function emptyResult(file: string, text: string, problem?: Problem): LoadedPipel
     data: undefined,
     problems: problem ? [problem] : [],
     secrets: new Set(),
-    locate: { at: () => ({ line: 1, column: 1 }), offset: () => ({ line: 1, column: 1 }), inside: () => ({ line: 1, column: 1 }) },
+    locate: {
+      at: () => ({ line: 1, column: 1 }),
+      offset: () => ({ line: 1, column: 1 }),
+      inside: () => ({ line: 1, column: 1 }),
+    },
     text,
   };
 }

@@ -104,7 +104,15 @@ function explain(schema: z.ZodType, data: unknown, issue: Issue, out: PathMessag
     case 'too_small':
     case 'too_big': {
       const bound = issue.code === 'too_small' ? issue.minimum : issue.maximum;
-      const word = issue.code === 'too_small' ? 'at least' : 'at most';
+      const inclusive = issue.inclusive !== false;
+      const word =
+        issue.code === 'too_small'
+          ? inclusive
+            ? 'at least'
+            : 'more than'
+          : inclusive
+            ? 'at most'
+            : 'less than';
       const unit =
         issue.origin === 'array'
           ? ' item(s)'
@@ -122,11 +130,20 @@ function explain(schema: z.ZodType, data: unknown, issue: Issue, out: PathMessag
       out.push({ path, code: 'invalid_format', message: expectedGot(what, input) });
       return;
     }
+    case 'invalid_key': {
+      const inner = issue.issues[0];
+      const what = inner?.code === 'invalid_format' ? inner.message : 'a valid key';
+      out.push({ path, code: 'invalid_key', atKey: true, message: expectedGot(what, input) });
+      return;
+    }
     case 'invalid_union': {
       // Explain the branch that fits the value's shape best (fewest issues, deepest path).
       const branches = issue.errors.filter((b) => b.length > 0);
       const score = (b: readonly Issue[]) =>
-        b.filter((i) => i.code === 'invalid_type' && i.path.length === 0).length * 100 + b.length;
+        b.filter((i) => (i.code === 'invalid_type' || i.code === 'invalid_value') && i.path.length === 0)
+          .length *
+          100 +
+        b.length;
       const best = branches.sort((a, b) => score(a) - score(b))[0];
       if (!best || score(best) >= 100) {
         out.push({

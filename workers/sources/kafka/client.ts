@@ -6,8 +6,18 @@ import type { Logger } from '../../core/types.js';
 export interface KafkaConnectionConfig {
   brokers: string[];
   client_id: string;
-  sasl?: { mechanism: 'plain' | 'scram-sha-256' | 'scram-sha-512'; username: string; password: Secret } | undefined;
-  tls?: { enabled: boolean; ca_file?: string | undefined; cert_file?: string | undefined; key_file?: string | undefined; reject_unauthorized: boolean } | undefined;
+  sasl?:
+    | { mechanism: 'plain' | 'scram-sha-256' | 'scram-sha-512'; username: string; password: Secret }
+    | undefined;
+  tls?:
+    | {
+        enabled: boolean;
+        ca_file?: string | undefined;
+        cert_file?: string | undefined;
+        key_file?: string | undefined;
+        reject_unauthorized: boolean;
+      }
+    | undefined;
 }
 
 /** Builds a kafkajs client; secrets are revealed only here, at the client boundary. */
@@ -25,7 +35,11 @@ export function createKafkaClient(cfg: KafkaConnectionConfig, logger: Logger): K
     retry: { retries: 8, initialRetryTime: 200 },
   };
   if (cfg.sasl) {
-    options.sasl = { mechanism: cfg.sasl.mechanism, username: cfg.sasl.username, password: cfg.sasl.password.reveal() } as SASLOptions;
+    options.sasl = {
+      mechanism: cfg.sasl.mechanism,
+      username: cfg.sasl.username,
+      password: cfg.sasl.password.reveal(),
+    } as SASLOptions;
   }
   if (cfg.tls?.enabled) {
     const read = (f: string | undefined) => (f ? readFileSync(f, 'utf8') : undefined);

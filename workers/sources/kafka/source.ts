@@ -68,7 +68,10 @@ export class KafkaSource {
       return;
     }
     if (isStale()) {
-      this.logger.info({ topic: batch.topic, partition: batch.partition }, 'Partition revoked during a batch; not committing.');
+      this.logger.info(
+        { topic: batch.topic, partition: batch.partition },
+        'Partition revoked during a batch; not committing.',
+      );
       return;
     }
     const next = (BigInt(batch.lastOffset()) + 1n).toString();
