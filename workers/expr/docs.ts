@@ -48,19 +48,13 @@ Feature expressions map a change event to a model input, e.g. \`log1p(coalesce(a
 Examples run with \`now()\` = 2024-03-15T12:00:00Z.
 `;
 
-function cell(text: string): string {
-  return text.replaceAll('|', '\\|');
-}
-
 export function renderFunctionDocs(): string {
   const sections = THEMES.map(([theme, title]) => {
-    const rows = FUNCTIONS.filter((f) => f.theme === theme).map(
+    const entries = FUNCTIONS.filter((f) => f.theme === theme).map(
       (f) =>
-        `| \`${cell(f.signature)}\` | ${cell(f.description)} | \`${cell(f.example)}\` → \`${cell(f.result)}\` |`,
+        `### ${f.name}\n\n\`${f.signature}\`\n\n${f.description}\n\nExample: \`${f.example}\` → \`${f.result}\``,
     );
-    return [`## ${title}`, '', '| function | description | example |', '| --- | --- | --- |', ...rows].join(
-      '\n',
-    );
+    return [`## ${title}`, ...entries].join('\n\n');
   });
   return `${PREAMBLE}\n${sections.join('\n\n')}\n`;
 }
