@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 import { Command } from 'commander';
 import { registerPlan } from './plan-command.js';
+import { registerRun } from './run-command.js';
 import { registerSchema } from './schema-command.js';
 import { registerValidate } from './validate-command.js';
 
@@ -23,6 +24,7 @@ Examples:
 
 registerValidate(program);
 registerPlan(program);
+registerRun(program);
 registerSchema(program);
 
 program.parseAsync(process.argv).catch((err: unknown) => {

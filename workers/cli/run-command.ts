@@ -1,0 +1,91 @@
+import { fileURLToPath } from 'node:url';
+import type { Command } from 'commander';
+import { errorMessage } from '../core/errors.js';
+import { redactText } from '../core/secret.js';
+import { ModelRegistry } from '../inference/index.js';
+import { createLogger } from '../observability/logger.js';
+import { runFleet } from '../runtime/fleet.js';
+import { Worker } from '../runtime/worker.js';
+import { formatProblem } from '../spec/problems.js';
+import { type ValidatedPipeline, validatePipelineFile } from '../spec/validate.js';
+
+interface RunOptions {
+  workers: string;
+  port?: string;
+  logLevel: string;
+}
+
+export function registerRun(program: Command): void {
+  program
+    .command('run')
+    .description('Score change events: consume, decode, map features, infer, write every sink, then commit.')
+    .argument('<files...>', 'pipeline YAML files (one worker runs them all)')
+    .option(
+      '-w, --workers <n>',
+      'worker processes in the same consumer groups (a supervisor restarts crashed ones)',
+      '1',
+    )
+    .option('--port <port>', 'metrics/health port (overrides monitoring.port; 0 = off)')
+    .option(
+      '--log-level <level>',
+      'debug, info, warn or error',
+      process.env['STREAMSCORE_LOG_LEVEL'] ?? 'info',
+    )
+    .addHelpText(
+      'after',
+      `
+SIGTERM/SIGINT stop fetching, finish and commit in-flight batches, and exit 0.
+A terminal error (bad credentials, missing table, retries exhausted) exits non-zero without
+committing past unwritten records.
+
+Examples:
+  $ streamscore run pipelines/churn-scoring.yaml
+  $ streamscore run --workers 2 pipelines/churn-scoring.yaml pipelines/fraud-scoring.yaml`,
+    )
+    .action(async (files: string[], opts: RunOptions) => {
+      const logger = createLogger(opts.logLevel, { worker: process.env['STREAMSCORE_WORKER_ID'] ?? '0' });
+      const workers = Number(opts.workers);
+      if (!Number.isInteger(workers) || workers < 1)
+        throw new Error(`--workers: expected a positive integer, got '${opts.workers}'`);
+      const registry = new ModelRegistry();
+      const validated: ValidatedPipeline[] = [];
+      let bad = false;
+      for (const f of files) {
+        const v = await validatePipelineFile(f, { keepModel: workers === 1, registry });
+        if (v.problems.length > 0) {
+          bad = true;
+          process.stderr.write(`${redactText(v.problems.map(formatProblem).join('\n'), v.secrets)}\n`);
+        }
+        validated.push(v);
+      }
+      if (bad) {
+        process.exitCode = 1;
+        return;
+      }
+      if (workers > 1) {
+        const args = ['run', ...files, '--workers', '1', '--log-level', opts.logLevel, '--port', '0'];
+        process.exitCode = await runFleet({
+          workers,
+          module: process.argv[1] ?? fileURLToPath(new URL('./main.js', import.meta.url)),
+          args,
+          logger,
+        });
+        return;
+      }
+      let worker: Worker;
+      try {
+        worker = await Worker.create({
+          pipelines: validated,
+          logger,
+          ...(opts.port !== undefined ? { port: Number(opts.port) } : {}),
+        });
+      } catch (err) {
+        process.stderr.write(`streamscore run: ${errorMessage(err)}\n`);
+        process.exit(1);
+      }
+      const stop = () => void worker.stop();
+      process.once('SIGTERM', stop);
+      process.once('SIGINT', stop);
+      process.exit(await worker.finished);
+    });
+}

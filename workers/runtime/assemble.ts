@@ -1,0 +1,121 @@
+import { readFileSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
+import type { Kafka } from 'kafkajs';
+import type { FieldType, Logger, PredictionSchema, Sink } from '../core/types.js';
+import { createDecoder } from '../decode/create.js';
+import { createSchemaRegistry } from '../decode/registry.js';
+import type { ExprType } from '../expr/index.js';
+import { FeatureMapper } from '../features/mapper.js';
+import { ModelBatcher, type OnnxModel } from '../inference/index.js';
+import type { Metrics } from '../observability/metrics.js';
+import { createSinks } from '../sinks/create.js';
+import { DeadLetterWriter } from '../sinks/dead-letter/writer.js';
+import { createKafkaClient } from '../sources/kafka/client.js';
+import { KafkaSource } from '../sources/kafka/source.js';
+import type { CheckedSpec } from '../spec/checks.js';
+import type { Pipeline } from '../spec/pipeline-schema.js';
+import { BatchProcessor } from './batch-processor.js';
+
+export interface AssembledPipeline {
+  name: string;
+  source: KafkaSource;
+  processor: BatchProcessor;
+  sinks: Sink[];
+  deadLetters: DeadLetterWriter | undefined;
+  batcher: ModelBatcher;
+  kafka: Kafka;
+  open(): Promise<void>;
+  close(): Promise<void>;
+}
+
+function keyFieldType(t: ExprType | undefined): FieldType {
+  switch (t?.kind) {
+    case 'int':
+      return 'int';
+    case 'number':
+      return 'float';
+    case 'bool':
+      return 'bool';
+    default:
+      return 'string';
+  }
+}
+
+/** Builds one pipeline's stages from its validated spec; clients are created here, once. */
+export function assemblePipeline(args: {
+  file: string;
+  pipeline: Pipeline;
+  checked: CheckedSpec;
+  model: OnnxModel;
+  metrics: Metrics;
+  logger: Logger;
+}): AssembledPipeline {
+  const { pipeline: p, checked, model, logger } = args;
+  const name = p.metadata.name;
+  const sourceCfg = p.spec.source.kafka!;
+  const kafka = createKafkaClient(sourceCfg, logger);
+  const dec = p.spec.decode as {
+    debezium?: { schema_registry?: Parameters<typeof createSchemaRegistry>[0] };
+    avro?: { schema_registry: Parameters<typeof createSchemaRegistry>[0] };
+  };
+  const registryCfg = dec.debezium?.schema_registry ?? dec.avro?.schema_registry;
+  const registry = registryCfg ? createSchemaRegistry(registryCfg) : undefined;
+  const inputSchema = p.spec.features.input_schema;
+  const rowSchema = inputSchema
+    ? JSON.parse(readFileSync(resolve(dirname(resolve(args.file)), inputSchema), 'utf8'))
+    : undefined;
+  const decoder = createDecoder(p.spec.decode, { registry, rowSchema });
+  const mapper = new FeatureMapper({
+    pipeline: name,
+    key: checked.key!,
+    features: checked.features,
+    scoreOps: p.spec.features.score_ops,
+  });
+  const batcher = new ModelBatcher(model, {
+    maxSize: p.spec.model.batch.max_size,
+    maxWaitMs: p.spec.model.batch.max_wait_ms,
+  });
+  const schema: PredictionSchema = {
+    key: keyFieldType(checked.key?.type),
+    fields: [
+      ...model.fieldTypes,
+      ...mapper.names.map((n) => ({ name: `feature.${n}`, type: 'float' as const })),
+    ],
+  };
+  const sinks = createSinks(p.spec.sinks, { pipeline: name, schema, kafka, logger });
+  const dlqTopic = p.spec.errors.dead_letter_topic;
+  const deadLetters = dlqTopic
+    ? new DeadLetterWriter({ kafka, topic: dlqTopic, logger, pipeline: name })
+    : undefined;
+  const processor = new BatchProcessor({
+    pipeline: name,
+    model: { name: p.spec.model.name, version: p.spec.model.version },
+    decoder,
+    mapper,
+    predictor: batcher,
+    sinks,
+    deadLetters: deadLetters
+      ? { write: (failures) => deadLetters.write(failures.map((f) => ({ ...f, pipeline: name }))) }
+      : undefined,
+    retry: { maxRetries: p.spec.errors.max_retries, initialBackoffMs: p.spec.errors.retry_backoff_ms },
+    metrics: args.metrics,
+  });
+  const source = new KafkaSource(kafka, sourceCfg, logger);
+  return {
+    name,
+    source,
+    processor,
+    sinks,
+    deadLetters,
+    batcher,
+    kafka,
+    async open() {
+      for (const s of sinks) await s.open();
+      await deadLetters?.open();
+    },
+    async close() {
+      await deadLetters?.close();
+      for (const s of sinks) await s.close().catch(() => undefined);
+    },
+  };
+}

@@ -1,0 +1,111 @@
+import type { Server } from 'node:http';
+import { errorMessage } from '../core/errors.js';
+import type { Logger } from '../core/types.js';
+import { createMetrics } from '../observability/metrics.js';
+import { startObservabilityServer } from '../observability/server.js';
+import { createTelemetry } from '../observability/telemetry.js';
+import type { ValidatedPipeline } from '../spec/validate.js';
+import { type AssembledPipeline, assemblePipeline } from './assemble.js';
+
+/**
+ * Worker lifecycle: INITIALIZED → RUNNING → STOPPING → STOPPED | FAILED.
+ * STOPPING stops fetching, lets in-flight batches finish and commit, then closes sinks.
+ */
+export type WorkerState = 'INITIALIZED' | 'RUNNING' | 'STOPPING' | 'STOPPED' | 'FAILED';
+
+export interface WorkerOptions {
+  pipelines: ValidatedPipeline[];
+  logger: Logger;
+  /** Metrics port; 0 = off. Defaults to the first pipeline's monitoring.port. */
+  port?: number;
+  /** Longest STOPPING may take before the process gives up. */
+  drainTimeoutMs?: number;
+}
+
+export class Worker {
+  state: WorkerState = 'INITIALIZED';
+  private assembled: AssembledPipeline[] = [];
+  private server: Server | undefined;
+  private done!: (code: number) => void;
+  readonly finished: Promise<number> = new Promise((r) => {
+    this.done = r;
+  });
+
+  private constructor(private readonly opts: WorkerOptions) {}
+
+  /** Builds every pipeline, opens the sinks, starts the consumers. Rejects on terminal start-up errors. */
+  static async create(opts: WorkerOptions): Promise<Worker> {
+    const w = new Worker(opts);
+    await w.start();
+    return w;
+  }
+
+  private async start(): Promise<void> {
+    const { logger } = this.opts;
+    const telemetry = createTelemetry('streamscore');
+    const meter = telemetry.provider.getMeter('streamscore');
+    const port = this.opts.port ?? this.opts.pipelines[0]?.pipeline?.spec.monitoring.port ?? 0;
+    if (port > 0) {
+      this.server = await startObservabilityServer(port, telemetry.exporter, {
+        live: () => this.state !== 'FAILED',
+        ready: () => this.state === 'RUNNING',
+      });
+    }
+    for (const v of this.opts.pipelines) {
+      const p = v.pipeline!;
+      this.assembled.push(
+        assemblePipeline({
+          file: v.file,
+          pipeline: p,
+          checked: v.checked!,
+          model: v.model!,
+          metrics: createMetrics(meter, p.metadata.name, logger),
+          logger,
+        }),
+      );
+    }
+    for (const a of this.assembled) await a.open();
+    for (const a of this.assembled) {
+      await a.source.start(
+        (messages, heartbeat) => a.processor.process(messages, heartbeat).then(() => undefined),
+        (err) => this.fail(a.name, err),
+      );
+    }
+    this.state = 'RUNNING';
+    logger.info({ pipelines: this.assembled.map((a) => a.name), port }, 'Worker running.');
+  }
+
+  private fail(pipeline: string, err: unknown): void {
+    if (this.state === 'FAILED') return;
+    this.opts.logger.error(
+      { pipeline, error: errorMessage(err) },
+      'Pipeline failed; the worker stops without committing past unwritten records.',
+    );
+    this.state = 'FAILED';
+    void this.shutdown(1);
+  }
+
+  /** Graceful stop: stop fetching, finish and commit in-flight batches, close sinks. */
+  async stop(): Promise<void> {
+    if (this.state !== 'RUNNING') return;
+    this.state = 'STOPPING';
+    await this.shutdown(0);
+  }
+
+  private async shutdown(code: number): Promise<void> {
+    const timer = setTimeout(() => {
+      this.opts.logger.error({}, 'Drain timed out; exiting.');
+      this.done(code || 1);
+    }, this.opts.drainTimeoutMs ?? 30000);
+    timer.unref();
+    for (const a of this.assembled) await a.source.stop().catch(() => undefined);
+    for (const a of this.assembled) {
+      await a.batcher.close();
+      await a.close();
+    }
+    await new Promise<void>((r) => (this.server ? this.server.close(() => r()) : r()));
+    clearTimeout(timer);
+    if (this.state !== 'FAILED') this.state = 'STOPPED';
+    this.done(code);
+  }
+}
