@@ -1,18 +1,18 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { compileExpression, ExprRuntimeError, FUNCTIONS, type Row } from '../../../workers/expr/index.js';
+import {
+  compileExpression,
+  ExprRuntimeError,
+  FUNCTIONS,
+  fnv1a32,
+  type Row,
+} from '../../../workers/expr/index.js';
 import { schema } from './helpers.js';
 
-/** Small seeded PRNG (mulberry32), so a failure reproduces. */
+/** Deterministic pseudo-random numbers in [0, 1), from the library's own hash: a failure reproduces. */
 function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
+  let n = 0;
+  return () => fnv1a32(`${seed}:${n++}`) / 4294967296;
 }
 
 const ATOMS = [
