@@ -40,7 +40,7 @@ export function tokenize(source: string, diagnostics: ExprDiagnostic[]): Token[]
   let i = 0;
   while (i < source.length) {
     const c = source[i]!;
-    if (c === ' ' || c === '\t' || c === '\n' || c === '\r') {
+    if (c === ' ' || c === '\t' || c === '\n' || c === '\r' || (c > '\x7f' && /\s/.test(c))) {
       i++;
     } else if (isDigit(c)) {
       i = readNumber(source, i, tokens, syntax);
@@ -65,7 +65,8 @@ export function tokenize(source: string, diagnostics: ExprDiagnostic[]): Token[]
         i++;
       } else {
         const cp = String.fromCodePoint(source.codePointAt(i)!);
-        syntax(i, cp.length, `unexpected character '${cp}'`);
+        const hint = /\p{L}/u.test(cp) ? ` (quote names with other characters: after["name"])` : '';
+        syntax(i, cp.length, `unexpected character '${cp}'${hint}`);
         tokens.push({ kind: 'invalid', text: cp, offset: i, length: cp.length, value: undefined });
         i += cp.length;
       }

@@ -90,8 +90,8 @@ describe('parser: literals and fields', () => {
     assert.deepEqual([r.node.left.offset, r.node.left.length], [2, 10]);
   });
 
-  it('skips spaces, tabs and newlines', () => {
-    assert.equal(tree('\n a\t+\r\n b '), '(+ a b)');
+  it('skips spaces, tabs, newlines and other Unicode white space', () => {
+    assert.equal(tree('\n a\t+\r\n b\u00a0\u2003'), '(+ a b)');
   });
 });
 
@@ -122,6 +122,11 @@ describe('parser: syntax errors name the offending token', () => {
       ],
     ],
     ['a # b', [[2, 1, "unexpected character '#'"]]],
+    [
+      'after.prénom',
+      [[8, 1, 'unexpected character \'é\' (quote names with other characters: after["name"])']],
+    ],
+    ['a + 😀', [[4, 2, "unexpected character '😀'"]]],
     ["'abc", [[0, 4, 'unterminated string']]],
     ["'a\\qb'", [[2, 2, "invalid escape '\\q'"]]],
     ['12abc', [[0, 5, "invalid number '12abc'"]]],
