@@ -107,7 +107,7 @@ export class PostgresSink implements Sink {
     let connection: object | undefined;
     try {
       await this.db.transaction(async (trx) => {
-        if (plan.tombstone && process.env["NOLOCK"] !== "1") await run(trx, lockStatement(plan, deletes.length > 0));
+        if (plan.tombstone) await run(trx, lockStatement(plan, deletes.length > 0));
         if (deletes.length > 0) await this.writeDeletes(trx, batch, deletes);
         if (upserts.length > 0) connection = await this.writeUpserts(trx, batch, upserts);
       });
