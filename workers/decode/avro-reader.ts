@@ -92,17 +92,20 @@ function readLong(c: Cursor): number {
     shift += 7;
   }
   if (b & 0x80) {
-    // Beyond 28 bits: continue in doubles (exact up to 2^53); the sign is bit 0 of the first byte.
-    let f = n;
-    let mul = 268435456;
+    // Beyond 28 bits: the higher groups go into `hi` (≤ 36 bits, exact), and the magnitude
+    // hi·2^27 + low is rounded once, so a long beyond 2^53 becomes the same double JSON.parse
+    // gives for its digits. Zigzag: bit 0 of the first byte is the sign.
+    let hi = 0;
+    let mul = 1;
     do {
-      if (mul > 2 ** 63) throw new AvroReadError('Avro long longer than 10 bytes');
+      if (mul > 2 ** 35) throw new AvroReadError('Avro long longer than 10 bytes');
       b = buf[pos++] ?? truncated();
-      f += (b & 0x7f) * mul;
+      hi += (b & 0x7f) * mul;
       mul *= 128;
     } while (b & 0x80);
     c.pos = pos;
-    return n & 1 ? -(f + 1) / 2 : f / 2;
+    const magnitude = hi * 134217728 + ((n >>> 1) + (n & 1));
+    return n & 1 ? -magnitude : magnitude;
   }
   c.pos = pos;
   return (n >>> 1) ^ -(n & 1);
