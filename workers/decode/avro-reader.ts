@@ -416,9 +416,20 @@ function rawBytesOf(type: AvroSchema): Reader {
   throw new AvroReadError('VariableScaleDecimal value must be bytes');
 }
 
-/** For an array of strings or bytes: reads one item and tells whether it is the placeholder. */
+/**
+ * For an array of strings or bytes (optional ones too, as Debezium writes them): reads one item
+ * and tells whether it is the placeholder. The caller rewinds.
+ */
 function placeholderProbe(items: AvroSchema): ((c: Cursor, p: Placeholder) => boolean) | undefined {
-  const t = typeof items === 'object' && !Array.isArray(items) ? items.type : items;
+  if (Array.isArray(items)) {
+    const branches = items.map((b) => placeholderProbe(b));
+    if (!branches.some((b) => b !== undefined)) return undefined;
+    return (c, p) => {
+      const probe = branches[readLong(c)];
+      return probe !== undefined && probe(c, p);
+    };
+  }
+  const t = typeof items === 'object' ? items.type : items;
   if (t === 'string') return (c, p) => readString(c) === p.text;
   if (t === 'bytes') {
     return (c, p) => {

@@ -37,7 +37,11 @@ export interface ConvertOptions {
  * it comes fresh from JSON.parse). Returns undefined when nothing in the schema needs converting.
  * Converters receive non-null values only.
  */
-export function compileConnectSchema(schema: ConnectSchema, opts: ConvertOptions): Leaf | undefined {
+export function compileConnectSchema(
+  schema: ConnectSchema,
+  opts: ConvertOptions,
+  structs: Map<readonly ConnectSchema[], { conv: Leaf | undefined; done: boolean }> = new Map(),
+): Leaf | undefined {
   const { type, name } = schema;
   const scaleParam = schema.parameters?.['scale'];
   const hint = { name, scale: scaleParam === undefined ? 0 : Number(scaleParam) };
@@ -48,14 +52,25 @@ export function compileConnectSchema(schema: ConnectSchema, opts: ConvertOptions
   const leaf = logicalLeaf(hint);
   if (leaf !== undefined) return leaf;
   switch (type) {
-    case 'struct':
-      return compileStruct(schema.fields ?? [], opts);
+    case 'struct': {
+      // A struct that contains itself (only from a recursive .avsc) gets a late-bound converter.
+      const fields = schema.fields ?? [];
+      const known = structs.get(fields);
+      if (known !== undefined)
+        return known.done ? known.conv : (v) => (known.conv === undefined ? v : known.conv(v));
+      const entry: { conv: Leaf | undefined; done: boolean } = { conv: undefined, done: false };
+      structs.set(fields, entry);
+      entry.conv = compileStruct(fields, opts, structs);
+      entry.done = true;
+      return entry.conv;
+    }
     case 'array': {
-      const item = schema.items === undefined ? undefined : compileConnectSchema(schema.items, opts);
+      const item = schema.items === undefined ? undefined : compileConnectSchema(schema.items, opts, structs);
       return item === undefined ? undefined : arrayConverter(item);
     }
     case 'map': {
-      const value = schema.values === undefined ? undefined : compileConnectSchema(schema.values, opts);
+      const value =
+        schema.values === undefined ? undefined : compileConnectSchema(schema.values, opts, structs);
       return value === undefined ? undefined : mapConverter(value);
     }
     default:
@@ -63,14 +78,18 @@ export function compileConnectSchema(schema: ConnectSchema, opts: ConvertOptions
   }
 }
 
-function compileStruct(fields: readonly ConnectSchema[], opts: ConvertOptions): Leaf | undefined {
+function compileStruct(
+  fields: readonly ConnectSchema[],
+  opts: ConvertOptions,
+  structs: Map<readonly ConnectSchema[], { conv: Leaf | undefined; done: boolean }>,
+): Leaf | undefined {
   const names: string[] = [];
   const convs: (Leaf | undefined)[] = [];
   const checks: (((v: unknown) => boolean) | undefined)[] = [];
   const p = opts.placeholder;
   for (const f of fields) {
     if (f.field === undefined) continue;
-    const conv = compileConnectSchema(f, opts);
+    const conv = compileConnectSchema(f, opts, structs);
     const check =
       p !== undefined && (f.type === 'string' || f.type === 'bytes' || f.type === 'array')
         ? jsonPlaceholderCheck(f.type, p)

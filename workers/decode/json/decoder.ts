@@ -1,6 +1,7 @@
 import type { Decoder } from '../../core/types.js';
 import { ConnectJsonReader } from '../connect-json.js';
 import { rowConverter } from '../debezium/decoder.js';
+import type { Leaf } from '../logical.js';
 import { jsonCodec } from '../payload.js';
 import { plainDecoder } from '../plain.js';
 import type { DecodeState } from '../unavailable.js';
@@ -18,6 +19,11 @@ export interface JsonDecoderDeps {
 export function createJsonDecoder(config: JsonDecoderConfig, deps: JsonDecoderDeps = {}): Decoder {
   const state: DecodeState = { unavailable: false };
   const row = rowConverter(deps.rowSchema, state);
-  const codec = jsonCodec(new ConnectJsonReader({ state }, row), new ConnectJsonReader({ state }));
+  // Non-objects pass through unconverted: plainDecoder reports them as what they are.
+  const schemaless: Leaf | undefined =
+    row === undefined
+      ? undefined
+      : (v) => (typeof v === 'object' && v !== null && !Array.isArray(v) ? row(v) : v);
+  const codec = jsonCodec(new ConnectJsonReader({ state }, schemaless), new ConnectJsonReader({ state }));
   return plainDecoder(codec, config.key_field);
 }
