@@ -14,13 +14,14 @@ export const postgresSinkConfig = z
       .default(false)
       .describe('Create the table from the spec at start-up when missing.'),
     write_mode: z
-      .enum(['unnest', 'values', 'copy'])
-      .default('unnest')
+      .enum(['copy', 'unnest', 'values'])
+      .default('copy')
       .describe(
-        'Bulk path of the order-guarded upsert: `unnest` sends one array parameter per column ' +
-          '(INSERT … SELECT FROM unnest(…) ON CONFLICT, one statement per batch); `values` sends ' +
-          'multi-row INSERT … VALUES statements of max_rows_per_statement rows; `copy` streams the ' +
-          'batch with COPY into a session temp table, then upserts from it.',
+        'Bulk path of the order-guarded upsert. `copy` (default, fastest measured) streams the batch ' +
+          'with COPY into a session temp table, then runs one INSERT … SELECT … ON CONFLICT from it; ' +
+          '`unnest` sends one array parameter per column (INSERT … SELECT FROM unnest(…), one ' +
+          'statement per batch; no temp table, e.g. without the TEMP privilege); `values` sends ' +
+          'multi-row INSERT … VALUES statements of max_rows_per_statement rows.',
       ),
     max_rows_per_statement: positiveInt()
       .max(5000)

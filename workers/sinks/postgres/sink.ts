@@ -59,8 +59,6 @@ export class PostgresSink implements Sink {
   private readonly pipeline: string;
   private readonly logger: Logger;
   private readonly ownsKnex: boolean;
-  /** Connections whose session already has the COPY staging table. */
-  private readonly staged = new WeakSet<object>();
   private readonly stage: string;
 
   constructor(opts: PostgresSinkOptions) {
@@ -104,15 +102,12 @@ export class PostgresSink implements Sink {
     const { upserts, deletes: allDeletes } = splitDeletes(latest);
     const deletes = plan.onDelete === 'ignore' ? [] : allDeletes;
     if (upserts.length === 0 && deletes.length === 0) return;
-    let connection: object | undefined;
     try {
       await this.db.transaction(async (trx) => {
         if (plan.tombstone) await run(trx, lockStatement(plan, deletes.length > 0));
         if (deletes.length > 0) await this.writeDeletes(trx, batch, deletes);
-        if (upserts.length > 0) connection = await this.writeUpserts(trx, batch, upserts);
+        if (upserts.length > 0) await this.writeUpserts(trx, batch, upserts);
       });
-      // The staging table's CREATE is transactional: count it only once committed.
-      if (connection) this.staged.add(connection);
     } catch (err) {
       throw toPipelineError(err, {
         table: this.config.table,
@@ -137,18 +132,13 @@ export class PostgresSink implements Sink {
     await run(trx, deleteStatement(this.plan, arrays, deletedAt));
   }
 
-  /** Returns the connection when the COPY path used (and created) the staging table on it. */
-  private async writeUpserts(
-    trx: Knex.Transaction,
-    batch: PredictionBatch,
-    rows: PredictionRow[],
-  ): Promise<object | undefined> {
+  private async writeUpserts(trx: Knex.Transaction, batch: PredictionBatch, rows: PredictionRow[]): Promise<void> {
     const cols = this.plan.columns;
     const arrays = columnArrays(cols, batch, rows);
     switch (this.config.write_mode) {
       case 'unnest':
         await run(trx, upsertStatement(this.plan, unnestSource(cols, arrays)));
-        return undefined;
+        return;
       case 'values': {
         const step = Math.max(
           1,
@@ -158,12 +148,14 @@ export class PostgresSink implements Sink {
           const to = Math.min(rows.length, from + step);
           await run(trx, upsertStatement(this.plan, valuesSource(cols, arrays, from, to)));
         }
-        return undefined;
+        return;
       }
       case 'copy': {
-        const conn = (await trx.client.acquireConnection()) as object;
-        const fresh = !this.staged.has(conn);
-        if (fresh) await trx.raw(createStageStatement(this.plan, this.stage));
+        // The session's staging table is (re)declared in every transaction: it costs nothing
+        // measurable and stays correct behind a transaction-pooling proxy, where the next
+        // transaction may run in another server session.
+        await trx.raw(createStageStatement(this.plan, this.stage));
+        const conn = await trx.client.acquireConnection();
         const names = cols.map((c) => quoteIdent(c.name)).join(', ');
         const chunks = copyTextChunks(
           cols.map((c) => c.type),
@@ -172,7 +164,7 @@ export class PostgresSink implements Sink {
         );
         await copyFromStdin(conn, `COPY pg_temp.${quoteIdent(this.stage)} (${names}) FROM STDIN`, chunks);
         await run(trx, upsertStatement(this.plan, stageSource(this.stage, cols)));
-        return fresh ? conn : undefined;
+        return;
       }
     }
   }

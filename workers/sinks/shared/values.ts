@@ -47,6 +47,20 @@ export function columnArrays(
   return columns.map((col) => {
     const out = new Array<unknown>(n);
     const { read, type } = col;
+    if (type === 'timestamp') {
+      // Rows of a batch usually share one Date (scored_at): format it once.
+      let last: unknown;
+      let text: unknown = null;
+      for (let i = 0; i < n; i++) {
+        const v = read(rows[i]!, batch);
+        if (v !== last) {
+          last = v;
+          text = toSqlParam(type, v);
+        }
+        out[i] = text;
+      }
+      return out;
+    }
     for (let i = 0; i < n; i++) out[i] = toSqlParam(type, read(rows[i]!, batch));
     return out;
   });
