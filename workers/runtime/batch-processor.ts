@@ -54,8 +54,17 @@ export class BatchProcessor {
   }
 
   async process(messages: readonly RawMessage[], onWait?: () => Promise<void>): Promise<BatchResult> {
+    const decoded = await this.deps.decoder.decodeBatch(messages);
+    return this.processDecoded(decoded, messages.length, onWait);
+  }
+
+  /**
+   * The shared path of streaming and backfill: features → inference → sinks (+ dead letters).
+   * Backfills build their ChangeRecords from table rows and enter here, so both modes run the
+   * very same features, model and sinks.
+   */
+  async processDecoded(decoded: DecodedBatch, received: number, onWait?: () => Promise<void>): Promise<BatchResult> {
     const d = this.deps;
-    const decoded = await d.decoder.decodeBatch(messages);
     const mapped = d.mapper.map(decoded.records);
     const failures = [
       ...decoded.failures,
@@ -123,7 +132,7 @@ export class BatchProcessor {
     await Promise.all(writes);
     const now = Date.now();
     for (const r of rows) d.metrics.endToEndMs.record(now - r.sourceTsMs);
-    d.metrics.recordsIn.add(messages.length);
+    d.metrics.recordsIn.add(received);
     d.metrics.recordsOut.add(rows.length);
     if (failures.length > 0) d.metrics.deadLettered.add(failures.length);
     return {
