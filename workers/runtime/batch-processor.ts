@@ -1,5 +1,5 @@
 import type { PipelineError } from '../core/errors.js';
-import type {
+import type { ChangeRecord, DecodedBatch, Decoder, PredictionBatch, PredictionRow, RawMessage, Sink } from '../core/types.js';
   ChangeRecord,
   Decoder,
   PredictionBatch,
