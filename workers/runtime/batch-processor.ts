@@ -1,6 +1,7 @@
 import type { PipelineError } from '../core/errors.js';
-import type { ChangeRecord, DecodedBatch, Decoder, PredictionBatch, PredictionRow, RawMessage, Sink } from '../core/types.js';
+import type {
   ChangeRecord,
+  DecodedBatch,
   Decoder,
   PredictionBatch,
   PredictionRow,
@@ -63,7 +64,11 @@ export class BatchProcessor {
    * Backfills build their ChangeRecords from table rows and enter here, so both modes run the
    * very same features, model and sinks.
    */
-  async processDecoded(decoded: DecodedBatch, received: number, onWait?: () => Promise<void>): Promise<BatchResult> {
+  async processDecoded(
+    decoded: DecodedBatch,
+    received: number,
+    onWait?: () => Promise<void>,
+  ): Promise<BatchResult> {
     const d = this.deps;
     const mapped = d.mapper.map(decoded.records);
     const failures = [
