@@ -136,6 +136,24 @@ def ltv_data(rng: np.random.Generator, n: int) -> tuple[np.ndarray, np.ndarray]:
     return x, y.astype(np.float64)
 
 
+DEMAND_FEATURES = ["day_of_week", "month", "unit_price", "on_promo", "qty_last_7d", "store_size"]
+
+
+def demand_data(rng: np.random.Generator, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """Units of one SKU a store will order over the next 7 days (ERP replenishment)."""
+    dow = rng.integers(1, 8, size=n).astype(np.float64)
+    month = rng.integers(1, 13, size=n).astype(np.float64)
+    price = np.round(rng.lognormal(2.5, 0.5, size=n), 2)
+    promo = (rng.random(n) < 0.15).astype(np.float64)
+    size = rng.integers(1, 4, size=n).astype(np.float64)
+    last7 = np.round(rng.gamma(3.0, 10.0 * size))
+    season = 1.0 + 0.25 * np.sin((month - 3.0) / 12.0 * 2 * np.pi)
+    weekend = np.where(dow >= 6, 1.15, 1.0)
+    y = last7 * season * weekend * (1.0 + 0.6 * promo) * np.exp(-0.02 * (price - 12.0)) * rng.lognormal(0, 0.1, n)
+    x = np.column_stack([dow, month, price, promo, last7, size]).astype(np.float32)
+    return x, y.astype(np.float64)
+
+
 # --------------------------------------------------------------------------- model specs
 
 
@@ -204,6 +222,18 @@ SPECS: list[Spec] = [
         description="24-month lifetime value regressor.",
         training_data="4000 synthetic customers (numpy default_rng seed 20250115); target = "
         "monthly_spend * 24 * retention(tenure, enterprise) with lognormal noise.",
+    ),
+    Spec(
+        name="demand",
+        version=1,
+        features=DEMAND_FEATURES,
+        data=demand_data,
+        make=lambda: GradientBoostingRegressor(n_estimators=60, max_depth=3, random_state=SEED),
+        kind="regressor",
+        zipmap=False,
+        description="7-day demand (units) per store and SKU for ERP replenishment.",
+        training_data="4000 synthetic store/SKU weeks (numpy default_rng seed 20250115); target = "
+        "last 7 days' units x seasonality x weekend x promo lift x price elasticity, lognormal noise.",
     ),
 ]
 
