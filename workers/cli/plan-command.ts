@@ -71,7 +71,7 @@ async function renderPlan(v: ValidatedPipeline): Promise<string> {
     `  micro-batch max ${p.spec.model.batch.max_size} rows / ${p.spec.model.batch.max_wait_ms} ms; ${p.spec.model.threads} thread(s)`,
   );
   h('sinks:');
-  for (const line of await describeSinks(p, checked, model.fieldTypes)) lines.push(`  ${line}`);
+  for (const line of await describeSinks(p, checked, model)) lines.push(`  ${line}`);
   h(
     `errors: dead letters → ${p.spec.errors.dead_letter_topic ?? '(none: a bad record stops the worker)'}; ${p.spec.errors.max_retries} retries from ${p.spec.errors.retry_backoff_ms} ms`,
   );

@@ -1,34 +1,47 @@
-import type { FieldType } from '../core/types.js';
+import type { Logger, Sink } from '../core/types.js';
+import { FeatureMapper } from '../features/mapper.js';
+import type { OnnxModel } from '../inference/index.js';
+import { predictionSchemaOf } from '../runtime/assemble.js';
+import { createSinks } from '../sinks/create.js';
+import { createKafkaClient } from '../sources/kafka/client.js';
 import type { CheckedSpec } from '../spec/checks.js';
 import { only } from '../spec/one-of.js';
 import type { Pipeline } from '../spec/pipeline-schema.js';
 
-/** What each sink will write: the table DDL (or topic and format). */
-export async function describeSinks(
-  p: Pipeline,
-  _checked: CheckedSpec,
-  fields: readonly { name: string; type: FieldType }[],
-): Promise<string[]> {
+const quiet: Logger = { debug() {}, info() {}, warn() {}, error() {} };
+
+/** What each sink will write: the table DDL, or the topic and format. Nothing is connected. */
+export async function describeSinks(p: Pipeline, checked: CheckedSpec, model: OnnxModel): Promise<string[]> {
+  const names = new FeatureMapper({
+    pipeline: p.metadata.name,
+    key: checked.key!,
+    features: checked.features,
+    scoreOps: p.spec.features.score_ops,
+  }).names;
+  const schema = predictionSchemaOf(checked, model, names);
+  const kafka = createKafkaClient(p.spec.source.kafka!, quiet);
   const out: string[] = [];
-  for (const sink of p.spec.sinks) {
-    const [type, cfg] = only(sink);
-    const c = cfg as {
-      table?: string;
-      topic?: string;
-      format?: string;
-      columns?: Record<string, string>;
-      key?: string[];
-    };
-    if (c.topic)
-      out.push(
-        `${type}: topic ${c.topic} as ${c.format}, keyed by the entity key; fields ${fields.map((f) => f.name).join(', ')}`,
-      );
-    else
-      out.push(
-        `${type}: ${c.table} key (${c.key?.join(', ')}) columns ${Object.entries(c.columns ?? {})
-          .map(([k, v]) => `${k}←${v}`)
-          .join(', ')}`,
-      );
+  let sinks: Sink[] = [];
+  try {
+    sinks = createSinks(p.spec.sinks, { pipeline: p.metadata.name, schema, kafka, logger: quiet });
+  } catch (err) {
+    return [`(cannot build the sinks: ${err instanceof Error ? err.message : String(err)})`];
   }
+  for (const [i, sink] of sinks.entries()) {
+    const [type, cfg] = only(p.spec.sinks[i]!);
+    const c = cfg as { on_delete?: string; format?: string; topic?: string; create_table?: boolean };
+    const ddl = (sink as Partial<{ ddl(): string }>).ddl?.();
+    if (ddl) {
+      out.push(
+        `${sink.name} (on delete: ${c.on_delete}; ${c.create_table ? 'created when missing' : 'verified at start-up'})`,
+      );
+      for (const line of ddl.split('\n')) out.push(`  ${line}`);
+    } else {
+      out.push(
+        `${type}: topic ${c.topic} as ${c.format}, keyed by the entity key; fields ${schema.fields.map((f) => f.name).join(', ')}`,
+      );
+    }
+  }
+  for (const s of sinks) await s.close().catch(() => undefined);
   return out;
 }

@@ -41,6 +41,21 @@ function keyFieldType(t: ExprType | undefined): FieldType {
   }
 }
 
+/** Types of what the sinks receive: the key, the model's outputs, then every feature column. */
+export function predictionSchemaOf(
+  checked: CheckedSpec,
+  model: Pick<OnnxModel, 'fieldTypes'>,
+  featureNames: readonly string[],
+): PredictionSchema {
+  return {
+    key: keyFieldType(checked.key?.type),
+    fields: [
+      ...model.fieldTypes,
+      ...featureNames.map((n) => ({ name: `feature.${n}`, type: 'float' as const })),
+    ],
+  };
+}
+
 /** Builds one pipeline's stages from its validated spec; clients are created here, once. */
 export function assemblePipeline(args: {
   file: string;
@@ -75,13 +90,7 @@ export function assemblePipeline(args: {
     maxSize: p.spec.model.batch.max_size,
     maxWaitMs: p.spec.model.batch.max_wait_ms,
   });
-  const schema: PredictionSchema = {
-    key: keyFieldType(checked.key?.type),
-    fields: [
-      ...model.fieldTypes,
-      ...mapper.names.map((n) => ({ name: `feature.${n}`, type: 'float' as const })),
-    ],
-  };
+  const schema = predictionSchemaOf(checked, model, mapper.names);
   const sinks = createSinks(p.spec.sinks, { pipeline: name, schema, kafka, logger });
   const dlqTopic = p.spec.errors.dead_letter_topic;
   const deadLetters = dlqTopic
