@@ -1,0 +1,137 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { PipelineError } from '../../../workers/core/errors.js';
+import type {
+  ChangeRecord,
+  DecodedBatch,
+  PredictionBatch,
+  RawMessage,
+  Sink,
+} from '../../../workers/core/types.js';
+import { compileExpression } from '../../../workers/expr/index.js';
+import { FeatureMapper } from '../../../workers/features/mapper.js';
+import type { Metrics } from '../../../workers/observability/metrics.js';
+import { BatchProcessor } from '../../../workers/runtime/batch-processor.js';
+
+const expr = (s: string) => {
+  const r = compileExpression(s);
+  if (!r.ok) throw new Error(JSON.stringify(r.errors));
+  return r.value;
+};
+
+const noop = { add() {}, record() {} };
+const metrics: Metrics = {
+  recordsIn: noop,
+  recordsOut: noop,
+  deadLettered: noop,
+  errors: noop,
+  batchSize: noop,
+  inferenceMs: noop,
+  endToEndMs: noop,
+  sinkRetry() {},
+};
+
+function record(op: ChangeRecord['op'], id: number, amount: unknown, position: bigint): ChangeRecord {
+  const row = { id, amount };
+  return {
+    op,
+    root: { op, before: op === 'd' ? row : null, after: op === 'd' ? null : row, source: { ts_ms: 1000 } },
+    position,
+    sourceTsMs: 1000,
+    origin: {
+      topic: 't',
+      partition: 0,
+      offset: String(id),
+      key: Buffer.from(String(id)),
+      value: Buffer.from('v'),
+    },
+  };
+}
+
+class MemorySink implements Sink {
+  readonly name = 'memory';
+  readonly capabilities = { idempotent: true, maxBatchRows: 1000 };
+  batches: PredictionBatch[] = [];
+  failuresLeft = 0;
+  async open() {}
+  async close() {}
+  async write(b: PredictionBatch) {
+    if (this.failuresLeft-- > 0)
+      throw new PipelineError('connection lost', { code: 'X', stage: 'sink', retryable: true });
+    this.batches.push(b);
+  }
+}
+
+function processor(records: ChangeRecord[], sink: Sink, onNull: 'reject' | number = 0) {
+  const mapper = new FeatureMapper({
+    pipeline: 'p',
+    key: expr('after.id'),
+    features: [
+      { name: 'amount', type: 'float', expr: expr('after.amount'), width: 1, onNull },
+      { name: 'double', type: 'float', expr: expr('after.amount * 2'), width: 1, onNull: 0 },
+    ],
+    scoreOps: ['c', 'u', 'r'],
+  });
+  const letters: { message: RawMessage; error: PipelineError }[] = [];
+  const bp = new BatchProcessor({
+    pipeline: 'p',
+    model: { name: 'm', version: '1' },
+    decoder: { decodeBatch: async (): Promise<DecodedBatch> => ({ records, failures: [], skipped: 1 }) },
+    mapper,
+    predictor: {
+      outputFields: ['score'],
+      predict: async (f, rows) => ({
+        score: Float64Array.from({ length: rows }, (_, i) => f[i * 2]! + f[i * 2 + 1]!),
+      }),
+    },
+    sinks: [sink],
+    deadLetters: { write: async (f) => void letters.push(...f) },
+    retry: { maxRetries: 3, initialBackoffMs: 1 },
+    metrics,
+  });
+  return { bp, letters };
+}
+
+test('scores, deletes and dead letters of one batch reach the sinks together', async () => {
+  const sink = new MemorySink();
+  const records = [
+    record('c', 1, 2, 10n),
+    record('u', 2, null, 11n),
+    record('d', 3, 5, 12n),
+    record('c', 4, 'x', 13n),
+  ];
+  const { bp, letters } = processor(records, sink, 'reject');
+  const result = await bp.process([]);
+  assert.deepEqual(result, { scored: 1, deleted: 1, deadLettered: 2, skipped: 1 });
+  const rows = sink.batches[0]!.rows;
+  assert.deepEqual(sink.batches[0]!.fields, ['score', 'feature.amount', 'feature.double']);
+  assert.deepEqual(
+    rows.map((r) => [r.key, r.op, r.values, r.position]),
+    [
+      [1, 'c', [6, 2, 4], 10n],
+      [3, 'd', [], 12n],
+    ],
+  );
+  assert.deepEqual(letters.map((l) => l.error.code).sort(), ['FEATURE_NOT_FINITE', 'FEATURE_NULL']);
+  assert.equal(letters[0]!.message.topic, 't');
+});
+
+test('a transient sink error is retried; a terminal one rejects so nothing is committed', async () => {
+  const sink = new MemorySink();
+  sink.failuresLeft = 2;
+  await processor([record('c', 1, 1, 1n)], sink).bp.process([]);
+  assert.equal(sink.batches.length, 1);
+
+  const terminal: Sink = {
+    ...new MemorySink(),
+    name: 't',
+    write: async () => {
+      throw new PipelineError('no such table', { code: 'T', stage: 'sink' });
+    },
+  };
+  await assert.rejects(processor([record('c', 1, 1, 1n)], terminal).bp.process([]), /no such table/);
+
+  const flaky = new MemorySink();
+  flaky.failuresLeft = 10;
+  await assert.rejects(processor([record('c', 1, 1, 1n)], flaky).bp.process([]), /connection lost/);
+});
