@@ -1,0 +1,105 @@
+# shellcheck shell=bash
+# Apache Kafka 4.x, KRaft mode: one JVM that is both broker (19092) and controller (19093).
+
+KAFKA_PORT="${STACK_KAFKA_PORT:-19092}"
+KAFKA_CONTROLLER_PORT="${STACK_KAFKA_CONTROLLER_PORT:-19093}"
+KAFKA_HEAP="${STACK_KAFKA_HEAP:--Xms256m -Xmx512m}"
+KAFKA_DATA="$STACK_DIR/kafka/data"
+KAFKA_CONF="$STACK_DIR/kafka/server.properties"
+KAFKA_LOG4J="$STACK_DIR/kafka/log4j2.properties"
+
+kafka_envvar() { printf 'KAFKA_BROKERS'; }
+kafka_url() { printf '127.0.0.1:%s' "$KAFKA_PORT"; }
+kafka_port() { printf '%s' "$KAFKA_PORT"; }
+kafka_fetch() { fetch_kafka; }
+
+kafka_java() {
+  local j
+  j="$(system_java)" || { fail "java not found; run: make deps"; return 1; }
+  (($(java_major "$j") >= 17)) || { fail "Kafka 4 needs Java 17+, $j is $(java_major "$j")"; return 1; }
+  printf '%s' "$j"
+}
+
+# a log4j2 config that writes everything to stdout (which the launcher sends to .stack/logs/)
+write_log4j2() { # write_log4j2 FILE [quiet logger names...]
+  local file="$1" name
+  shift
+  {
+    printf '%s\n' \
+      'status = warn' \
+      'appender.out.type = Console' \
+      'appender.out.name = STDOUT' \
+      'appender.out.layout.type = PatternLayout' \
+      'appender.out.layout.pattern = [%d] %p %m (%c)%n' \
+      'rootLogger.level = INFO' \
+      'rootLogger.appenderRef.out.ref = STDOUT'
+    for name in "$@"; do
+      printf 'logger.%s.name = %s\nlogger.%s.level = WARN\n' "${name//./_}" "$name" "${name//./_}"
+    done
+  } >"$file"
+}
+
+kafka_write_config() {
+  mkdir -p "$KAFKA_DATA"
+  cat >"$KAFKA_CONF" <<EOF
+# written by infra/local/services/kafka.sh on every start; edit that file, not this one
+process.roles=broker,controller
+node.id=1
+controller.quorum.voters=1@127.0.0.1:$KAFKA_CONTROLLER_PORT
+listeners=PLAINTEXT://127.0.0.1:$KAFKA_PORT,CONTROLLER://127.0.0.1:$KAFKA_CONTROLLER_PORT
+advertised.listeners=PLAINTEXT://127.0.0.1:$KAFKA_PORT
+controller.listener.names=CONTROLLER
+inter.broker.listener.name=PLAINTEXT
+listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT
+log.dirs=$KAFKA_DATA
+num.partitions=1
+default.replication.factor=1
+min.insync.replicas=1
+offsets.topic.replication.factor=1
+transaction.state.log.replication.factor=1
+transaction.state.log.min.isr=1
+share.coordinator.state.topic.replication.factor=1
+share.coordinator.state.topic.min.isr=1
+group.initial.rebalance.delay.ms=0
+auto.create.topics.enable=true
+delete.topic.enable=true
+log.retention.hours=168
+EOF
+  write_log4j2 "$KAFKA_LOG4J" kafka.request.logger kafka.controller state.change.logger org.apache.kafka.controller \
+    kafka.log.LogCleaner org.apache.kafka.storage.internals.log
+}
+
+kafka_start() {
+  local java cp cluster_id log="$LOG_DIR/kafka.log"
+  java="$(kafka_java)" || return 1
+  cp="$LIB_DIR/kafka/*"
+  kafka_write_config
+  if [[ ! -f "$KAFKA_DATA/meta.properties" ]]; then
+    cluster_id="$("$java" -cp "$cp" -Dlog4j2.configurationFile="$KAFKA_LOG4J" kafka.tools.StorageTool random-uuid 2>>"$log" | tail -1)"
+    [[ -n "$cluster_id" ]] || { fail "kafka: could not make a cluster id"; return 1; }
+    "$java" -cp "$cp" -Dlog4j2.configurationFile="$KAFKA_LOG4J" kafka.tools.StorageTool format \
+      -t "$cluster_id" -c "$KAFKA_CONF" >>"$log" 2>&1 || { fail "kafka: formatting $KAFKA_DATA failed"; return 1; }
+  fi
+  # shellcheck disable=SC2086 # KAFKA_HEAP holds several options
+  start_bg kafka "$log" "$java" $KAFKA_HEAP -XX:+UseG1GC -XX:MaxGCPauseMillis=20 -XX:+ExitOnOutOfMemoryError \
+    -Djava.awt.headless=true -Dlog4j2.configurationFile="$KAFKA_LOG4J" -Dkafka.logs.dir="$LOG_DIR" \
+    -cp "$cp" kafka.Kafka "$KAFKA_CONF"
+}
+
+kcat_bin() { command -v kcat || command -v kafkacat; }
+
+# healthy = a metadata request for the cluster is answered
+kafka_health() {
+  local brokers="${1:-$(kafka_url)}" k
+  local host port
+  read -r host port <<<"$(url_host_port "$brokers")"
+  port_open "$host" "$port" || return 1
+  if k="$(kcat_bin)"; then
+    timeout 10 "$k" -L -b "$brokers" -m 5 >/dev/null 2>&1
+  else
+    local java
+    java="$(kafka_java 2>/dev/null)" || return 1
+    timeout 30 "$java" -Xmx128m -cp "$LIB_DIR/kafka/*" -Dlog4j2.configurationFile="$KAFKA_LOG4J" \
+      org.apache.kafka.tools.TopicCommand --bootstrap-server "$brokers" --list >/dev/null 2>&1
+  fi
+}
