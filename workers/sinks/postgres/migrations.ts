@@ -1,7 +1,7 @@
 import type { Knex } from 'knex';
-import { PipelineError } from '../../core/errors.js';
 import { quoteIdent } from '../shared/identifiers.js';
 import { toPipelineError } from './errors.js';
+import { LOCK_NAMESPACE } from './statements.js';
 import { createTableStatements, type PostgresTablePlan } from './table.js';
 
 /** knex's migration bookkeeping table, kept in the target schema (one per schema, shared by sinks). */
@@ -40,39 +40,36 @@ export function sinkMigrationSource(plan: PostgresTablePlan): Knex.MigrationSour
   };
 }
 
-/** Errors of two workers creating the same objects at once: the engine retries `open`. */
-function isCreationRace(err: unknown): boolean {
-  const code = (err as { code?: unknown }).code;
-  const msg = err instanceof Error ? err.message : '';
-  return code === '42P07' || code === '23505' || code === '42P06' || /already locked/i.test(msg);
-}
-
-/** Creates the schema, then runs the sink's migrations with the bookkeeping table in that schema. */
+/**
+ * Creates the schema, then runs the sink's migrations with the bookkeeping table in that schema.
+ *
+ * Workers of a fleet start together, and knex's own bootstrap (creating the bookkeeping and lock
+ * tables, inserting the lock row) is not safe against itself: concurrent starts fail with
+ * duplicate-object errors or leave two lock rows, after which knex reports "already locked"
+ * forever. So everything runs in one transaction holding an advisory lock for the schema: workers
+ * queue, the first creates, the others find the migrations done. One connection suffices (pool_size 1).
+ */
 export async function migrateTable(db: Knex, plan: PostgresTablePlan, pipeline?: string): Promise<void> {
   const schemaName = plan.name.schema;
   try {
-    if (schemaName !== undefined) await db.raw(`CREATE SCHEMA IF NOT EXISTS ${quoteIdent(schemaName)}`);
-    await db.migrate.latest({
-      migrationSource: sinkMigrationSource(plan),
-      tableName: MIGRATIONS_TABLE,
-      ...(schemaName === undefined ? {} : { schemaName }),
-      disableMigrationsListValidation: true,
+    await db.transaction(async (trx) => {
+      await trx.raw('SELECT pg_advisory_xact_lock(?, hashtext(?))', [
+        LOCK_NAMESPACE,
+        `migrations:${schemaName ?? ''}`,
+      ]);
+      if (schemaName !== undefined) await trx.raw(`CREATE SCHEMA IF NOT EXISTS ${quoteIdent(schemaName)}`);
+      await trx.migrate.latest({
+        migrationSource: sinkMigrationSource(plan),
+        tableName: MIGRATIONS_TABLE,
+        ...(schemaName === undefined ? {} : { schemaName }),
+        disableMigrationsListValidation: true,
+      });
     });
   } catch (err) {
-    const where = {
+    throw toPipelineError(err, {
       table: plan.config.table,
       action: 'creating the table',
       ...(pipeline ? { pipeline } : {}),
-    };
-    const wrapped = toPipelineError(err, where);
-    if (!isCreationRace(err) || wrapped.retryable) throw wrapped;
-    throw new PipelineError(`${wrapped.message} (another worker is creating it; retrying)`, {
-      code: 'SINK_CONFLICT',
-      stage: 'sink',
-      retryable: true,
-      ...(pipeline ? { pipeline } : {}),
-      context: wrapped.context,
-      cause: err,
     });
   }
 }

@@ -132,7 +132,11 @@ export class PostgresSink implements Sink {
     await run(trx, deleteStatement(this.plan, arrays, deletedAt));
   }
 
-  private async writeUpserts(trx: Knex.Transaction, batch: PredictionBatch, rows: PredictionRow[]): Promise<void> {
+  private async writeUpserts(
+    trx: Knex.Transaction,
+    batch: PredictionBatch,
+    rows: PredictionRow[],
+  ): Promise<void> {
     const cols = this.plan.columns;
     const arrays = columnArrays(cols, batch, rows);
     switch (this.config.write_mode) {
