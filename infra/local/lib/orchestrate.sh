@@ -53,6 +53,33 @@ take_stack_lock() {
   flock -w "${STACK_LOCK_WAIT:-300}" 9 || warn "still locked after ${STACK_LOCK_WAIT:-300}s; going on anyway"
 }
 
+# What a running service was started from: the poms/requirements it was fetched with and its
+# service script. When that changes (a version bump, a config edit), `up` restarts it.
+svc_inputs() {
+  local m="$LOCAL_DIR/maven"
+  case "$1" in
+  kafka) printf '%s\n' "$m/kafka/pom.xml" "$LOCAL_DIR/services/kafka.sh" ;;
+  connect) printf '%s\n' "$m/kafka/pom.xml" "$m/debezium/pom.xml" "$m/apicurio-converter/pom.xml" "$LOCAL_DIR/services/connect.sh" "$LOCAL_DIR/services/kafka.sh" ;;
+  apicurio) printf '%s\n' "$m/apicurio/pom.xml" "$LOCAL_DIR/services/apicurio.sh" ;;
+  fakesnow) printf '%s\n' "$FAKESNOW_REQUIREMENTS" "$LOCAL_DIR/fakesnow/serve.py" "$LOCAL_DIR/services/fakesnow.sh" ;;
+  *) printf '%s\n' "$LOCAL_DIR/services/$1.sh" ;;
+  esac
+}
+svc_signature() { mapfile -t _inputs < <(svc_inputs "$1"); files_sha "${_inputs[@]}"; }
+sig_file() { printf '%s/%s.signature' "$RUN_DIR" "$1"; }
+
+# Stop running services whose inputs changed since they started (before anything re-fetches
+# the jars they run from). Connect goes first: it runs from Kafka's jars too.
+stop_stale_services() {
+  local svc pid
+  for svc in connect kafka apicurio fakesnow redis postgres; do
+    pid="$(live_pid "$svc")" || continue
+    [[ -f "$(sig_file "$svc")" && "$(<"$(sig_file "$svc")")" == "$(svc_signature "$svc")" ]] && continue
+    note "  $svc: its version or configuration changed since it started; restarting it"
+    stop_service "$svc" >/dev/null
+  done
+}
+
 result_file() { printf '%s/%s.result' "$RUN_DIR" "$1"; }
 set_result() { printf '%s\n' "$2" >"$(result_file "$1")"; }
 
@@ -69,7 +96,10 @@ with_lock() {
 svc_fetch() {
   case "$1" in
   kafka) with_lock maven fetch_kafka ;;
-  connect) with_lock maven fetch_kafka && with_lock maven fetch_debezium && with_lock maven fetch_apicurio_converter ;;
+  connect)
+    with_lock maven fetch_kafka && with_lock maven fetch_debezium && with_lock maven fetch_apicurio_converter &&
+      with_lock plugins sync_plugin_manifests
+    ;;
   apicurio) with_lock maven fetch_apicurio && with_lock venv fetch_venv ;;
   fakesnow) with_lock venv fetch_venv ;;
   *) "$1"_fetch ;;
@@ -123,6 +153,7 @@ run_service() {
       line "$svc" "${C_RED}✗${C_OFF}" "$url" "not started (Kafka is not up)"
       return 1
     fi
+    svc_signature "$svc" >"$(sig_file "$svc")"
     if ! "${svc}_start"; then
       set_result "$svc" "fail could not start"
       line "$svc" "${C_RED}✗${C_OFF}" "$url" "start failed"
@@ -195,6 +226,7 @@ stack_up() {
   info "starting the local stack (logs: ${LOG_DIR#"$REPO_ROOT"/}/)"
 
   rm -f "$RUN_DIR"/*.result
+  stop_stale_services
   local -A job=()
   for svc in "${SERVICES[@]}"; do
     run_service "$svc" &
@@ -227,7 +259,7 @@ stop_service() {
   if has_fn "${svc}_stop"; then "${svc}_stop" "$pid"; else stop_pid "$svc" "$pid" 30; fi
   local rc=$?
   if ((rc == 0)); then
-    rm -f "$(pid_file "$svc")"
+    rm -f "$(pid_file "$svc")" "$(sig_file "$svc")"
     info "  stopped $svc (pid $pid)"
   else
     fail "$svc (pid $pid) is still running"

@@ -11,7 +11,7 @@ DEBEZIUM_CONNECTOR_CLASS="io.debezium.connector.postgresql.PostgresConnector"
 connect_envvar() { printf 'KAFKA_CONNECT_URL'; }
 connect_url() { printf 'http://127.0.0.1:%s' "$CONNECT_PORT"; }
 connect_port() { printf '%s' "$CONNECT_PORT"; }
-connect_fetch() { fetch_kafka && fetch_debezium && fetch_apicurio_converter; }
+connect_fetch() { fetch_kafka && fetch_debezium && fetch_apicurio_converter && sync_plugin_manifests; }
 
 connect_write_config() {
   local brokers="$1"
@@ -24,7 +24,8 @@ listeners=http://127.0.0.1:$CONNECT_PORT
 rest.advertised.host.name=127.0.0.1
 rest.advertised.port=$CONNECT_PORT
 plugin.path=$PLUGIN_DIR
-plugin.discovery=hybrid_warn
+# manifests are written by sync_plugin_manifests (lib/fetch.sh); no slow reflection scan
+plugin.discovery=service_load
 # JSON with schemas by default; a connector may set its own key/value.converter
 key.converter=org.apache.kafka.connect.json.JsonConverter
 value.converter=org.apache.kafka.connect.json.JsonConverter

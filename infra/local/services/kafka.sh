@@ -74,6 +74,7 @@ kafka_start() {
   java="$(kafka_java)" || return 1
   cp="$LIB_DIR/kafka/*"
   kafka_write_config
+  kafka_check_data_version || return 1
   if [[ ! -f "$KAFKA_DATA/meta.properties" ]]; then
     cluster_id="$("$java" -cp "$cp" -Dlog4j2.configurationFile="$KAFKA_LOG4J" kafka.tools.StorageTool random-uuid 2>>"$log" | tail -1)"
     [[ -n "$cluster_id" ]] || { fail "kafka: could not make a cluster id"; return 1; }
@@ -84,6 +85,31 @@ kafka_start() {
   start_bg kafka "$log" "$java" $KAFKA_HEAP -XX:+UseG1GC -XX:MaxGCPauseMillis=20 -XX:+ExitOnOutOfMemoryError \
     -Djava.awt.headless=true -Dlog4j2.configurationFile="$KAFKA_LOG4J" -Dkafka.logs.dir="$LOG_DIR" \
     -cp "$cp" kafka.Kafka "$KAFKA_CONF"
+}
+
+# version of the Kafka jars in .stack/lib/kafka, e.g. 4.3.1
+kafka_jar_version() {
+  local jar
+  jar="$(ls "$LIB_DIR"/kafka/kafka_2.13-*.jar 2>/dev/null | head -1)"
+  jar="${jar##*/kafka_2.13-}"
+  printf '%s' "${jar%.jar}"
+}
+
+# Kafka cannot run on a log directory written by a newer Kafka (metadata.version). When the
+# jars got older than the data (a version pin went down), start from an empty data directory.
+kafka_check_data_version() {
+  local have want marker="$KAFKA_DATA/.stack-kafka-version"
+  want="$(kafka_jar_version)"
+  [[ -n "$want" ]] || { fail "kafka: no kafka_2.13-*.jar in $LIB_DIR/kafka"; return 1; }
+  if [[ -f "$KAFKA_DATA/meta.properties" && -f "$marker" ]]; then
+    have="$(<"$marker")"
+    if [[ "$have" != "$want" && "$(printf '%s\n%s\n' "$have" "$want" | sort -V | tail -1)" == "$have" ]]; then
+      warn "kafka: data in ${KAFKA_DATA#"$REPO_ROOT"/} was written by Kafka $have, jars are $want (older); wiping it (topics are lost)"
+      rm -rf "$KAFKA_DATA"
+      mkdir -p "$KAFKA_DATA"
+    fi
+  fi
+  mkdir -p "$KAFKA_DATA" && printf '%s' "$want" >"$marker"
 }
 
 kcat_bin() { command -v kcat || command -v kafkacat; }
