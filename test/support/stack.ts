@@ -68,26 +68,18 @@ export interface ConnectorOptions {
 export async function registerDebezium(o: ConnectorOptions): Promise<void> {
   const converters: Record<string, string> =
     o.converter === 'avro'
-      ? {
-          'key.converter': 'io.apicurio.registry.utils.converter.AvroConverter',
-          'value.converter': 'io.apicurio.registry.utils.converter.AvroConverter',
-          'key.converter.apicurio.registry.url': env.registryUrl.replace(
-            /\/apis\/ccompat\/v7$/,
-            '/apis/registry/v3',
-          ),
-          'value.converter.apicurio.registry.url': env.registryUrl.replace(
-            /\/apis\/ccompat\/v7$/,
-            '/apis/registry/v3',
-          ),
-          'key.converter.apicurio.registry.auto-register': 'true',
-          'value.converter.apicurio.registry.auto-register': 'true',
-          'key.converter.apicurio.registry.headers.enabled': 'false',
-          'value.converter.apicurio.registry.headers.enabled': 'false',
-          'key.converter.apicurio.registry.as-confluent': 'true',
-          'value.converter.apicurio.registry.as-confluent': 'true',
-          'key.converter.apicurio.registry.use-id': 'contentId',
-          'value.converter.apicurio.registry.use-id': 'contentId',
-        }
+      ? Object.fromEntries(
+          ['key', 'value'].flatMap((side) => [
+            [`${side}.converter`, 'io.apicurio.registry.utils.converter.AvroConverter'],
+            [`${side}.converter.apicurio.registry.url`, env.registryUrl.replace(/\/apis\/ccompat\/v7$/, '/apis/registry/v2')],
+            [`${side}.converter.apicurio.registry.auto-register`, 'true'],
+            [`${side}.converter.apicurio.registry.find-latest`, 'true'],
+            // Confluent wire format: magic byte + 4-byte id, no headers.
+            [`${side}.converter.apicurio.registry.id-handler`, 'io.apicurio.registry.serde.Legacy4ByteIdHandler'],
+            [`${side}.converter.apicurio.registry.headers.enabled`, 'false'],
+            [`${side}.converter.apicurio.registry.use-id`, 'contentId'],
+          ]),
+        )
       : {
           'key.converter': 'org.apache.kafka.connect.json.JsonConverter',
           'value.converter': 'org.apache.kafka.connect.json.JsonConverter',

@@ -12,6 +12,7 @@ import { createSinks } from '../sinks/create.js';
 import { DeadLetterWriter } from '../sinks/dead-letter/writer.js';
 import { createKafkaClient } from '../sources/kafka/client.js';
 import { KafkaSource } from '../sources/kafka/source.js';
+import { ensureTopics } from '../sources/kafka/topics.js';
 import type { CheckedSpec } from '../spec/checks.js';
 import type { Pipeline } from '../spec/pipeline-schema.js';
 import { BatchProcessor } from './batch-processor.js';
@@ -119,6 +120,8 @@ export function assemblePipeline(args: {
     batcher,
     kafka,
     async open() {
+      const outputTopics = p.spec.sinks.flatMap((e) => (e.kafka && !e.kafka.brokers ? [e.kafka.topic] : []));
+      await ensureTopics(kafka, [...outputTopics, ...(dlqTopic ? [dlqTopic] : [])]);
       for (const s of sinks) await s.open();
       await deadLetters?.open();
     },

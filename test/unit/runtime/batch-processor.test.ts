@@ -123,8 +123,10 @@ test('a transient sink error is retried; a terminal one rejects so nothing is co
   assert.equal(sink.batches.length, 1);
 
   const terminal: Sink = {
-    ...new MemorySink(),
     name: 't',
+    capabilities: { idempotent: true, maxBatchRows: 1 },
+    open: async () => {},
+    close: async () => {},
     write: async () => {
       throw new PipelineError('no such table', { code: 'T', stage: 'sink' });
     },
