@@ -1,5 +1,6 @@
 #!/usr/bin/env node
 import { Command } from 'commander';
+import { registerDocs } from './docs-command.js';
 import { registerPlan } from './plan-command.js';
 import { registerRun } from './run-command.js';
 import { registerSchema } from './schema-command.js';
@@ -26,6 +27,7 @@ registerValidate(program);
 registerPlan(program);
 registerRun(program);
 registerSchema(program);
+registerDocs(program);
 
 program.parseAsync(process.argv).catch((err: unknown) => {
   process.stderr.write(`streamscore: ${err instanceof Error ? err.message : String(err)}\n`);

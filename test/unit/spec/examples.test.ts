@@ -4,6 +4,7 @@ import { test } from 'node:test';
 import { components } from '../../../workers/spec/components.js';
 import { renderPipelineJsonSchema } from '../../../workers/spec/json-schema.js';
 import { formatProblem } from '../../../workers/spec/problems.js';
+import { renderReference } from '../../../workers/spec/reference.js';
 import { validatePipelineFile } from '../../../workers/spec/validate.js';
 
 for (const file of readdirSync('pipelines').filter((f) => f.endsWith('.yaml'))) {
@@ -26,4 +27,8 @@ for (const [kind, specs] of Object.entries(components)) {
 
 test('schemas/pipeline.schema.json is in sync with the schema (run `streamscore schema`)', () => {
   assert.equal(readFileSync('schemas/pipeline.schema.json', 'utf8'), renderPipelineJsonSchema());
+});
+
+test('docs/pipeline-reference.md is in sync with the schema (run `streamscore docs --write`)', () => {
+  assert.equal(readFileSync('docs/pipeline-reference.md', 'utf8'), renderReference());
 });

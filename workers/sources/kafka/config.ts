@@ -46,9 +46,6 @@ export const kafkaSourceConfig = z
     session_timeout_ms: positiveInt().default(30000).describe('Group session timeout.'),
     heartbeat_interval_ms: positiveInt().default(3000).describe('Heartbeat interval.'),
     max_bytes_per_partition: positiveInt().default(1048576).describe('Fetch size per partition.'),
-    max_pending_records: positiveInt()
-      .default(20000)
-      .describe('Backpressure: pause fetching while this many records are decoded but not yet written.'),
     partitions_consumed_concurrently: nonNegativeInt().default(1).describe('Partitions processed at once.'),
   })
   .describe('Consume change events from Kafka topics as a consumer group.');

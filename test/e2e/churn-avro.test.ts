@@ -1,0 +1,3 @@
+import { churnSuite } from '../support/churn-e2e.js';
+
+churnSuite('avro');

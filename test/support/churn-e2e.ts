@@ -1,0 +1,205 @@
+import assert from 'node:assert/strict';
+import { after, before, test } from 'node:test';
+import { SchemaRegistry } from '@kafkajs/confluent-schema-registry';
+import { Kafka } from 'kafkajs';
+import * as ort from 'onnxruntime-node';
+import { CUSTOMERS_DDL, churnFeatures, insertCustomers } from './churn.js';
+import { type RunningCli, startCli } from './cli.js';
+import { dropDebezium, env, registerDebezium, uniqueId, waitFor, withPg } from './stack.js';
+
+/**
+ * The churn pipeline end to end on the real stack: Postgres → Debezium (JsonConverter with
+ * schemas, or Avro through the registry) → Kafka → streamscore run → ml scores table, DLQ and
+ * output topic. Registered by test/e2e/churn-<converter>.test.ts.
+ */
+export function churnSuite(converter: 'json' | 'avro'): void {
+  const id = uniqueId();
+  const table = `crm.customers_${id}`;
+  const scores = `ml.churn_${id}`;
+  const prefix = `e2e${id}`;
+  const topic = `${prefix}.${table}`;
+  const dlq = `churn-${id}.dlq`;
+  const connector = `churn_${converter}_${id}`;
+  const registry = new SchemaRegistry({ host: env.registryUrl });
+  const kafka = new Kafka({ brokers: env.kafkaBrokers.split(','), clientId: `e2e-${id}` });
+  let worker: RunningCli | undefined;
+
+  const pipelineEnv = {
+    CHURN_TOPIC: topic,
+    CHURN_GROUP: `churn-${id}`,
+    CHURN_SCORES_TABLE: scores,
+    CHURN_OUTPUT_TOPIC: `scores-${id}`,
+    CHURN_DLQ: dlq,
+    CHURN_ENCODING: converter,
+    METRICS_PORT: '0',
+  };
+
+  before(async () => {
+    await withPg(async (c) => {
+      await c.query(CUSTOMERS_DDL(table));
+      await insertCustomers(c, table, 1, 300);
+    });
+    await registerDebezium({ name: connector, topicPrefix: prefix, tables: [table], converter });
+    worker = startCli(['run', 'pipelines/churn-scoring.yaml'], pipelineEnv);
+  });
+
+  after(async () => {
+    await worker?.stop();
+    await dropDebezium(connector);
+  });
+
+  async function scoreRows(): Promise<Map<number, { p: number; label: number; position: string }>> {
+    return withPg(async (c) => {
+      const exists = await c.query('select to_regclass($1) as t', [scores]);
+      if (exists.rows[0].t === null) return new Map();
+      const r = await c.query(
+        `select customer_id, churn_probability, churn_label, source_position from ${scores}`,
+      );
+      return new Map(
+        r.rows.map((x) => [
+          Number(x.customer_id),
+          { p: x.churn_probability, label: Number(x.churn_label), position: x.source_position },
+        ]),
+      );
+    });
+  }
+
+  /** The Debezium events on the topic, by customer id (latest wins), read independently of streamscore. */
+  async function eventsById(expected: number): Promise<Map<number, { tsMs: number; op: string }>> {
+    const consumer = kafka.consumer({ groupId: `reader-${uniqueId()}` });
+    const seen = new Map<number, { tsMs: number; op: string }>();
+    let count = 0;
+    await consumer.connect();
+    await consumer.subscribe({ topic, fromBeginning: true });
+    await consumer.run({
+      eachMessage: async ({ message }) => {
+        if (!message.value) return;
+        const v =
+          converter === 'avro'
+            ? await registry.decode(message.value)
+            : JSON.parse(message.value.toString()).payload;
+        const row = v.after ?? v.before;
+        seen.set(Number(row.customer_id), { tsMs: v.source.ts_ms, op: v.op });
+        count++;
+      },
+    });
+    await waitFor(`${expected} events on ${topic}`, async () => count >= expected, 60000);
+    await consumer.disconnect();
+    return seen;
+  }
+
+  test('the snapshot (op r) of every customer is scored, equal to onnxruntime on hand-built features', async () => {
+    const rows = await waitFor(
+      '300 scores',
+      async () => {
+        const m = await scoreRows();
+        return m.size >= 300 ? m : undefined;
+      },
+      120000,
+    );
+    const events = await eventsById(300);
+    const customers = await withPg(
+      async (c) => (await c.query(`select * from ${table} order by customer_id`)).rows,
+    );
+    // The same model without ZipMap: plain tensors, readable directly by onnxruntime.
+    const session = await ort.InferenceSession.create('pipelines/models/churn/2/model.onnx');
+    const features = new Float32Array(customers.length * 8);
+    customers.forEach((row, i) =>
+      features.set(churnFeatures(row, events.get(Number(row.customer_id))!.tsMs), i * 8),
+    );
+    const out = await session.run({ features: new ort.Tensor('float32', features, [customers.length, 8]) });
+    const probs = out['probabilities']?.data as Float32Array;
+    assert.ok(probs, `model outputs: ${Object.keys(out).join(', ')}`);
+    customers.forEach((row, i) => {
+      const got = rows.get(Number(row.customer_id));
+      assert.ok(got, `customer ${row.customer_id} has no score`);
+      assert.ok(
+        Math.abs(got.p - probs[i * 2 + 1]!) < 1e-5,
+        `customer ${row.customer_id}: ${got.p} vs ${probs[i * 2 + 1]}`,
+      );
+      assert.equal(got.label, probs[i * 2 + 1]! > 0.5 ? 1 : 0);
+    });
+    for (const e of events.values()) assert.equal(e.op, 'r');
+  });
+
+  test('updates rescore with a newer position; deletes remove the prediction', async () => {
+    const before = await scoreRows();
+    await withPg(async (c) => {
+      await c.query(
+        `update ${table} set tickets_90d = 40, last_login_at = now() - interval '200 days' where customer_id between 1 and 20`,
+      );
+      await c.query(`delete from ${table} where customer_id between 281 and 300`);
+    });
+    await waitFor(
+      'updated and deleted scores',
+      async () => {
+        const m = await scoreRows();
+        const updated = [...Array(20).keys()].every(
+          (i) => BigInt(m.get(i + 1)?.position ?? 0) > BigInt(before.get(i + 1)!.position),
+        );
+        const deleted = [...Array(20).keys()].every((i) => !m.has(281 + i));
+        return updated && deleted;
+      },
+      60000,
+    );
+    const after = await scoreRows();
+    assert.equal(after.size, 280);
+    for (let i = 1; i <= 20; i++)
+      assert.notEqual(after.get(i)!.p, before.get(i)!.p, `customer ${i} was not rescored`);
+  });
+
+  test('poison records go to the DLQ with their bytes and error headers; good records still flow', async () => {
+    const producer = kafka.producer();
+    await producer.connect();
+    await producer.send({
+      topic,
+      messages: [
+        { key: 'k1', value: '{not json' },
+        {
+          key: 'k2',
+          value: JSON.stringify({ schema: null, payload: { op: 'c', source: { ts_ms: Date.now() } } }),
+        },
+      ],
+    });
+    await producer.disconnect();
+    await withPg((c) => insertCustomers(c, table, 1001, 1010));
+    const consumer = kafka.consumer({ groupId: `dlq-reader-${uniqueId()}` });
+    const letters: { key: string; value: string; headers: Record<string, string> }[] = [];
+    await consumer.connect();
+    await consumer.subscribe({ topic: dlq, fromBeginning: true });
+    await consumer.run({
+      eachMessage: async ({ message }) => {
+        const headers = Object.fromEntries(
+          Object.entries(message.headers ?? {}).map(([k, v]) => [k, String(v)]),
+        );
+        letters.push({ key: String(message.key), value: String(message.value), headers });
+      },
+    });
+    await waitFor('2 dead letters', async () => letters.length >= 2, 60000);
+    await consumer.disconnect();
+    const bad = letters.find((l) => l.key === 'k1')!;
+    assert.equal(bad.value, '{not json');
+    assert.equal(bad.headers['streamscore.error.code'], converter === 'avro' ? 'DECODE_AVRO' : 'DECODE_JSON');
+    assert.equal(bad.headers['streamscore.error.stage'], 'decode');
+    assert.equal(bad.headers['streamscore.pipeline'], 'churn-scoring');
+    assert.equal(bad.headers['streamscore.source.topic'], topic);
+    assert.match(bad.headers['streamscore.source.offset'] ?? '', /^\d+$/);
+    assert.equal(
+      letters.find((l) => l.key === 'k2')?.headers['streamscore.error.code'],
+      converter === 'avro' ? 'DECODE_AVRO' : 'DECODE_ENVELOPE',
+    );
+    await waitFor(
+      'customers 1001..1010 scored',
+      async () => {
+        const m = await scoreRows();
+        return [...Array(10).keys()].every((i) => m.has(1001 + i));
+      },
+      60000,
+    );
+  });
+
+  test('SIGTERM drains and exits 0', async () => {
+    const code = await worker!.stop('SIGTERM');
+    assert.equal(code, 0, worker!.output());
+  });
+}
