@@ -32,7 +32,7 @@ fetch_maven_set() { # fetch_maven_set NAME OUTDIR
   local pom="$MAVEN_DIR/$1/pom.xml" out="$2" sha
   sha="$(files_sha "$pom")"
   stamp_ok "$out" "$sha" && return 0
-  note "fetching $1 jars (Maven Central -> ~/.m2 -> ${out#"$REPO_ROOT"/})"
+  note "fetching $1 jars (Maven Central -> local Maven repository -> ${out#"$REPO_ROOT"/})"
   mvn_copy "$pom" "$out" || return 1
   printf '%s' "$sha" >"$out/.stack-stamp"
 }
@@ -66,7 +66,7 @@ fetch_apicurio() {
   local pom="$MAVEN_DIR/apicurio/pom.xml" sha archive
   sha="$(files_sha "$pom")"
   stamp_ok "$APICURIO_HOME" "$sha" && return 0
-  note "fetching Apicurio Registry (Maven Central -> ~/.m2 -> .stack/apicurio)"
+  note "fetching Apicurio Registry (Maven Central -> local Maven repository -> ${APICURIO_HOME#"$REPO_ROOT"/})"
   mvn_copy "$pom" "$STACK_DIR/downloads/apicurio" || return 1
   archive="$(ls "$STACK_DIR"/downloads/apicurio/apicurio-registry-app-*-all.tar.gz 2>/dev/null | head -1)"
   [[ -n "$archive" ]] || { fail "no apicurio-registry-app-*-all.tar.gz came out of $pom"; return 1; }

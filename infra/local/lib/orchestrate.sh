@@ -203,7 +203,7 @@ write_env_file() {
   local svc var tmp="$ENV_FILE.tmp"
   {
     printf '# written by infra/local/stack up, %s\n' "$(date '+%F %T')"
-    printf '# load it with: set -a; . .stack/env; set +a\n'
+    printf '# load it with: set -a; . %s; set +a\n' "${ENV_FILE#"$REPO_ROOT"/}"
     for svc in kafka apicurio postgres redis connect; do
       var="$("${svc}"_envvar)"
       printf 'export %s=%q\n' "$var" "$(svc_effective_url "$svc")"
@@ -250,7 +250,7 @@ stack_up() {
     return 1
   fi
   write_env_file
-  info "stack up in $((SECONDS - t0))s; URLs in ${ENV_FILE#"$REPO_ROOT"/} (set -a; . .stack/env; set +a)"
+  info "stack up in $((SECONDS - t0))s; URLs in ${ENV_FILE#"$REPO_ROOT"/} (set -a; . ${ENV_FILE#"$REPO_ROOT"/}; set +a)"
 }
 
 stop_service() {
