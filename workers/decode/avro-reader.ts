@@ -158,8 +158,20 @@ const readDouble: Reader = (c) => {
 };
 const readString = (c: Cursor): string => {
   const start = readSpan(c);
-  return c.buf.toString('utf8', start, c.pos);
+  return utf8(c.buf, start, c.pos);
 };
+
+/** Short ASCII strings are decoded in JS (cheaper than crossing into C++ for a few bytes). */
+function utf8(buf: Buffer, start: number, end: number): string {
+  if (end - start > 32) return buf.toString('utf8', start, end);
+  let s = '';
+  for (let i = start; i < end; i++) {
+    const b = buf[i]!;
+    if (b & 0x80) return buf.toString('utf8', start, end);
+    s += String.fromCharCode(b);
+  }
+  return s;
+}
 const readRawBytes: Reader = (c) => {
   const start = readSpan(c);
   return c.buf.subarray(start, c.pos);
@@ -335,22 +347,7 @@ class Compiler {
     const readers = fields.map((f) =>
       variableScale && f.name === 'value' ? rawBytesOf(f.type) : this.compile(f.type, ns, true),
     );
-    const n = names.length;
-    const safe = !names.includes('__proto__');
-    const readRecord: Reader = (c) => {
-      const o: Record<string, unknown> = {};
-      let i = 0;
-      try {
-        for (; i < n; i++) {
-          if (safe) o[names[i]!] = readers[i]!(c);
-          else
-            Object.defineProperty(o, names[i]!, { value: readers[i]!(c), enumerable: true, writable: true });
-        }
-      } catch (err) {
-        rethrowAt(err, names[i]!);
-      }
-      return o;
-    };
+    const readRecord = recordReader(names, readers);
     compiled = variableScale ? (c) => variableScaleDecimal(readRecord(c)) : readRecord;
     this.named.set(full, compiled);
     return compiled;
@@ -406,6 +403,42 @@ class Compiler {
       return out;
     };
   }
+}
+
+/**
+ * Reads a record into a plain object built by one object literal (generated once per record
+ * schema: one hidden class, no per-field property additions). Field names are embedded as JSON
+ * string literals, so no name can inject code. When a field fails, the record is read again field
+ * by field to name the failing one in the error.
+ */
+function recordReader(names: readonly string[], readers: readonly Reader[]): Reader {
+  const props = names.map(
+    (name, i) => `${name === '__proto__' ? '["__proto__"]' : JSON.stringify(name)}: r[${i}](c)`,
+  );
+  const literal = new Function('r', `return function readRecord(c) { return { ${props.join(', ')} }; };`)(
+    readers,
+  ) as Reader;
+  const slow: Reader = (c) => {
+    const o: Record<string, unknown> = {};
+    for (let i = 0; i < names.length; i++) {
+      try {
+        readers[i]!(c);
+      } catch (err) {
+        rethrowAt(err, names[i]!);
+      }
+    }
+    return o;
+  };
+  return (c) => {
+    const start = c.pos;
+    try {
+      return literal(c);
+    } catch (err) {
+      c.pos = start;
+      slow(c);
+      throw err;
+    }
+  };
 }
 
 /** For a VariableScaleDecimal's `value` field: the unscaled bytes as they are. */

@@ -50,12 +50,16 @@ for (let i = 0, p = 1; i <= 22; i++, p *= 10) POW10.push(p);
 export function decimalFromBytes(bytes: Uint8Array, scale: number, start = 0, end = bytes.length): number {
   const n = end - start;
   if (n <= 0) return 0;
-  if (n <= 6) {
-    let v = 0;
+  // Magnitude in a double (two's complement negated on the fly); exact while it stays ≤ 2^53.
+  const negative = (bytes[start]! & 0x80) !== 0;
+  let v = 0;
+  if (negative) {
+    for (let i = start; i < end; i++) v = v * 256 + (~bytes[i]! & 0xff);
+    v += 1;
+  } else {
     for (let i = start; i < end; i++) v = v * 256 + bytes[i]!;
-    if (bytes[start]! & 0x80) v -= 2 ** (8 * n);
-    return scaleNumber(v, scale);
   }
+  if (v <= 2 ** 53) return scaleNumber(negative ? -v : v, scale);
   let hex = '';
   for (let i = start; i < end; i++) hex += (bytes[i]! < 16 ? '0' : '') + bytes[i]!.toString(16);
   const unscaled = BigInt.asIntN(8 * n, BigInt(`0x${hex}`));
@@ -135,6 +139,8 @@ const ISO_ZONED = /^(\d{4,}-\d{2}-\d{2}T\d{2}:\d{2}(?::\d{2})?)(\.\d+)?(Z|[+-]\d
 export function zonedTimestamp(value: unknown): number {
   if (typeof value !== 'string')
     throw new ValueConversionError(`expected an ISO timestamp, found ${describe(value)}`);
+  const fast = utcTimestamp(value);
+  if (fast !== undefined) return fast;
   const m = ISO_ZONED.exec(value);
   if (m === null) {
     if (value === 'infinity') return Number.POSITIVE_INFINITY;
@@ -151,6 +157,54 @@ function fractionMs(frac: string): number {
   const digits = frac.slice(1);
   const whole = Number(digits.slice(0, 3).padEnd(3, '0'));
   return digits.length <= 3 ? whole : whole + Number(`0.${digits.slice(3)}`);
+}
+
+/**
+ * The form Debezium writes (`2024-01-15T11:45:30.123456Z`, always UTC, years 0000-9999) without
+ * a regex or Date.parse; undefined for anything else (the general parser takes over).
+ */
+function utcTimestamp(s: string): number | undefined {
+  const len = s.length;
+  if (len < 20 || s.charCodeAt(len - 1) !== 90 /* Z */ || s.charCodeAt(4) !== 45 || s.charCodeAt(7) !== 45) {
+    return undefined;
+  }
+  if (s.charCodeAt(10) !== 84 /* T */ || s.charCodeAt(13) !== 58 || s.charCodeAt(16) !== 58) return undefined;
+  const y = digits(s, 0, 4);
+  const mo = digits(s, 5, 7);
+  const d = digits(s, 8, 10);
+  const h = digits(s, 11, 13);
+  const mi = digits(s, 14, 16);
+  const sec = digits(s, 17, 19);
+  if (
+    y < 100 ||
+    mo < 1 ||
+    mo > 12 ||
+    d < 1 ||
+    d > 31 ||
+    h < 0 ||
+    h > 23 ||
+    mi < 0 ||
+    mi > 59 ||
+    sec < 0 ||
+    sec > 59
+  ) {
+    return undefined;
+  }
+  const base = Date.UTC(y, mo - 1, d, h, mi, sec);
+  if (len === 20) return base;
+  if (s.charCodeAt(19) !== 46 /* . */ || len === 21 || digits(s, 20, len - 1) < 0) return undefined;
+  return base + fractionMs(s.slice(19, len - 1));
+}
+
+/** The decimal number in s[from, to), or -1 when a character is not a digit. */
+function digits(s: string, from: number, to: number): number {
+  let v = 0;
+  for (let i = from; i < to; i++) {
+    const c = s.charCodeAt(i) - 48;
+    if (c < 0 || c > 9) return -1;
+    v = v * 10 + c;
+  }
+  return v;
 }
 
 const ISO_ZONED_TIME = /^(\d{2}):(\d{2})(?::(\d{2})(\.\d+)?)?(Z|[+-]\d{2}(?::?\d{2})?)$/;

@@ -12,14 +12,14 @@ import {
 
 /** Two's-complement big-endian bytes of an unscaled integer, minimal length. */
 function twos(n: bigint): Buffer {
-  let hex = BigInt.asUintN(8 * 32, n).toString(16);
-  if (hex.length % 2) hex = `0${hex}`;
-  let b = Buffer.from(hex, 'hex');
-  // trim redundant sign bytes
-  while (b.length > 1 && ((b[0] === 0xff && b[1]! & 0x80) || (b[0] === 0 && !(b[1]! & 0x80))))
-    b = b.subarray(1);
-  if (n >= 0n && b[0]! & 0x80) b = Buffer.concat([Buffer.from([0]), b]);
-  return b;
+  let bytes = 1;
+  while (n < -(2n ** BigInt(8 * bytes - 1)) || n >= 2n ** BigInt(8 * bytes - 1)) bytes++;
+  return Buffer.from(
+    BigInt.asUintN(8 * bytes, n)
+      .toString(16)
+      .padStart(2 * bytes, '0'),
+    'hex',
+  );
 }
 
 describe('decimals', () => {
@@ -103,5 +103,39 @@ describe('time types', () => {
       logicalLeaf({ name: 'io.debezium.time.Timestamp', logicalType: 'timestamp-micros' }),
       undefined,
     );
+  });
+});
+
+describe('fast paths agree with the general ones', () => {
+  it('UTC ZonedTimestamps without a regex', () => {
+    for (const s of [
+      '2024-01-15T11:45:30Z',
+      '2024-01-15T11:45:30.1Z',
+      '1960-06-01T00:00:00.000001Z',
+      '2024-07-01T00:00:00.000000Z',
+      '9999-12-31T23:59:59.999999999Z',
+    ]) {
+      const [base, frac] = s.slice(0, -1).split('.');
+      const expected =
+        Date.parse(`${base}Z`) +
+        (frac === undefined
+          ? 0
+          : Number(frac.slice(0, 3).padEnd(3, '0')) + Number(`0.${frac.slice(3) || '0'}`));
+      assert.equal(zonedTimestamp(s), expected, s);
+    }
+    assert.equal(zonedTimestamp('0099-01-01T00:00:00Z'), Date.parse('0099-01-01T00:00:00Z'));
+    assert.throws(() => zonedTimestamp('2024-01-15T11:45:30.Z'), ValueConversionError);
+  });
+  it('decimals up to 2^53 without BigInt, beyond with it', () => {
+    for (const v of [
+      2n ** 53n,
+      -(2n ** 53n),
+      2n ** 53n + 1n,
+      -(2n ** 53n) - 1n,
+      72057594037927935n,
+      -72057594037927936n,
+    ]) {
+      assert.equal(decimalFromBytes(twos(v), 4), Number(`${v}e-4`), String(v));
+    }
   });
 });
