@@ -459,7 +459,7 @@ function placeholderProbe(items: AvroSchema): ((c: Cursor, p: Placeholder) => bo
     if (!branches.some((b) => b !== undefined)) return undefined;
     return (c, p) => {
       const probe = branches[readLong(c)];
-      return probe !== undefined && probe(c, p);
+      return probe?.(c, p) === true;
     };
   }
   const t = typeof items === 'object' ? items.type : items;

@@ -27,7 +27,7 @@ const BIG_2 = md5s((i) => i * 7);
 const ROW_1 = {
   id: 1,
   amount: 12345.67,
-  ratio: 3.14159265358979,
+  ratio: Number('3.14159265358979'), // numeric, not π
   d: Date.UTC(2024, 0, 15),
   t: 49_530_123.456,
   t3: 49_530_123,
