@@ -211,12 +211,13 @@ write_env_file() {
     if svc_is_external fakesnow; then
       for var in SNOWFLAKE_ACCOUNT SNOWFLAKE_USER SNOWFLAKE_PASSWORD SNOWFLAKE_DATABASE SNOWFLAKE_SCHEMA \
         SNOWFLAKE_WAREHOUSE SNOWFLAKE_ROLE SNOWFLAKE_HOST SNOWFLAKE_PORT SNOWFLAKE_PROTOCOL; do
-        [[ -n "${!var:-}" ]] && printf 'export %s=%q\n' "$var" "${!var}"
+        if [[ -n "${!var:-}" ]]; then printf 'export %s=%q\n' "$var" "${!var}"; fi
       done
     else
       fakesnow_env_lines
     fi
-  } >"$tmp" && mv "$tmp" "$ENV_FILE"
+  } >"$tmp" || { fail "could not write $tmp"; return 1; }
+  mv "$tmp" "$ENV_FILE"
 }
 
 stack_up() {
@@ -249,7 +250,7 @@ stack_up() {
     fail "stack up failed after $((SECONDS - t0))s (${failed[*]}); services that did start keep running: make stack-down stops them"
     return 1
   fi
-  write_env_file
+  write_env_file || return 1
   info "stack up in $((SECONDS - t0))s; URLs in ${ENV_FILE#"$REPO_ROOT"/} (set -a; . ${ENV_FILE#"$REPO_ROOT"/}; set +a)"
 }
 

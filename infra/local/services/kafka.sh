@@ -76,10 +76,12 @@ kafka_start() {
   kafka_write_config
   kafka_check_data_version || return 1
   if [[ ! -f "$KAFKA_DATA/meta.properties" ]]; then
-    cluster_id="$("$java" -cp "$cp" -Dlog4j2.configurationFile="$KAFKA_LOG4J" kafka.tools.StorageTool random-uuid 2>>"$log" | tail -1)"
-    [[ -n "$cluster_id" ]] || { fail "kafka: could not make a cluster id"; return 1; }
+    local format_log="$LOG_DIR/kafka-format.log"
+    cluster_id="$("$java" -cp "$cp" -Dlog4j2.configurationFile="$KAFKA_LOG4J" kafka.tools.StorageTool random-uuid 2>"$format_log" | tail -1)"
+    [[ -n "$cluster_id" ]] || { fail "kafka: could not make a cluster id"; tail_log "$format_log"; return 1; }
     "$java" -cp "$cp" -Dlog4j2.configurationFile="$KAFKA_LOG4J" kafka.tools.StorageTool format \
-      -t "$cluster_id" -c "$KAFKA_CONF" >>"$log" 2>&1 || { fail "kafka: formatting $KAFKA_DATA failed"; return 1; }
+      -t "$cluster_id" -c "$KAFKA_CONF" >>"$format_log" 2>&1 ||
+      { fail "kafka: formatting $KAFKA_DATA failed"; tail_log "$format_log"; return 1; }
   fi
   # shellcheck disable=SC2086 # KAFKA_HEAP holds several options
   start_bg kafka "$log" "$java" $KAFKA_HEAP -XX:+UseG1GC -XX:MaxGCPauseMillis=20 -XX:+ExitOnOutOfMemoryError \

@@ -1,6 +1,7 @@
 # shellcheck shell=bash
 # PostgreSQL (Debian's server binaries), own cluster under .stack/postgres, set up for Debezium:
-# wal_level=logical, 20 replication slots / WAL senders. Trust auth on 127.0.0.1; superuser
+# wal_level=logical, 20 replication slots / WAL senders; a slot nobody reads any more holds at
+# most 2GB of WAL (max_slot_wal_keep_size), then it is invalidated. Trust auth on 127.0.0.1; superuser
 # `postgres`; database `streamscore`. Postgres refuses to run as root, so as root the server runs
 # as the `postgres` system user.
 
@@ -63,6 +64,7 @@ postgres_start() {
   start_bg postgres "$LOG_DIR/postgres.log" "${as_user[@]}" "$bin/postgres" -D "$PG_DATA" \
     -c listen_addresses=127.0.0.1 -c port="$PG_PORT" -c unix_socket_directories="$PG_SOCKET_DIR" \
     -c wal_level=logical -c max_replication_slots=20 -c max_wal_senders=20 \
+    -c max_slot_wal_keep_size=2GB \
     -c max_connections=200 -c shared_buffers=128MB \
     -c fsync=off -c synchronous_commit=off -c full_page_writes=off \
     -c log_min_messages=warning -c log_connections=off
