@@ -40,9 +40,13 @@ python_has_venv() {
 }
 
 has_pg_server || need postgresql "PostgreSQL server (initdb, postgres, pg_isready)"
-command -v redis-server >/dev/null && command -v redis-cli >/dev/null || need redis-server "Redis (redis-server, redis-cli)"
+if ! command -v redis-server >/dev/null || ! command -v redis-cli >/dev/null; then
+  need redis-server "Redis (redis-server, redis-cli)"
+fi
 jm="$(java_major 2>/dev/null || true)"
-[[ -n "$jm" ]] && ((jm >= 17)) || need openjdk-17-jdk-headless "Java 17+ (Kafka 4, Kafka Connect)"
+if [[ -z "$jm" ]] || ((jm < 17)); then
+  need openjdk-17-jdk-headless "Java 17+ (Kafka 4, Kafka Connect)"
+fi
 command -v mvn >/dev/null || need maven "Maven (fetches Kafka, Debezium, Apicurio from Maven Central)"
 python_has_venv || need python3-venv "Python venv (fakesnow)"
 command -v kcat >/dev/null || command -v kafkacat >/dev/null || need kcat "kcat (Kafka metadata checks, console use)"

@@ -12,7 +12,8 @@ stamp_ok() { [[ -f "$1/.stack-stamp" && "$(<"$1/.stack-stamp")" == "$2" ]]; }
 # mvn_copy POM OUTDIR: copy the pom's runtime dependencies into OUTDIR (offline first: ~/.m2
 # usually has them already).
 mvn_copy() {
-  local pom="$1" out="$2" log="$LOG_DIR/fetch-$(basename "$(dirname "$1")").log"
+  local pom="$1" out="$2" log
+  log="$LOG_DIR/fetch-$(basename "$(dirname "$1")").log"
   command -v mvn >/dev/null || { fail "mvn not found; run: make deps"; return 1; }
   rm -rf "$out.tmp"
   local args=(-B -q -f "$pom" dependency:copy-dependencies "-Dstack.lib.dir=$out.tmp")
