@@ -60,7 +60,7 @@ svc_inputs() {
   case "$1" in
   kafka) printf '%s\n' "$m/kafka/pom.xml" "$LOCAL_DIR/services/kafka.sh" ;;
   connect) printf '%s\n' "$m/kafka/pom.xml" "$m/debezium/pom.xml" "$m/apicurio-converter/pom.xml" "$LOCAL_DIR/services/connect.sh" "$LOCAL_DIR/services/kafka.sh" ;;
-  apicurio) printf '%s\n' "$m/apicurio/pom.xml" "$LOCAL_DIR/services/apicurio.sh" ;;
+  apicurio) printf '%s\n' "$m/apicurio/pom.xml" "$LOCAL_DIR/services/apicurio.sh" "$FAKESNOW_REQUIREMENTS" ;; # its Java 21 is in the venv
   fakesnow) printf '%s\n' "$FAKESNOW_REQUIREMENTS" "$LOCAL_DIR/fakesnow/serve.py" "$LOCAL_DIR/services/fakesnow.sh" ;;
   *) printf '%s\n' "$LOCAL_DIR/services/$1.sh" ;;
   esac
