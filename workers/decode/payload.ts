@@ -30,7 +30,7 @@ export function jsonCodec(value: ConnectJsonReader, key: ConnectJsonReader): Pay
     prepare: async () => {},
     decode(buf, msg, part) {
       try {
-        return (part === 'key' ? key : value).read(buf.toString('utf8'));
+        return (part === 'key' ? key : value).read(buf);
       } catch (err) {
         if (err instanceof SyntaxError) {
           throw decodeError('DECODE_JSON', msg, `invalid JSON in the ${part}: ${err.message}`, {
@@ -43,11 +43,10 @@ export function jsonCodec(value: ConnectJsonReader, key: ConnectJsonReader): Pay
     },
     decodeKey(msg) {
       if (msg.key === null || msg.key.length === 0) return null;
-      const text = msg.key.toString('utf8');
       try {
-        return key.read(text);
+        return key.read(msg.key);
       } catch (err) {
-        if (err instanceof SyntaxError) return text;
+        if (err instanceof SyntaxError) return msg.key.toString('utf8');
         throw err;
       }
     },

@@ -110,3 +110,27 @@ describe('ConnectJsonReader', () => {
     );
   });
 });
+
+describe('ConnectJsonReader on raw bytes', () => {
+  const s1 = schema([{ ...DECIMAL, field: 'a', doc: 'Betrag in €' }]);
+  const s2 = schema([{ type: 'int32', name: 'io.debezium.time.Date', field: 'a' }]);
+  const bytes = (s: object, payload: string, tail = '') =>
+    Buffer.from(`{"schema":${JSON.stringify(s)},"payload":${payload}${tail}}`);
+
+  it('reuses the previous schema by comparing bytes, and notices when it changes', () => {
+    const r = new ConnectJsonReader({ state: { unavailable: false } });
+    assert.deepEqual(r.read(bytes(s1, '{"a":"MDk="}')), { a: 123.45 });
+    assert.deepEqual(r.read(bytes(s1, '{"a":"AGQ="}')), { a: 1 });
+    assert.deepEqual(r.read(bytes(s2, '{"a":1}')), { a: 86_400_000 });
+    assert.deepEqual(r.read(bytes(s1, '{"a":"AGQ="}')), { a: 1 });
+    // Not JsonConverter's shape (a third key): an ordinary object.
+    assert.deepEqual(r.read(bytes(s1, '{"a":"AGQ="}', ',"extra":1')), {
+      schema: s1,
+      payload: { a: 'AGQ=' },
+      extra: 1,
+    });
+    assert.deepEqual(r.read(bytes(s1, 'null')), null);
+    assert.throws(() => r.read(bytes(s1, '{"a":')), SyntaxError);
+    assert.deepEqual(r.read(Buffer.from('{"a":"MDk="}')), { a: 'MDk=' });
+  });
+});
