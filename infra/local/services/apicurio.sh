@@ -4,6 +4,9 @@
 
 APICURIO_PORT="${STACK_APICURIO_PORT:-18081}"
 APICURIO_HEAP="${STACK_APICURIO_HEAP:--Xms128m -Xmx384m}"
+# Quarkus' management interface (/q/health, /q/metrics) is fixed "on" at build time; keep it on
+# loopback and off the popular default port 9000.
+APICURIO_MGMT_PORT="${STACK_APICURIO_MGMT_PORT:-18082}"
 
 apicurio_envvar() { printf 'SCHEMA_REGISTRY_URL'; }
 apicurio_url() { printf 'http://127.0.0.1:%s/apis/ccompat/v7' "$APICURIO_PORT"; }
@@ -17,7 +20,7 @@ apicurio_start() {
   (cd "$APICURIO_HOME" && start_bg apicurio "$log" "$java" $APICURIO_HEAP -XX:+UseSerialGC -XX:+ExitOnOutOfMemoryError \
     -Djava.awt.headless=true \
     -Dquarkus.http.host=127.0.0.1 -Dquarkus.http.port="$APICURIO_PORT" \
-    -Dquarkus.management.enabled=false \
+    -Dquarkus.management.host=127.0.0.1 -Dquarkus.management.port="$APICURIO_MGMT_PORT" \
     -Dquarkus.http.access-log.enabled=false \
     -Dapicurio.storage.kind=sql -Dapicurio.storage.sql.kind=h2 \
     -Dapicurio.rest.deletion.group.enabled=true \
