@@ -120,9 +120,9 @@ export function churnSuite(converter: 'json' | 'avro'): void {
     // The same model without ZipMap: plain tensors, readable directly by onnxruntime.
     const session = await ort.InferenceSession.create('pipelines/models/churn/2/model.onnx');
     const features = new Float32Array(customers.length * 8);
-    customers.forEach((row, i) =>
-      features.set(churnFeatures(row, events.get(Number(row.customer_id))!.tsMs), i * 8),
-    );
+    for (const [i, row] of customers.entries()) {
+      features.set(churnFeatures(row, events.get(Number(row.customer_id))!.tsMs), i * 8);
+    }
     const out = await session.run({ features: new ort.Tensor('float32', features, [customers.length, 8]) });
     const probs = out['probabilities']?.data as Float32Array;
     assert.ok(probs, `model outputs: ${Object.keys(out).join(', ')}`);

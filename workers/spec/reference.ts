@@ -42,8 +42,7 @@ function walk(s: Json, path: string, required: boolean, rows: string[], self = t
 export function renderReference(): string {
   const rows: string[] = [];
   walk(pipelineJsonSchema() as Json, '', true, rows);
-  const seen = new Set<string>();
-  const unique = rows.filter((r) => (seen.has(r) ? false : (seen.add(r), true)));
+  const unique = [...new Set(rows)];
   return [
     '# Pipeline reference',
     '',
