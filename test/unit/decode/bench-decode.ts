@@ -20,19 +20,21 @@ function batchOf(m: RawMessage): RawMessage[] {
   }));
 }
 
+/** Rates per CPU second of this process (the machine may be shared; wall time would mislead). */
 async function run(name: string, size: number, once: () => Promise<unknown> | unknown): Promise<void> {
   for (let i = 0; i < 200; i++) await once(); // warm-up
   let batches = 0;
-  const start = process.hrtime.bigint();
-  const end = start + BigInt(seconds * 1e9);
+  const cpu0 = process.cpuUsage();
+  const end = process.hrtime.bigint() + BigInt(seconds * 1e9);
   while (process.hrtime.bigint() < end) {
     await once();
     batches++;
   }
-  const secs = Number(process.hrtime.bigint() - start) / 1e9;
+  const cpu = process.cpuUsage(cpu0);
+  const secs = (cpu.user + cpu.system) / 1e6;
   const rate = (batches * BATCH) / secs;
   console.log(
-    `${name.padEnd(58)} ${String(size).padStart(5)} B  ${Math.round(rate).toLocaleString('en').padStart(11)} rec/s  ${(1e6 / rate).toFixed(2)} µs/rec`,
+    `${name.padEnd(64)} ${String(size).padStart(5)} B ${Math.round(rate).toLocaleString('en').padStart(10)} rec/s ${(1e6 / rate).toFixed(2).padStart(6)} µs/rec`,
   );
 }
 
