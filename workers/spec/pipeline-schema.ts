@@ -103,17 +103,49 @@ const backfillSection = z
       .optional()
       .describe('SQL filter on the source table (trusted, written by the pipeline owner).'),
     chunk_size: positiveInt().default(10000).describe('Rows per chunk (a BullMQ job).'),
+    fetch_rows: positiveInt()
+      .default(2000)
+      .describe('Rows a chunk reads, scores and writes at a time (a cursor fetch); bounds memory per chunk.'),
     concurrency: positiveInt().default(2).describe('Chunks processed at once per worker.'),
     attempts: positiveInt().default(5).describe('Attempts per chunk before it fails.'),
+    backoff_ms: positiveInt()
+      .default(1000)
+      .describe('Delay before a failed chunk is retried; doubles with every attempt.'),
+    lock_ms: positiveInt()
+      .min(1000)
+      .default(30000)
+      .describe(
+        'How long a worker holds a chunk between lock renewals; a chunk of a killed worker is retried ' +
+          'after one to two of these (stalled-job recovery).',
+      ),
     schedule: z
       .strictObject({
-        cron: z.string().min(1).describe('Cron expression, e.g. "0 3 * * *".'),
-        tz: z.string().default('UTC').describe('IANA time zone.'),
+        cron: z
+          .string()
+          .min(1)
+          .refine((c) => [5, 6].includes(c.trim().split(/\s+/).length), {
+            message: 'a cron expression of 5 fields (or 6, with seconds first)',
+          })
+          .describe('Cron expression, e.g. "0 3 * * *" (a leading sixth field is seconds).'),
+        tz: z
+          .string()
+          .default('UTC')
+          .refine(isTimeZone, { message: 'an IANA time zone, e.g. Europe/Berlin' })
+          .describe('IANA time zone.'),
       })
       .optional()
-      .describe('Run the backfill on a schedule.'),
+      .describe('Run the backfill on a schedule (registered by `streamscore run`).'),
   })
   .describe('Score every row of a source table with the same features, model and sinks.');
+
+function isTimeZone(tz: string): boolean {
+  try {
+    new Intl.DateTimeFormat('en', { timeZone: tz });
+    return true;
+  } catch {
+    return false;
+  }
+}
 
 const monitoringSection = z
   .strictObject({
