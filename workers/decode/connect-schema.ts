@@ -1,3 +1,4 @@
+import { PipelineError } from '../core/errors.js';
 import {
   CONNECT_DECIMAL,
   decimalFromJson,
@@ -289,5 +290,22 @@ function logicalTypeName(logicalType: string | undefined): string | undefined {
       return 'io.debezium.time.MicroTime';
     default:
       return undefined;
+  }
+}
+
+/** Converter of a schemaless row from an .avsc (row record or whole envelope), if one was given. */
+export function rowConverter(rowSchema: unknown, state: DecodeState): Leaf | undefined {
+  if (rowSchema === undefined || rowSchema === null) return undefined;
+  try {
+    return compileConnectSchema(connectSchemaFromAvro(rowSchema), { state });
+  } catch (err) {
+    throw new PipelineError(
+      `the row schema (features.input_schema) is not a usable Avro schema: ${String(err)}`,
+      {
+        code: 'DECODE_CONFIG',
+        stage: 'decode',
+        cause: err,
+      },
+    );
   }
 }

@@ -1,7 +1,7 @@
 import { PipelineError } from '../../core/errors.js';
 import type { Decoder } from '../../core/types.js';
 import { ConnectJsonReader } from '../connect-json.js';
-import { compileConnectSchema, connectSchemaFromAvro } from '../connect-schema.js';
+import { rowConverter } from '../connect-schema.js';
 import type { Leaf } from '../logical.js';
 import { avroCodec, batchDecoder, jsonCodec, type PayloadCodec } from '../payload.js';
 import type { SchemaRegistryLike } from '../registry.js';
@@ -69,21 +69,4 @@ function jsonFor(deps: DebeziumDecoderDeps, placeholder: Placeholder, state: Dec
     new ConnectJsonReader({ placeholder, state }, schemaless),
     new ConnectJsonReader({ state: keyState }),
   );
-}
-
-/** Converter of a schemaless row from an .avsc (row record or whole envelope), if one was given. */
-export function rowConverter(rowSchema: unknown, state: DecodeState): Leaf | undefined {
-  if (rowSchema === undefined || rowSchema === null) return undefined;
-  try {
-    return compileConnectSchema(connectSchemaFromAvro(rowSchema), { state });
-  } catch (err) {
-    throw new PipelineError(
-      `the row schema (features.input_schema) is not a usable Avro schema: ${String(err)}`,
-      {
-        code: 'DECODE_CONFIG',
-        stage: 'decode',
-        cause: err,
-      },
-    );
-  }
 }

@@ -1,8 +1,7 @@
-import type { PipelineError } from '../../core/errors.js';
 import { makePosition } from '../../core/position.js';
-import type { ChangeRecord, Op, RawMessage } from '../../core/types.js';
+import type { Op, RawMessage } from '../../core/types.js';
 import { decodeError } from '../failure.js';
-import { originOf } from '../payload.js';
+import { originOf, type RecordResult } from '../payload.js';
 import { type DecodeState, type Placeholder, UNAVAILABLE } from '../unavailable.js';
 import type { DebeziumDecoderConfig } from './config.js';
 
@@ -10,9 +9,6 @@ type Row = Record<string, unknown>;
 
 /** Ops that carry a row to score; Debezium's 't' (truncate) and 'm' (message) carry none. */
 const ROW_OPS: Record<string, Op | undefined> = { c: 'c', u: 'u', d: 'd', r: 'r' };
-
-/** What became of one decoded envelope. */
-export type EnvelopeResult = ChangeRecord | PipelineError | 'skip';
 
 /**
  * Turns a decoded Debezium envelope (logical types already converted) into a ChangeRecord:
@@ -25,7 +21,7 @@ export function envelopeToRecord(
   msg: RawMessage,
   state: DecodeState,
   policy: DebeziumDecoderConfig['unavailable_value'],
-): EnvelopeResult {
+): RecordResult {
   if (envelope === null) return 'skip';
   if (typeof envelope !== 'object' || Array.isArray(envelope)) {
     return decodeError('DECODE_ENVELOPE', msg, 'expected a Debezium envelope object in the value');

@@ -1,6 +1,6 @@
 import type { Decoder } from '../../core/types.js';
 import { ConnectJsonReader } from '../connect-json.js';
-import { rowConverter } from '../debezium/decoder.js';
+import { rowConverter } from '../connect-schema.js';
 import type { Leaf } from '../logical.js';
 import { jsonCodec } from '../payload.js';
 import { plainDecoder } from '../plain.js';
