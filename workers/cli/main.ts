@@ -1,5 +1,6 @@
 #!/usr/bin/env node
 import { Command } from 'commander';
+import { registerDemo } from './demo-command.js';
 import { registerDocs } from './docs-command.js';
 import { registerPlan } from './plan-command.js';
 import { registerRun } from './run-command.js';
@@ -28,6 +29,7 @@ registerPlan(program);
 registerRun(program);
 registerSchema(program);
 registerDocs(program);
+registerDemo(program);
 
 program.parseAsync(process.argv).catch((err: unknown) => {
   process.stderr.write(`streamscore: ${err instanceof Error ? err.message : String(err)}\n`);

@@ -11,6 +11,8 @@ export interface DebeziumConnectorOptions {
   topicPrefix: string;
   tables: string[];
   converter: 'json' | 'json-noschema' | 'avro';
+  /** `initial` (default) snapshots existing rows as op 'r'; `no_data` streams changes only (a backfill scores the rest). */
+  snapshotMode?: 'initial' | 'no_data';
   /** Longest to wait for the task to run. */
   timeoutMs?: number;
 }
@@ -58,7 +60,7 @@ export function connectorConfig(o: DebeziumConnectorOptions): Record<string, str
     'slot.name': `slot_${safe(o.name)}`,
     'publication.name': `pub_${safe(o.name)}`,
     'publication.autocreate.mode': 'filtered',
-    'snapshot.mode': 'initial',
+    'snapshot.mode': o.snapshotMode ?? 'initial',
     ...converterConfig(o),
   };
 }

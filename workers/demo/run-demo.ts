@@ -1,0 +1,209 @@
+import { spawn } from 'node:child_process';
+import { Kafka, logLevel } from 'kafkajs';
+import pg from 'pg';
+import { deleteConnector, publicationName, registerDebezium, slotName } from '../connect/debezium.js';
+import { dropCrm, seedCrm } from './seed.js';
+import { readStatus, statusLine } from './status.js';
+import { generateTraffic } from './traffic.js';
+
+export interface DemoOptions {
+  customers: number;
+  seconds: number;
+  rate: number;
+  workers: number;
+  env: {
+    kafkaBrokers: string;
+    databaseUrl: string;
+    connectUrl: string;
+    registryUrl: string;
+  };
+  /** The CLI entry (so the demo runs the same `streamscore` for backfill and run). */
+  cli: { node: string; args: string[] };
+  out: (line: string) => void;
+}
+
+const PIPELINE = 'pipelines/churn-scoring.yaml';
+const CONNECTOR = 'streamscore-demo-crm';
+const TOPIC = 'crm.crm.customers';
+const GROUP = 'churn-scoring';
+const DLQ = 'churn-scoring.dlq';
+const SCORES = 'ml.customer_churn_scores';
+
+function step(out: (l: string) => void, n: number, text: string): void {
+  out(`\n\x1b[1m${n}. ${text}\x1b[0m`);
+}
+
+/** The churn story end to end. Throws with a clear message when a step fails. */
+export async function runDemo(o: DemoOptions): Promise<void> {
+  const db = new pg.Client({ connectionString: o.env.databaseUrl });
+  await db.connect();
+  // Status queries run beside the traffic's transactions, on a connection of their own.
+  const db2 = new pg.Client({ connectionString: o.env.databaseUrl });
+  await db2.connect();
+  const kafka = new Kafka({
+    brokers: o.env.kafkaBrokers.split(','),
+    clientId: 'streamscore-demo',
+    logLevel: logLevel.NOTHING,
+  });
+  const admin = kafka.admin();
+  await admin.connect();
+  try {
+    step(
+      o.out,
+      1,
+      `Seeding the CRM (crm.customers, crm.plans, crm.support_tickets: ${o.customers} customers) and capturing it with Debezium`,
+    );
+    await reset(db, admin, o);
+    await seedCrm(db, o.customers);
+    const counts = await db.query(
+      `select (select count(*) from crm.customers)::int c, (select count(*) from crm.support_tickets)::int t`,
+    );
+    o.out(`   ${counts.rows[0].c} customers, ${counts.rows[0].t} support tickets`);
+    await registerDebezium({
+      connectUrl: o.env.connectUrl,
+      databaseUrl: o.env.databaseUrl,
+      registryUrl: o.env.registryUrl,
+      name: CONNECTOR,
+      topicPrefix: 'crm',
+      tables: ['crm.customers'],
+      converter: 'json',
+      snapshotMode: 'no_data',
+    });
+    o.out(`   Debezium connector ${CONNECTOR} streams crm.customers → Kafka topic ${TOPIC}`);
+
+    step(o.out, 2, 'Backfill: scoring every existing customer with the same pipeline');
+    await runCli(o, ['backfill', PIPELINE, '--wait'], 'backfill');
+
+    step(o.out, 3, `Streaming: ${o.workers} workers on ${PIPELINE} while the CRM changes for ${o.seconds} s`);
+    const fleet = spawn(
+      o.cli.node,
+      [...o.cli.args, 'run', '--workers', String(o.workers), '--port', '0', PIPELINE],
+      {
+        stdio: ['ignore', 'inherit', 'inherit'],
+        env: { ...process.env, STREAMSCORE_LOG_LEVEL: 'warn' },
+      },
+    );
+    const fleetExit = new Promise<number | null>((r) => fleet.once('exit', (c) => r(c)));
+    const since = new Date();
+    const startedAt = Date.now();
+    let last = { at: Date.now(), events: 0 };
+    const traffic = await generateTraffic(db, {
+      seconds: o.seconds,
+      ratePerSecond: o.rate,
+      firstNewId: o.customers + 1,
+      maxId: o.customers,
+      onTick: (s) => {
+        const events = s.inserts + s.updates + s.deletes;
+        const now = Date.now();
+        const rate = ((events - last.events) * 1000) / Math.max(1, now - last.at);
+        last = { at: now, events };
+        void readStatus(db2, admin, { topic: TOPIC, group: GROUP, dlq: DLQ, scores: SCORES, since })
+          .then((st) => o.out(statusLine(st, rate, (now - startedAt) / 1000)))
+          .catch(() => undefined);
+      },
+    });
+    const changes = traffic.inserts + traffic.updates + traffic.deletes;
+    o.out(
+      `   traffic done: ${traffic.inserts} signups, ${traffic.updates} updates (${traffic.tickets} tickets), ${traffic.deletes} deletions; waiting for the workers to catch up`,
+    );
+    const deadline = Date.now() + 60000;
+    let st = await readStatus(db2, admin, { topic: TOPIC, group: GROUP, dlq: DLQ, scores: SCORES, since });
+    while (st.lag > 0 && Date.now() < deadline) {
+      await new Promise((r) => setTimeout(r, 500));
+      st = await readStatus(db2, admin, { topic: TOPIC, group: GROUP, dlq: DLQ, scores: SCORES, since });
+    }
+    fleet.kill('SIGTERM');
+    const code = await fleetExit;
+    if (st.lag > 0) throw new Error(`the workers did not catch up within 60 s (lag ${st.lag})`);
+    if (code !== 0) throw new Error(`the worker fleet exited with code ${code}`);
+
+    step(o.out, 4, 'Summary');
+    await summary(db, o, { changes, status: st });
+
+    step(o.out, 5, 'Try next');
+    o.out(
+      `   psql ${redact(o.env.databaseUrl)} -c "select * from ${SCORES} order by churn_probability desc limit 20"`,
+    );
+    o.out(`   npx streamscore plan ${PIPELINE}`);
+    o.out(`   npx streamscore run ${PIPELINE}       # metrics on http://127.0.0.1:9464/metrics`);
+    o.out('   make stack-down                          # stops the local stack (left running now)');
+  } finally {
+    await admin.disconnect();
+    await db.end();
+    await db2.end().catch(() => undefined);
+  }
+}
+
+/** Starts from scratch: connector, slot, publication, topics, CRM and score tables. */
+async function reset(db: pg.Client, admin: import('kafkajs').Admin, o: DemoOptions): Promise<void> {
+  await deleteConnector(o.env.connectUrl, CONNECTOR);
+  for (let i = 0; i < 40; i++) {
+    const r = await db.query('select active from pg_replication_slots where slot_name = $1', [
+      slotName(CONNECTOR),
+    ]);
+    if (r.rows.length === 0) break;
+    if (!r.rows[0].active) {
+      await db.query('select pg_drop_replication_slot($1)', [slotName(CONNECTOR)]);
+      break;
+    }
+    await new Promise((r2) => setTimeout(r2, 250));
+  }
+  await db.query(`drop publication if exists ${publicationName(CONNECTOR)}`);
+  const existing = new Set(await admin.listTopics());
+  const topics = [TOPIC, DLQ, 'ml.churn-scores'].filter((t) => existing.has(t));
+  if (topics.length > 0) await admin.deleteTopics({ topics });
+  await admin.deleteGroups([GROUP]).catch(() => undefined);
+  await dropCrm(db);
+  await db.query(`drop table if exists ${SCORES}, ${SCORES}__tombstones cascade`);
+}
+
+async function summary(
+  db: pg.Client,
+  o: DemoOptions,
+  r: { changes: number; status: import('./status.js').DemoStatus },
+): Promise<void> {
+  const total = await db.query(`select count(*)::int n from ${SCORES}`);
+  const ms = (v: number | null) => (v === null ? '–' : `${Math.round(v)} ms`);
+  o.out(`   change events processed   ${r.changes}`);
+  o.out(
+    `   predictions in ${SCORES}: ${total.rows[0].n} rows (${r.status.predictions} written during the stream)`,
+  );
+  o.out(
+    `   commit → score latency    p50 ${ms(r.status.p50Ms)}, p95 ${ms(r.status.p95Ms)}, p99 ${ms(r.status.p99Ms)}`,
+  );
+  o.out(`   dead letters              ${r.status.deadLetters}`);
+  const top = await db.query(
+    `select s.customer_id, c.company, c.plan, c.tickets_90d, round(s.churn_probability::numeric, 3) p
+     from ${SCORES} s join crm.customers c using (customer_id)
+     order by s.churn_probability desc, s.customer_id limit 10`,
+  );
+  o.out('\n   The ten customers most at risk (what the CRM shows account managers):');
+  o.out(`   ${'id'.padStart(7)}  ${'company'.padEnd(28)} ${'plan'.padEnd(10)} tickets  churn`);
+  for (const t of top.rows) {
+    o.out(
+      `   ${String(t.customer_id).padStart(7)}  ${String(t.company).padEnd(28)} ${String(t.plan).padEnd(10)} ${String(t.tickets_90d).padStart(7)}  ${t.p}`,
+    );
+  }
+  if (Number(total.rows[0].n) === 0) throw new Error(`no predictions in ${SCORES}`);
+}
+
+function runCli(o: DemoOptions, args: string[], what: string): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(o.cli.node, [...o.cli.args, ...args], { stdio: ['ignore', 'inherit', 'inherit'] });
+    child.once('exit', (code) =>
+      code === 0
+        ? resolve()
+        : reject(new Error(`the ${what} step failed (streamscore ${args.join(' ')} exited ${code})`)),
+    );
+  });
+}
+
+function redact(url: string): string {
+  try {
+    const u = new URL(url);
+    if (u.password) u.password = '***';
+    return u.toString();
+  } catch {
+    return url;
+  }
+}

@@ -1,0 +1,75 @@
+import type pg from 'pg';
+
+export interface TrafficStats {
+  inserts: number;
+  updates: number;
+  deletes: number;
+  tickets: number;
+}
+
+/**
+ * CRM activity for `seconds`: new signups, plan changes and logins, support tickets (bumping
+ * tickets_90d in the same transaction, as the CRM would) and churned accounts deleted.
+ * About `ratePerSecond` changes per second, in small transactions.
+ */
+export async function generateTraffic(
+  db: pg.Client,
+  opts: {
+    seconds: number;
+    ratePerSecond: number;
+    firstNewId: number;
+    maxId: number;
+    onTick?: (s: TrafficStats) => void;
+  },
+): Promise<TrafficStats> {
+  const stats: TrafficStats = { inserts: 0, updates: 0, deletes: 0, tickets: 0 };
+  const end = Date.now() + opts.seconds * 1000;
+  let nextId = opts.firstNewId;
+  let tick = 0;
+  const perTick = Math.max(1, Math.round(opts.ratePerSecond / 10));
+  while (Date.now() < end) {
+    const started = Date.now();
+    for (let i = 0; i < perTick; i++) {
+      const r = Math.random();
+      const id = 1 + Math.floor(Math.random() * opts.maxId);
+      if (r < 0.15) {
+        await db.query(
+          `insert into crm.customers (customer_id, email, company, plan, signup_date, monthly_spend, seats, tickets_90d, last_login_at)
+           values ($1, 'new' || $1 || '@signup.example', 'New Co #' || $1, 'basic', current_date, 29.00, 1, 0, now())`,
+          [nextId++],
+        );
+        stats.inserts++;
+      } else if (r < 0.45) {
+        await db.query('begin');
+        await db.query(
+          `insert into crm.support_tickets (customer_id, severity, subject) select $1, 'high', 'Cannot log in' where exists (select 1 from crm.customers where customer_id = $1)`,
+          [id],
+        );
+        await db.query(
+          'update crm.customers set tickets_90d = coalesce(tickets_90d, 0) + 1, updated_at = now() where customer_id = $1',
+          [id],
+        );
+        await db.query('commit');
+        stats.tickets++;
+        stats.updates++;
+      } else if (r < 0.95) {
+        await db.query(
+          `update crm.customers set last_login_at = now() - (random() * 60 || ' days')::interval,
+                  plan = case when random() < 0.1 then (array['basic','pro','enterprise'])[1 + floor(random() * 3)::int] else plan end,
+                  seats = greatest(1, seats + (floor(random() * 5) - 2)::int), updated_at = now()
+           where customer_id = $1`,
+          [id],
+        );
+        stats.updates++;
+      } else {
+        await db.query('delete from crm.customers where customer_id = $1', [id]);
+        stats.deletes++;
+      }
+    }
+    tick++;
+    if (tick % 10 === 0) opts.onTick?.(stats);
+    const wait = 100 - (Date.now() - started);
+    if (wait > 0) await new Promise((r) => setTimeout(r, wait));
+  }
+  return stats;
+}
