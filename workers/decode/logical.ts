@@ -60,8 +60,7 @@ export function decimalFromBytes(bytes: Uint8Array, scale: number, start = 0, en
     for (let i = start; i < end; i++) v = v * 256 + bytes[i]!;
   }
   if (v <= 2 ** 53) return scaleNumber(negative ? -v : v, scale);
-  let hex = '';
-  for (let i = start; i < end; i++) hex += (bytes[i]! < 16 ? '0' : '') + bytes[i]!.toString(16);
+  const hex = Buffer.from(bytes.buffer, bytes.byteOffset + start, n).toString('hex');
   const unscaled = BigInt.asIntN(8 * n, BigInt(`0x${hex}`));
   return Number(`${unscaled}e${-scale}`);
 }
