@@ -155,8 +155,10 @@ test('SIGKILL workers of a --workers 2 fleet three times and cut Postgres for 10
         const p = workerPids(fleet!.child.pid!);
         return p.length === 2 ? p : undefined;
       },
-      60000,
-    );
+      120000,
+    ).catch((err: Error) => {
+      throw new Error(`${err.message}\n--- fleet output (tail) ---\n${fleet!.output().slice(-4000)}`);
+    });
     process.kill(pids[kill % 2]!, 'SIGKILL');
     if (kill === 1) {
       proxy.pause();
