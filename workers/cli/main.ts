@@ -1,5 +1,6 @@
 #!/usr/bin/env node
 import { Command } from 'commander';
+import { registerBackfill } from './backfill-command.js';
 import { registerDemo } from './demo-command.js';
 import { registerDocs } from './docs-command.js';
 import { registerPlan } from './plan-command.js';
@@ -27,6 +28,7 @@ Examples:
 registerValidate(program);
 registerPlan(program);
 registerRun(program);
+registerBackfill(program);
 registerSchema(program);
 registerDocs(program);
 registerDemo(program);

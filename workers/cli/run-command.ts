@@ -1,5 +1,6 @@
 import { fileURLToPath } from 'node:url';
 import type { Command } from 'commander';
+import type { BackfillRuntimeOptions } from '../backfill/runtime.js';
 import { errorMessage } from '../core/errors.js';
 import { redactText } from '../core/secret.js';
 import { ModelRegistry } from '../inference/index.js';
@@ -8,11 +9,14 @@ import { runFleet } from '../runtime/fleet.js';
 import { Worker } from '../runtime/worker.js';
 import { formatProblem } from '../spec/problems.js';
 import { type ValidatedPipeline, validatePipelineFile } from '../spec/validate.js';
+import { backfillEnv, connectRedis } from './backfill-command.js';
 
 interface RunOptions {
   workers: string;
   port?: string;
   logLevel: string;
+  backfill: boolean;
+  backfillOnly?: boolean;
 }
 
 export function registerRun(program: Command): void {
@@ -26,6 +30,8 @@ export function registerRun(program: Command): void {
       '1',
     )
     .option('--port <port>', 'metrics/health port (overrides monitoring.port; 0 = off)')
+    .option('--backfill-only', 'process only backfill chunks (BullMQ), no Kafka consumers; needs REDIS_URL')
+    .option('--no-backfill', 'do not process backfill chunks even when REDIS_URL is set')
     .option(
       '--log-level <level>',
       'debug, info, warn or error',
@@ -64,6 +70,8 @@ Examples:
       }
       if (workers > 1) {
         const args = ['run', ...files, '--workers', '1', '--log-level', opts.logLevel, '--port', '0'];
+        if (opts.backfillOnly) args.push('--backfill-only');
+        if (!opts.backfill) args.push('--no-backfill');
         process.exitCode = await runFleet({
           workers,
           module: process.argv[1] ?? fileURLToPath(new URL('./main.js', import.meta.url)),
@@ -74,9 +82,11 @@ Examples:
       }
       let worker: Worker;
       try {
+        const backfill = await backfillOptions(validated, opts);
         worker = await Worker.create({
           pipelines: validated,
           logger,
+          ...(backfill ? { backfill } : {}),
           ...(opts.port !== undefined ? { port: Number(opts.port) } : {}),
         });
       } catch (err) {
@@ -88,4 +98,26 @@ Examples:
       process.once('SIGINT', stop);
       process.exit(await worker.finished);
     });
+}
+
+/**
+ * Backfill chunks are processed when a pipeline has a backfill section and REDIS_URL is set (or
+ * `--backfill-only` is given), unless `--no-backfill`.
+ */
+async function backfillOptions(
+  validated: readonly ValidatedPipeline[],
+  opts: RunOptions,
+): Promise<BackfillRuntimeOptions | undefined> {
+  const any = validated.some((v) => v.pipeline?.spec.backfill !== undefined);
+  if (opts.backfillOnly && (!opts.backfill || !any)) {
+    throw new Error('--backfill-only: none of the pipelines has a spec.backfill section to process');
+  }
+  if (!opts.backfill || !any || (!opts.backfillOnly && process.env['REDIS_URL'] === undefined))
+    return undefined;
+  const env = backfillEnv();
+  return {
+    connection: await connectRedis(env.redisUrl),
+    prefix: env.prefix,
+    only: opts.backfillOnly === true,
+  };
 }

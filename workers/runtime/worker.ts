@@ -1,4 +1,9 @@
 import type { Server } from 'node:http';
+import {
+  type BackfillRuntime,
+  type BackfillRuntimeOptions,
+  startBackfillWorkers,
+} from '../backfill/runtime.js';
 import { errorMessage } from '../core/errors.js';
 import type { Logger } from '../core/types.js';
 import { createMetrics } from '../observability/metrics.js';
@@ -20,12 +25,15 @@ export interface WorkerOptions {
   port?: number;
   /** Longest STOPPING may take before the process gives up. */
   drainTimeoutMs?: number;
+  /** Also process the pipelines' backfill chunks (BullMQ); with `only`, no Kafka consumers. */
+  backfill?: BackfillRuntimeOptions;
 }
 
 export class Worker {
   state: WorkerState = 'INITIALIZED';
   private assembled: AssembledPipeline[] = [];
   private server: Server | undefined;
+  private backfill: BackfillRuntime | undefined;
   private done!: (code: number) => void;
   readonly finished: Promise<number> = new Promise((r) => {
     this.done = r;
@@ -65,11 +73,22 @@ export class Worker {
       );
     }
     for (const a of this.assembled) await a.open();
-    for (const a of this.assembled) {
+    for (const a of this.opts.backfill?.only ? [] : this.assembled) {
       await a.source.start(
         (messages, heartbeat) => a.processor.process(messages, heartbeat).then(() => undefined),
         (err) => this.fail(a.name, err),
       );
+    }
+    if (this.opts.backfill) {
+      this.backfill = await startBackfillWorkers({
+        pipelines: this.assembled.map((a, i) => ({
+          name: a.name,
+          spec: this.opts.pipelines[i]!.pipeline!.spec.backfill,
+          path: a.processor,
+        })),
+        options: this.opts.backfill,
+        logger,
+      });
     }
     this.state = 'RUNNING';
     logger.info({ pipelines: this.assembled.map((a) => a.name), port }, 'Worker running.');
@@ -99,6 +118,7 @@ export class Worker {
     }, this.opts.drainTimeoutMs ?? 30000);
     timer.unref();
     for (const a of this.assembled) await a.source.stop().catch(() => undefined);
+    await this.backfill?.close().catch(() => undefined);
     for (const a of this.assembled) {
       await a.batcher.close();
       await a.close();

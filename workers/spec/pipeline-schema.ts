@@ -104,8 +104,12 @@ const backfillSection = z
       .describe('SQL filter on the source table (trusted, written by the pipeline owner).'),
     chunk_size: positiveInt().default(10000).describe('Rows per chunk (a BullMQ job).'),
     fetch_rows: positiveInt()
-      .default(2000)
-      .describe('Rows a chunk reads, scores and writes at a time (a cursor fetch); bounds memory per chunk.'),
+      .default(500)
+      .describe(
+        'Rows a chunk reads, scores and writes at a time (a cursor fetch; one write per sink); bounds ' +
+          'memory per chunk and the size of each sink write (a Kafka produce request must stay under ' +
+          'the broker’s message.max.bytes).',
+      ),
     concurrency: positiveInt().default(2).describe('Chunks processed at once per worker.'),
     attempts: positiveInt().default(5).describe('Attempts per chunk before it fails.'),
     backoff_ms: positiveInt()

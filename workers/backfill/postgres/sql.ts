@@ -1,0 +1,90 @@
+import { quoteIdent, quoteQualified } from '../../sinks/shared/identifiers.js';
+import type { BackfillFilter, KeyRange, KeyTuple } from '../reader.js';
+
+/**
+ * SQL text of the Postgres table reader. Identifiers are quoted; key bounds and the since-instant
+ * travel as parameters, cast to the key columns' own types; `where` conditions are trusted text
+ * from the pipeline owner or the operator.
+ */
+export interface KeyColumn {
+  name: string;
+  /** `format_type` of the column, e.g. `bigint`, `character varying(20)`. */
+  type: string;
+}
+
+export interface TableShape {
+  table: string;
+  keys: readonly KeyColumn[];
+  updatedAt: string | undefined;
+}
+
+export interface Statement {
+  sql: string;
+  params: unknown[];
+}
+
+/** Column names and types of a table (for the key columns and the updated_at column). */
+export const COLUMNS_SQL =
+  'SELECT a.attname AS name, format_type(a.atttypid, a.atttypmod) AS type FROM pg_attribute a ' +
+  'WHERE a.attrelid = $1::regclass AND a.attnum > 0 AND NOT a.attisdropped';
+
+/** First statement of a chunk's transaction: it takes the snapshot; now() is the transaction's start. */
+export const SNAPSHOT_SQL =
+  'SELECT (extract(epoch FROM now()) * 1000000)::int8::text AS us, current_database() AS db';
+
+const keyList = (s: TableShape) => s.keys.map((k) => quoteIdent(k.name)).join(', ');
+
+class Params {
+  readonly values: unknown[] = [];
+  add(value: unknown, type: string): string {
+    this.values.push(value);
+    return `$${this.values.length}::${type}`;
+  }
+}
+
+function tuple(s: TableShape, key: KeyTuple, p: Params): string {
+  return `(${s.keys.map((k, i) => p.add(key[i], k.type)).join(', ')})`;
+}
+
+function conditions(s: TableShape, filter: BackfillFilter, p: Params, range?: KeyRange): string {
+  const parts = filter.where.map((w) => `(${w})`);
+  if (filter.since !== null) {
+    if (s.updatedAt === undefined) throw new Error('since needs the updated_at column');
+    parts.push(`${quoteIdent(s.updatedAt)} >= ${p.add(filter.since, 'timestamptz')}`);
+  }
+  if (range?.lower) parts.push(`(${keyList(s)}) > ${tuple(s, range.lower, p)}`);
+  if (range?.upper) parts.push(`(${keyList(s)}) <= ${tuple(s, range.upper, p)}`);
+  return parts.length === 0 ? '' : ` WHERE ${parts.join(' AND ')}`;
+}
+
+/**
+ * Chunk boundaries in one pass over the key index: the key of every `chunkSize`-th matching row
+ * (window function, no OFFSET). Rows come back in array mode, one text value per key column.
+ */
+export function boundariesStatement(s: TableShape, filter: BackfillFilter, chunkSize: number): Statement {
+  const p = new Params();
+  const where = conditions(s, filter, p);
+  const size = p.add(chunkSize, 'int8');
+  const text = s.keys.map((k) => `${quoteIdent(k.name)}::text`).join(', ');
+  const sql =
+    `SELECT ${text} FROM (SELECT ${keyList(s)}, row_number() OVER (ORDER BY ${keyList(s)}) AS rn ` +
+    `FROM ${quoteQualified(s.table)}${where}) AS k WHERE k.rn % ${size} = 0 ORDER BY k.rn`;
+  return { sql, params: p.values };
+}
+
+/** Matching rows after the last boundary (the last, partial chunk). */
+export function tailCountStatement(s: TableShape, filter: BackfillFilter, after: KeyTuple | null): Statement {
+  const p = new Params();
+  const where = conditions(s, filter, p, { lower: after, upper: null });
+  return { sql: `SELECT count(*)::int8 AS n FROM ${quoteQualified(s.table)}${where}`, params: p.values };
+}
+
+/** The rows of one chunk, in key order. */
+export function chunkStatement(s: TableShape, filter: BackfillFilter, range: KeyRange): Statement {
+  const p = new Params();
+  const where = conditions(s, filter, p, range);
+  return {
+    sql: `SELECT * FROM ${quoteQualified(s.table)}${where} ORDER BY ${keyList(s)}`,
+    params: p.values,
+  };
+}
