@@ -7,6 +7,8 @@ import { createSinkRegistry } from './kafka/registry.js';
 import { KafkaSink, type PredictionRegistry } from './kafka/sink.js';
 import { createPostgresKnex } from './postgres/client.js';
 import { PostgresSink } from './postgres/sink.js';
+import { snowflakeConnector } from './snowflake/client.js';
+import { SnowflakeSink } from './snowflake/sink.js';
 
 /** One entry of `spec.sinks`: `{ postgres: {...} } | { kafka: {...} } | { snowflake: {...} }`. */
 export type SinkEntry = Pipeline['spec']['sinks'][number];
@@ -74,6 +76,16 @@ export function createSink(entry: SinkEntry, deps: SinkDeps, index = 0): Sink {
       pipeline: deps.pipeline,
       kafka,
       ...(registry ? { registry } : {}),
+      logger: deps.logger,
+    });
+  }
+  if (entry.snowflake) {
+    const config = entry.snowflake;
+    return new SnowflakeSink({
+      config,
+      schema: deps.schema,
+      pipeline: deps.pipeline,
+      connect: snowflakeConnector(config, { logger: deps.logger }),
       logger: deps.logger,
     });
   }
