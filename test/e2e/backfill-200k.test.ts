@@ -1,0 +1,82 @@
+import assert from 'node:assert/strict';
+import { after, before, test } from 'node:test';
+import { Kafka, logLevel } from 'kafkajs';
+import { type RunningCli, runCli, startCli } from '../support/cli.js';
+import { env, uniqueId, withPg } from '../support/stack.js';
+import {
+  checkPredictions,
+  churnEnv,
+  churnPipeline,
+  createCustomers,
+  dropTables,
+  runIdOf,
+  scoreRows,
+  testQueues,
+} from './backfill-support.js';
+
+// A 200k-row backfill of a crm.customers table through the CLI: `streamscore run --backfill-only`
+// processes the chunks `streamscore backfill --wait` enqueues; exactly one prediction per row.
+const id = uniqueId();
+const ROWS = 200_000;
+const e = churnEnv(id);
+const table = e['CHURN_SOURCE_TABLE']!;
+const scores = e['CHURN_SCORES_TABLE']!;
+const file = churnPipeline(id);
+const { queues, close } = testQueues(id);
+let worker: RunningCli | undefined;
+
+before(async () => {
+  await createCustomers(table, ROWS);
+  worker = startCli(['run', '--backfill-only', file], e);
+});
+
+after(async () => {
+  await worker?.stop();
+  await close();
+  await dropTables(table, scores);
+});
+
+test('200k rows: the run completes with exactly one prediction per row, equal to onnxruntime', async () => {
+  const res = await runCli(['backfill', file, '--wait'], e);
+  assert.equal(res.code, 0, res.output);
+  assert.match(res.output, new RegExp(`: 21 chunks, ${ROWS} rows of ${table.replace('.', '\\.')}`));
+  assert.match(res.output, /\[#{20}\] {2}21\/21 chunks {2}200,000\/200,000 rows .*completed {2}0 failed/);
+  const runId = runIdOf(res.output);
+
+  const s = (await queues.status(runId))!;
+  assert.equal(s.state, 'completed');
+  assert.deepEqual(s.chunks, { total: 21, done: 21, failed: 0, active: 0, pending: 0 });
+  assert.equal(s.rows.done, ROWS, 'the chunks’ rows add up to the table: no row read twice or missed');
+  const seconds = ((s.finishedAt ?? Date.now()) - s.createdAt) / 1000;
+  process.stdout.write(
+    `# backfill of ${ROWS} rows: ${seconds.toFixed(1)} s, ${Math.round(ROWS / seconds)} rows/s\n`,
+  );
+
+  const counts = await withPg(
+    async (c) =>
+      (
+        await c.query(
+          `select count(*)::int as n, count(distinct customer_id)::int as keys,
+                  (select count(*)::int from ${table} t where not exists
+                     (select 1 from ${scores} s where s.customer_id = t.customer_id)) as missing
+           from ${scores}`,
+        )
+      ).rows[0],
+  );
+  assert.deepEqual(counts, { n: ROWS, keys: ROWS, missing: 0 });
+
+  const rows = await scoreRows(scores);
+  const sample = Array.from({ length: 2000 }, (_, i) => 1 + ((i * 7919) % ROWS));
+  assert.deepEqual(await checkPredictions(table, rows, sample), []);
+
+  // The Kafka sink got one message per row: nothing failed, so nothing was written twice.
+  const kafka = new Kafka({ brokers: env.kafkaBrokers.split(','), logLevel: logLevel.NOTHING });
+  const admin = kafka.admin();
+  await admin.connect();
+  const offsets = await admin.fetchTopicOffsets(e['CHURN_OUTPUT_TOPIC']!);
+  await admin.disconnect();
+  assert.equal(
+    offsets.reduce((n, o) => n + Number(o.high), 0),
+    ROWS,
+  );
+});

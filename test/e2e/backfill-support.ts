@@ -1,0 +1,175 @@
+/** Helpers of the backfill end-to-end tests: a churn pipeline copy with its own backfill section, tables, queues. */
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { Redis } from 'ioredis';
+import * as ort from 'onnxruntime-node';
+import { parseDocument } from 'yaml';
+import { BackfillQueues, type RunStatus } from '../../workers/backfill/queues.js';
+import { positionTimeUs } from '../../workers/core/position.js';
+import { CUSTOMERS_DDL, churnFeatures, insertCustomers } from '../support/churn.js';
+import { env, waitFor, withPg } from '../support/stack.js';
+
+export const PIPELINE = 'churn-scoring';
+
+/**
+ * pipelines/churn-scoring.yaml with `backfill` fields replaced (e.g. lock_ms, schedule), written to
+ * a temporary directory with the model and input schema paths made absolute.
+ */
+export function churnPipeline(id: string, backfill: Record<string, unknown> = {}): string {
+  const doc = parseDocument(readFileSync('pipelines/churn-scoring.yaml', 'utf8'));
+  doc.setIn(['spec', 'model', 'path'], resolve('pipelines/models/churn/1/model.onnx'));
+  doc.setIn(['spec', 'features', 'input_schema'], resolve('schemas/crm.customers.avsc'));
+  for (const [k, v] of Object.entries(backfill)) {
+    if (v === undefined) doc.deleteIn(['spec', 'backfill', k]);
+    else doc.setIn(['spec', 'backfill', k], v);
+  }
+  const dir = join(tmpdir(), `streamscore-backfill-${id}`);
+  mkdirSync(dir, { recursive: true });
+  const file = join(dir, 'churn-scoring.yaml');
+  writeFileSync(file, doc.toString());
+  return file;
+}
+
+/** Environment of the CLI for one test: its own tables, topics and BullMQ prefix. */
+export function churnEnv(id: string, extra: Record<string, string> = {}): Record<string, string> {
+  return {
+    CHURN_SOURCE_TABLE: `crm.customers_${id}`,
+    CHURN_SCORES_TABLE: `ml.churn_${id}`,
+    CHURN_OUTPUT_TOPIC: `bf-scores-${id}`,
+    CHURN_DLQ: `bf-${id}.dlq`,
+    CHURN_GROUP: `bf-${id}`,
+    CHURN_TOPIC: `bf-${id}.none`,
+    CHURN_ENCODING: 'json',
+    METRICS_PORT: '0',
+    REDIS_URL: env.redisUrl,
+    STREAMSCORE_BACKFILL_PREFIX: `bf${id}`,
+    ...extra,
+  };
+}
+
+export async function createCustomers(table: string, rows: number): Promise<void> {
+  await withPg(async (c) => {
+    await c.query(CUSTOMERS_DDL(table));
+    for (let from = 1; from <= rows; from += 50_000) {
+      await insertCustomers(c, table, from, Math.min(rows, from + 49_999));
+    }
+  });
+}
+
+export async function dropTables(...tables: string[]): Promise<void> {
+  await withPg(async (c) => {
+    for (const t of tables) {
+      await c.query(`drop table if exists ${t}`);
+      await c.query(`drop table if exists ${t}__tombstones`);
+    }
+  });
+}
+
+export interface Score {
+  p: number;
+  label: number;
+  tenure: number;
+  position: bigint;
+}
+
+export async function scoreRows(scores: string): Promise<Map<number, Score>> {
+  return withPg(async (c) => {
+    const exists = await c.query('select to_regclass($1) as t', [scores]);
+    if (exists.rows[0].t === null) return new Map();
+    const r = await c.query(
+      `select customer_id, churn_probability, churn_label, tenure_months, source_position::text as pos from ${scores}`,
+    );
+    return new Map(
+      r.rows.map((x) => [
+        Number(x.customer_id),
+        {
+          p: x.churn_probability,
+          label: Number(x.churn_label),
+          tenure: x.tenure_months,
+          position: BigInt(x.pos),
+        },
+      ]),
+    );
+  });
+}
+
+/** The queues of the test's prefix, on a connection of their own. */
+export function testQueues(id: string): { queues: BackfillQueues; close(): Promise<void> } {
+  const connection = new Redis(env.redisUrl, { maxRetriesPerRequest: null });
+  const prefix = `bf${id}`;
+  const queues = new BackfillQueues(PIPELINE, { connection, prefix });
+  return {
+    queues,
+    async close() {
+      await queues.close();
+      let cursor = '0';
+      do {
+        const [next, keys] = await connection.scan(cursor, 'MATCH', `${prefix}:*`, 'COUNT', 1000);
+        if (keys.length > 0) await connection.del(...keys);
+        cursor = next;
+      } while (cursor !== '0');
+      connection.disconnect();
+    },
+  };
+}
+
+export async function runFinished(
+  queues: BackfillQueues,
+  runId: string,
+  timeoutMs: number,
+): Promise<RunStatus> {
+  return waitFor(
+    `backfill run ${runId} finished`,
+    async () => {
+      const s = await queues.status(runId);
+      return s && ['completed', 'failed', 'cancelled'].includes(s.state) ? s : undefined;
+    },
+    timeoutMs,
+  );
+}
+
+/** The run id printed by `streamscore backfill`. */
+export function runIdOf(output: string): string {
+  const m = /run (\S+): \d+ chunks/.exec(output);
+  if (!m) throw new Error(`no run id in: ${output}`);
+  return m[1]!;
+}
+
+/**
+ * Checks stored predictions against onnxruntime on hand-built features of the current source
+ * rows, with the source time each prediction's position carries. Returns the keys that differ.
+ */
+export async function checkPredictions(
+  table: string,
+  scores: Map<number, Score>,
+  ids?: number[],
+): Promise<number[]> {
+  const rows = await withPg(
+    async (c) =>
+      (
+        await c.query(
+          ids
+            ? `select * from ${table} where customer_id = any($1) order by customer_id`
+            : `select * from ${table} order by customer_id`,
+          ids ? [ids] : [],
+        )
+      ).rows,
+  );
+  const session = await ort.InferenceSession.create('pipelines/models/churn/2/model.onnx');
+  const features = new Float32Array(rows.length * 8);
+  rows.forEach((row, i) => {
+    const s = scores.get(Number(row.customer_id));
+    const tsMs = s ? Number(positionTimeUs(s.position) / 1000n) : 0;
+    features.set(churnFeatures(row, tsMs), i * 8);
+  });
+  const out = await session.run({ features: new ort.Tensor('float32', features, [rows.length, 8]) });
+  const probs = out['probabilities']!.data as Float32Array;
+  const bad: number[] = [];
+  rows.forEach((row, i) => {
+    const s = scores.get(Number(row.customer_id));
+    if (!s || Math.abs(s.p - probs[i * 2 + 1]!) > 1e-5) bad.push(Number(row.customer_id));
+  });
+  await session.release();
+  return bad;
+}
