@@ -93,7 +93,7 @@ export function createSink(entry: SinkEntry, deps: SinkDeps, index = 0): Sink {
     deps,
     index,
     'SINK_NOT_IMPLEMENTED',
-    `the ${types[0]} sink is not implemented yet; remove it from spec.sinks or use postgres or kafka`,
+    `expected a sink type of postgres, snowflake or kafka, got '${types[0]}' (not implemented)`,
   );
 }
 

@@ -3,7 +3,6 @@ import { describe, it } from 'node:test';
 import avro from 'avsc';
 import type { Kafka } from 'kafkajs';
 import { PipelineError } from '../../../workers/core/errors.js';
-import { Secret } from '../../../workers/core/secret.js';
 import { createSink, createSinks } from '../../../workers/sinks/create.js';
 import { DLQ_HEADERS, deadLetterMessage } from '../../../workers/sinks/dead-letter/writer.js';
 import { classifyKafkaError } from '../../../workers/sinks/kafka/errors.js';
@@ -161,13 +160,16 @@ describe('createSinks', () => {
     await sinks[0]!.close();
   });
 
-  it('fails clearly for snowflake (not implemented yet), a kafka sink without a client, and avro without registry', () => {
+  it('fails clearly for an unknown sink type, a kafka sink without a client, and avro without registry', () => {
     const is = (code: string, re: RegExp) => (err: unknown) =>
       PipelineError.is(err) && err.code === code && re.test(err.message);
-    const snowflake = { snowflake: {} } as unknown as Parameters<typeof createSink>[0];
+    const unknown = { bigquery: {} } as unknown as Parameters<typeof createSink>[0];
     assert.throws(
-      () => createSink(snowflake, deps, 2),
-      is('SINK_NOT_IMPLEMENTED', /^spec\.sinks\[2\]: the snowflake sink is not implemented yet/),
+      () => createSink(unknown, deps, 2),
+      is(
+        'SINK_NOT_IMPLEMENTED',
+        /^spec\.sinks\[2\]: expected a sink type of postgres, snowflake or kafka, got 'bigquery'/,
+      ),
     );
     const kafka = {
       kafka: { topic: 't', format: 'json', acks: -1, compression: 'none', client_id: 'x' },
@@ -181,6 +183,5 @@ describe('createSinks', () => {
       () => createSink({} as Parameters<typeof createSink>[0], deps),
       is('SINK_CONFIG_INVALID', /got none/),
     );
-    void new Secret('x');
   });
 });

@@ -71,7 +71,9 @@ export function kafkaPipelineError(
 ): PipelineError {
   if (PipelineError.is(err)) return err;
   const k = classifyKafkaError(err);
-  return new PipelineError(`${where.what}: ${where.action} failed: ${errorMessage(err)}`, {
+  const status = (err as { status?: unknown } | null)?.status;
+  const http = typeof status === 'number' ? ` (HTTP ${status})` : '';
+  return new PipelineError(`${where.what}: ${where.action} failed${http}: ${errorMessage(err)}`, {
     code: k.code,
     stage: 'sink',
     retryable: k.retryable,
