@@ -136,6 +136,7 @@ test('a backfill racing the stream on the same keys leaves the freshest predicti
   for (let k = 1; k <= ROWS; k++) {
     const ev = latest.get(k)!;
     const bf = backfillPos.get(k)!;
+    // biome-ignore lint/complexity/useMathMinMax: positions are bigints
     const expected = ev.position > bf ? ev.position : bf;
     assert.equal(rows.get(k)!.position, expected, `customer ${k}`);
     if (ev.op === 'u' && ev.position > bf) streamWon++;
