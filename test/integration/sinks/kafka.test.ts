@@ -3,12 +3,21 @@ import { after, before, describe, it } from 'node:test';
 import { SchemaRegistry } from '@kafkajs/confluent-schema-registry';
 import { type IHeaders, Kafka, type KafkaMessage, logLevel } from 'kafkajs';
 import { PipelineError } from '../../../workers/core/errors.js';
-import type { RawMessage } from '../../../workers/core/types.js';
+import type { PredictionSchema, RawMessage } from '../../../workers/core/types.js';
 import { createSinks } from '../../../workers/sinks/create.js';
 import { DeadLetterWriter } from '../../../workers/sinks/dead-letter/writer.js';
 import type { KafkaSinkConfig } from '../../../workers/sinks/kafka/config.js';
 import { KafkaSink } from '../../../workers/sinks/kafka/sink.js';
-import { batch, compositeSchema, del, pos, row, schema, silentLogger } from '../../unit/sinks/fixtures.js';
+import {
+  batch,
+  compositeSchema,
+  del,
+  expectedMessage,
+  pos,
+  row,
+  schema,
+  silentLogger,
+} from '../../unit/sinks/fixtures.js';
 import { KAFKA_BROKERS, SCHEMA_REGISTRY_URL, unique } from './env.js';
 
 const kafka = new Kafka({ clientId: 'sink-tests', brokers: KAFKA_BROKERS, logLevel: logLevel.NOTHING });
@@ -57,6 +66,16 @@ function sinkConfig(topic: string, overrides: Partial<KafkaSinkConfig> = {}): Ka
   return { topic, format: 'json', acks: -1, compression: 'none', client_id: 'sink-tests', ...overrides };
 }
 
+const avroSink = (topic: string, s: PredictionSchema, pipeline: string) =>
+  new KafkaSink({
+    config: sinkConfig(topic, { format: 'avro' }),
+    schema: s,
+    pipeline,
+    kafka,
+    registry,
+    logger: silentLogger,
+  });
+
 describe('kafka sink', () => {
   it('produces JSON predictions keyed by the entity key, with headers, and tombstones for deletes', async () => {
     const topic = await createTopic('scores_json');
@@ -77,18 +96,7 @@ describe('kafka sink', () => {
     for (const m of messages) byKey.set(m.key!.toString(), [...(byKey.get(m.key!.toString()) ?? []), m]);
     assert.deepEqual([...byKey.keys()].sort(), ['1', '2']);
     const [k1a, k1b] = byKey.get('1')!;
-    assert.deepEqual(JSON.parse(k1a!.value!.toString()), {
-      key: 1,
-      churn_probability: 0.25,
-      churn_label: 0,
-      features: { tenure_months: 12, plan: 'pro' },
-      model_name: 'churn',
-      model_version: '1',
-      source_position: pos(10, 1).toString(),
-      source_ts_ms: 10_000,
-      scored_at: '2026-01-02T03:04:05.678Z',
-      op: 'u',
-    });
+    assert.deepEqual(JSON.parse(k1a!.value!.toString()), expectedMessage(1, pos(10, 1), 0.25));
     assert.equal(JSON.parse(k1b!.value!.toString()).churn_probability, 0.5, 'order within a key is kept');
     assert.equal(header(k1a!.headers, 'streamscore.model.name'), 'churn');
     assert.equal(header(k1a!.headers, 'streamscore.model.version'), '1');
@@ -103,14 +111,7 @@ describe('kafka sink', () => {
 
   it('produces Avro in the Confluent wire format with the schema registered under <topic>-value', async () => {
     const topic = await createTopic('scores_avro');
-    const sink = new KafkaSink({
-      config: sinkConfig(topic, { format: 'avro' }),
-      schema: compositeSchema,
-      pipeline: 'churn',
-      kafka,
-      registry,
-      logger: silentLogger,
-    });
+    const sink = avroSink(topic, compositeSchema, 'churn');
     await sink.open();
     const key = { tenant: 'acme', customer_id: 7 };
     await sink.write(batch([row(key, pos(20), 0.9), del({ tenant: 'acme', customer_id: 8 }, pos(21))]));
@@ -125,31 +126,12 @@ describe('kafka sink', () => {
     const id = value.value!.readInt32BE(1);
     assert.equal(await registry.getLatestSchemaId(`${topic}-value`), id);
     const decoded = JSON.parse(JSON.stringify(await registry.decode(value.value!)));
-    assert.deepEqual(decoded, {
-      key,
-      churn_probability: 0.9,
-      churn_label: 1,
-      features: { tenure_months: 12, plan: 'pro' },
-      model_name: 'churn',
-      model_version: '1',
-      source_position: pos(20).toString(),
-      source_ts_ms: 20_000,
-      scored_at: Date.parse('2026-01-02T03:04:05.678Z'),
-      op: 'u',
-    });
+    assert.deepEqual(decoded, expectedMessage(key, pos(20), 0.9, 'avro'));
   });
 
   it('reopens against an already registered schema (same id)', async () => {
     const topic = await createTopic('scores_avro_again', 1);
-    const make = () =>
-      new KafkaSink({
-        config: sinkConfig(topic, { format: 'avro' }),
-        schema,
-        pipeline: 'p',
-        kafka,
-        registry,
-        logger: silentLogger,
-      });
+    const make = () => avroSink(topic, schema, 'p');
     const a = make();
     await a.open();
     await a.write(batch([row(1, pos(1))]));
@@ -164,26 +146,12 @@ describe('kafka sink', () => {
 
   it('rejects an incompatible schema change as terminal SINK_SCHEMA_INCOMPATIBLE', async () => {
     const topic = await createTopic('scores_avro_incompat', 1);
-    const first = new KafkaSink({
-      config: sinkConfig(topic, { format: 'avro' }),
-      schema,
-      pipeline: 'p',
-      kafka,
-      registry,
-      logger: silentLogger,
-    });
+    const first = avroSink(topic, schema, 'p');
     await first.open();
     await first.close();
     // A required field of another type under the same name: BACKWARD-incompatible.
     const changed = { key: 'string' as const, fields: schema.fields };
-    const second = new KafkaSink({
-      config: sinkConfig(topic, { format: 'avro' }),
-      schema: changed,
-      pipeline: 'p',
-      kafka,
-      registry,
-      logger: silentLogger,
-    });
+    const second = avroSink(topic, changed, 'p');
     await assert.rejects(second.open(), (err: unknown) => {
       assert.ok(PipelineError.is(err), String(err));
       assert.equal(err.code, 'SINK_SCHEMA_INCOMPATIBLE', err.message);

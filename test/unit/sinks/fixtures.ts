@@ -64,3 +64,19 @@ export function pgConfig(overrides: Partial<PostgresSinkConfig> = {}): PostgresS
     ...overrides,
   };
 }
+
+/** The prediction message value `row(key, position, p)` becomes (see workers/sinks/kafka/message.ts). */
+export function expectedMessage(key: unknown, position: bigint, p: number, format: 'json' | 'avro' = 'json') {
+  return {
+    key,
+    churn_probability: p,
+    churn_label: p >= 0.5 ? 1 : 0,
+    features: { tenure_months: 12, plan: 'pro' },
+    model_name: 'churn',
+    model_version: '1',
+    source_position: position.toString(),
+    source_ts_ms: Number(position / 10n ** 20n / 1000n),
+    scored_at: format === 'json' ? SCORED_AT.toISOString() : SCORED_AT.getTime(),
+    op: 'u',
+  };
+}

@@ -11,7 +11,16 @@ import {
   PredictionMessages,
   predictionAvroSchema,
 } from '../../../workers/sinks/kafka/message.js';
-import { batch, compositeSchema, pgConfig, pos, row, schema, silentLogger } from './fixtures.js';
+import {
+  batch,
+  compositeSchema,
+  expectedMessage,
+  pgConfig,
+  pos,
+  row,
+  schema,
+  silentLogger,
+} from './fixtures.js';
 
 describe('kafka prediction messages', () => {
   it('keys messages by the JSON of the entity key, composite keys in part order', () => {
@@ -27,18 +36,7 @@ describe('kafka prediction messages', () => {
     const m = new PredictionMessages(schema, 'json');
     const r = row(42, pos(100, 7), 0.8);
     const b = batch([r]);
-    assert.deepEqual(m.value(r, b), {
-      key: 42,
-      churn_probability: 0.8,
-      churn_label: 1,
-      features: { tenure_months: 12, plan: 'pro' },
-      model_name: 'churn',
-      model_version: '1',
-      source_position: pos(100, 7).toString(),
-      source_ts_ms: 100_000,
-      scored_at: '2026-01-02T03:04:05.678Z',
-      op: 'u',
-    });
+    assert.deepEqual(m.value(r, b), expectedMessage(42, pos(100, 7), 0.8));
     assert.deepEqual(m.headers(r, b), {
       'streamscore.pipeline': 'test-pipeline',
       'streamscore.model.name': 'churn',
