@@ -59,9 +59,10 @@ after(async () => {
   await proxy.stop();
 });
 
+/** Worker processes of the fleet (not the esbuild helper tsx starts beside them). */
 function workerPids(supervisor: number): number[] {
   try {
-    return execFileSync('pgrep', ['-P', String(supervisor)])
+    return execFileSync('pgrep', ['-P', String(supervisor), '-f', 'cli/main'])
       .toString()
       .trim()
       .split('\n')
