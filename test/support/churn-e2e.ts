@@ -15,6 +15,7 @@ import { dropDebezium, env, registerDebezium, uniqueId, waitFor, withPg } from '
  */
 export function churnSuite(converter: 'json' | 'avro'): void {
   const id = uniqueId();
+  const metricsPort = 20000 + Math.floor(Math.random() * 20000);
   const table = `crm.customers_${id}`;
   const scores = `ml.churn_${id}`;
   const prefix = `e2e${id}`;
@@ -36,7 +37,7 @@ export function churnSuite(converter: 'json' | 'avro'): void {
     CHURN_OUTPUT_TOPIC: `scores-${id}`,
     CHURN_DLQ: dlq,
     CHURN_ENCODING: converter,
-    METRICS_PORT: '0',
+    METRICS_PORT: String(metricsPort),
   };
 
   before(async () => {
@@ -136,6 +137,19 @@ export function churnSuite(converter: 'json' | 'avro'): void {
       assert.equal(got.label, probs[i * 2 + 1]! > 0.5 ? 1 : 0);
     });
     for (const e of events.values()) assert.equal(e.op, 'r');
+  });
+
+  test('the worker serves /metrics, /healthz and /readyz', async () => {
+    const base = `http://127.0.0.1:${metricsPort}`;
+    assert.equal((await fetch(`${base}/healthz`)).status, 200);
+    assert.equal((await fetch(`${base}/readyz`)).status, 200);
+    const metrics = await (await fetch(`${base}/metrics`)).text();
+    const recordsIn = /streamscore_records_in_total\{[^}]*pipeline="churn-scoring"[^}]*\} (\d+)/.exec(
+      metrics,
+    );
+    assert.ok(recordsIn && Number(recordsIn[1]) >= 300, `records_in in:\n${metrics.slice(0, 2000)}`);
+    assert.match(metrics, /streamscore_inference_duration_bucket/);
+    assert.match(metrics, /streamscore_end_to_end_latency_bucket/);
   });
 
   test('updates rescore with a newer position; deletes remove the prediction', async () => {
