@@ -59,6 +59,11 @@ export class KafkaSource {
     const { batch, heartbeat, isRunning, isStale } = payload;
     if (batch.messages.length === 0 || !isRunning() || isStale() || this.failed) return;
     const messages = batch.messages.map((m) => toRaw(batch.topic, batch.partition, m));
+    // Heartbeats keep flowing while a long batch (slow sink, retries) is in flight.
+    const beat = setInterval(
+      () => void heartbeat().catch(() => undefined),
+      this.config.heartbeat_interval_ms,
+    );
     try {
       await handler(messages, heartbeat);
     } catch (err) {
@@ -66,6 +71,8 @@ export class KafkaSource {
       this.failed = true;
       this.onFatal?.(err);
       return;
+    } finally {
+      clearInterval(beat);
     }
     if (isStale()) {
       this.logger.info(
