@@ -5,10 +5,15 @@ import { resolveFilter } from '../backfill/filter.js';
 import { checkRunId, DEFAULT_PREFIX, newRunId } from '../backfill/jobs.js';
 import { formatProgress, formatRunLine, formatStatus, RateMeter } from '../backfill/progress.js';
 import { BackfillQueues, backfillPipelines, findRun, type RunStatus } from '../backfill/queues.js';
+import type { TableReader } from '../backfill/reader.js';
+import { BackfillWorker } from '../backfill/worker.js';
 import { errorMessage } from '../core/errors.js';
 import { redactText, redactUrl } from '../core/secret.js';
+import { createLogger } from '../observability/logger.js';
+import { createMetrics, noopMeter } from '../observability/metrics.js';
+import { assemblePipeline } from '../runtime/assemble.js';
 import { formatProblem } from '../spec/problems.js';
-import { validatePipelineFile } from '../spec/validate.js';
+import { type ValidatedPipeline, validatePipelineFile } from '../spec/validate.js';
 
 /** Environment of the backfill commands (and of `run`'s backfill workers). */
 export interface BackfillEnv {
@@ -53,6 +58,7 @@ interface StartOptions {
   since?: string;
   runId?: string;
   wait?: boolean;
+  work?: boolean;
 }
 
 const TERMINAL = new Set(['completed', 'failed', 'cancelled']);
@@ -71,6 +77,7 @@ prefix, default bull).
 
 Examples:
   $ streamscore backfill pipelines/churn-scoring.yaml --wait
+  $ streamscore backfill pipelines/churn-scoring.yaml --work        # no worker running: process it here
   $ streamscore backfill pipelines/churn-scoring.yaml --since 24h --where "plan <> 'basic'"
   $ streamscore backfill status
   $ streamscore backfill status churn-scoring-20261124T030000-1a2b
@@ -90,6 +97,10 @@ Examples:
     .option('--since <window>', 'only rows updated since: a duration (24h, 7d) or an ISO date/time')
     .option('--run-id <id>', 'run id; enqueuing an existing run id again adds nothing')
     .option('--wait', 'show live progress on stderr; exit non-zero if a chunk failed')
+    .option(
+      '--work',
+      'also process chunks in this process (the pipeline’s concurrency) until the run ends; implies --wait',
+    )
     .action(async (file: string, opts: StartOptions) => {
       process.exitCode = await start(file, opts);
     });
@@ -182,7 +193,7 @@ async function withQueues(fn: (redis: Redis, prefix: string) => Promise<number>)
 }
 
 async function start(file: string, opts: StartOptions): Promise<number> {
-  const v = await validatePipelineFile(file);
+  const v = await validatePipelineFile(file, { keepModel: opts.work === true });
   if (!v.pipeline) {
     process.stderr.write(`${redactText(v.problems.map(formatProblem).join('\n'), v.secrets)}\n`);
     return 1;
@@ -201,7 +212,8 @@ async function start(file: string, opts: StartOptions): Promise<number> {
   }
   return withQueues(async (redis, prefix) => {
     const queues = new BackfillQueues(name, { connection: redis, prefix });
-    const reader = createTableReader(spec, { pipeline: name, poolSize: 1 });
+    const reader = createTableReader(spec, { pipeline: name, poolSize: spec.concurrency + 1 });
+    let local: LocalWorker | undefined;
     try {
       const run = await queues.enqueue({ runId, reader, spec, filter, trigger: 'cli', now });
       process.stdout.write(
@@ -209,14 +221,61 @@ async function start(file: string, opts: StartOptions): Promise<number> {
           ? `run ${run.runId}: ${run.chunks} chunks, ${run.plannedRows} rows of ${reader.table}\n`
           : `run ${run.runId} already exists (${run.chunks} chunks); nothing added\n`,
       );
-      return opts.wait ? await watch(queues, run.runId) : 0;
+      if (opts.work) local = await startLocalWorker(v, reader, redis, prefix);
+      return opts.wait || opts.work ? await watch(queues, run.runId) : 0;
     } catch (err) {
       return fail(redactText(errorMessage(err), v.secrets));
     } finally {
+      await local?.close();
+      await v.model?.close();
       await reader.close();
       await queues.close();
     }
   });
+}
+
+interface LocalWorker {
+  close(): Promise<void>;
+}
+
+/** `--work`: the pipeline assembled as `streamscore run` assembles it, processing chunks here. */
+async function startLocalWorker(
+  v: ValidatedPipeline,
+  reader: TableReader,
+  connection: Redis,
+  prefix: string,
+): Promise<LocalWorker> {
+  const p = v.pipeline!;
+  const logger = createLogger(process.env['STREAMSCORE_LOG_LEVEL'] ?? 'warn', { worker: 'backfill-cli' });
+  const a = assemblePipeline({
+    file: v.file,
+    pipeline: p,
+    checked: v.checked!,
+    model: v.model!,
+    metrics: createMetrics(noopMeter(), p.metadata.name, logger),
+    logger,
+  });
+  await a.open();
+  const worker = await BackfillWorker.create({
+    pipeline: p.metadata.name,
+    spec: p.spec.backfill!,
+    path: a.processor,
+    connection,
+    prefix,
+    logger,
+    reader,
+    syncSchedule: false,
+  }).catch(async (err) => {
+    await a.close();
+    throw err;
+  });
+  return {
+    async close() {
+      await worker.close();
+      await a.batcher.close();
+      await a.close();
+    },
+  };
 }
 
 /** Live progress on stderr until the run finishes; Ctrl-C stops watching (the run goes on). */
@@ -252,7 +311,7 @@ async function watch(queues: BackfillQueues, runId: string): Promise<number> {
         warnedIdle = true;
         if ((await queues.chunks.getWorkersCount()) === 0) {
           process.stderr.write(
-            `${tty ? '\n' : ''}no worker is processing ${queues.names.chunks}; start one: streamscore run --backfill-only <pipeline.yaml>\n`,
+            `${tty ? '\n' : ''}no worker is processing ${queues.names.chunks}; start one (streamscore run --backfill-only <pipeline.yaml>) or enqueue with --work\n`,
           );
         }
       }
