@@ -1,0 +1,388 @@
+/**
+ * streamscore benchmark: `make bench` (BENCH_ARGS=--quick for the smoke run).
+ *
+ *   npx tsx test/bench/main.ts [--quick] [--out .bench/latest.json] [--profile] [--no-peers] [--only a,b]
+ *
+ * One run, one set of topics: generates Debezium events (JSON with schemas and Avro, 6 partitions)
+ * with a producer, then measures on those topics the consume floors, each stage alone, the end-to-end
+ * catch-up of `streamscore run` (1 and 2 workers), open-loop latency, cost, and the peers; prints a
+ * table and writes JSON. Measures and never asserts. Every topic, table, group and subject it makes
+ * has a unique name and is removed at the end.
+ */
+import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
+import { parseArgs } from 'node:util';
+import { Kafka, logLevel } from 'kafkajs';
+import { env, uniqueId } from '../support/stack.js';
+import { type E2eResult, runE2e } from './e2e.js';
+import { DEFAULT_MIX } from './events.js';
+import { type LatencyResult, LOW_LATENCY_PIPELINE, runLatency } from './latency.js';
+import { runKafkaConnectJdbc } from './peers/kafka-connect-jdbc.js';
+import { type PeerResult, runQuixStreams } from './peers/quixstreams.js';
+import { machineInfo } from './procstat.js';
+import { type ProfileSummary, summarizeProfiles } from './profile.js';
+import { printReport } from './report.js';
+import { buildStages, kafkajsConsume, kcatConsume, readSample, type StageResult } from './stages.js';
+import { ratio, summarize, tidy } from './stats.js';
+import { type BenchTopic, deleteSubjects, deleteTopics, produceBacklog } from './topic.js';
+import { cliCommand } from './worker.js';
+
+const { values: args } = parseArgs({
+  options: {
+    quick: { type: 'boolean', default: false },
+    out: { type: 'string', default: '.bench/latest.json' },
+    profile: { type: 'boolean', default: false },
+    'no-peers': { type: 'boolean', default: false },
+    only: { type: 'string' },
+  },
+});
+
+const quick = args.quick;
+const SIZES = quick
+  ? {
+      avroEvents: 50_000,
+      jsonEvents: 20_000,
+      sampleAvro: 20_000,
+      sampleJson: 8_000,
+      stageSeconds: 1,
+      e2eCap: 45,
+      e2eRepeats: 1,
+      lowLatencyCap: 10,
+      latencySeconds: 6,
+      latencyWarmup: 3,
+      peerCap: 30,
+    }
+  : {
+      avroEvents: 1_000_000,
+      jsonEvents: 200_000,
+      sampleAvro: 150_000,
+      sampleJson: 30_000,
+      stageSeconds: 3,
+      e2eCap: 40,
+      e2eRepeats: 3,
+      lowLatencyCap: 25,
+      latencySeconds: 20,
+      latencyWarmup: 5,
+      peerCap: 60,
+    };
+
+const only = args.only ? new Set(args.only.split(',')) : undefined;
+const want = (name: string) => !only || only.has(name);
+
+type Maybe<T> = T | { error: string };
+async function attempt<T>(name: string, fn: () => Promise<T>): Promise<Maybe<T>> {
+  const t0 = performance.now();
+  process.stderr.write(`bench: ${name} …\n`);
+  try {
+    const r = await fn();
+    process.stderr.write(`bench: ${name} done in ${((performance.now() - t0) / 1000).toFixed(1)} s\n`);
+    return r;
+  } catch (err) {
+    const msg = err instanceof Error ? err.message : String(err);
+    process.stderr.write(`bench: ${name} failed: ${msg}\n`);
+    return { error: msg.slice(0, 2000) };
+  }
+}
+const ok = <T>(m: Maybe<T> | undefined): T | undefined =>
+  m !== undefined && !(typeof m === 'object' && m !== null && 'error' in m) ? (m as T) : undefined;
+
+async function main(): Promise<void> {
+  const started = Date.now();
+  mkdirSync('.bench/logs', { recursive: true });
+  const kafka = new Kafka({
+    brokers: env.kafkaBrokers.split(','),
+    clientId: 'streamscore-bench',
+    logLevel: logLevel.NOTHING,
+  });
+  const runId = uniqueId();
+  const machine = machineInfo();
+  const topics: BenchTopic[] = [];
+  const out: Record<string, unknown> = {
+    schema_version: 1,
+    mode: quick ? 'quick' : 'full',
+    started_at: new Date(started).toISOString(),
+    machine,
+    cli: cliCommand().mode,
+  };
+  try {
+    // ---- the benchmark topics ----------------------------------------------------------------
+    const startUs = (Date.now() - 3_600_000) * 1000;
+    const avro = await produceBacklog({
+      kafka,
+      registryUrl: env.registryUrl,
+      names: { prefix: `bench${runId}avro` },
+      format: 'avro',
+      events: SIZES.avroEvents,
+      mix: DEFAULT_MIX,
+      startUs,
+    });
+    topics.push(avro);
+    const json = await produceBacklog({
+      kafka,
+      registryUrl: env.registryUrl,
+      names: { prefix: `bench${runId}json` },
+      format: 'json',
+      events: SIZES.jsonEvents,
+      mix: DEFAULT_MIX,
+      startUs,
+    });
+    topics.push(json);
+    out['topics'] = topics.map((t) => ({
+      topic: t.topic,
+      format: t.format,
+      partitions: 6,
+      messages: t.messages,
+      events: t.ops,
+      tombstones: t.ops.d,
+      mean_value_bytes: Math.round(t.valueBytes / (t.messages - t.ops.d)),
+      entities: DEFAULT_MIX.entities,
+      produce_events_per_s: Math.round(t.messages / t.produceSeconds),
+    }));
+
+    // ---- floors and ceilings -------------------------------------------------------------------
+    const floors: Record<string, unknown> = {};
+    const source = {
+      session_timeout_ms: 30000,
+      heartbeat_interval_ms: 3000,
+      max_bytes_per_partition: 1048576,
+      partitions_consumed_concurrently: 1,
+    };
+    for (const t of [avro, json]) {
+      if (want('kcat'))
+        floors[`kcat_${t.format}`] = await attempt(`kcat ${t.format}`, () =>
+          kcatConsume(env.kafkaBrokers, t.topic, t.messages),
+        );
+      if (want('consume'))
+        floors[`kafkajs_${t.format}`] = await attempt(`kafkajs consume ${t.format}`, () =>
+          kafkajsConsume(kafka, t.topic, source),
+        );
+    }
+    const stageEnv = {
+      CHURN_SCORES_TABLE: 'ml.bench_unused',
+      CHURN_OUTPUT_TOPIC: 'bench-unused',
+      CHURN_DLQ: 'bench-unused-dlq',
+    };
+    if (want('stages')) {
+      for (const t of [avro, json]) {
+        const stages = await buildStages({
+          pipeline: 'pipelines/churn-scoring.yaml',
+          format: t.format,
+          kafka,
+          env: stageEnv,
+        });
+        try {
+          const sample = await readSample(
+            kafka,
+            t.topic,
+            t.format === 'avro' ? SIZES.sampleAvro : SIZES.sampleJson,
+          );
+          const n = sample.reduce((a, b) => a + b.length, 0);
+          floors[`sample_${t.format}`] = {
+            messages: n,
+            fetch_batches: sample.length,
+            mean_batch: Math.round(n / sample.length),
+          };
+          floors[`decode_features_${t.format}`] = await attempt(`decode+features ${t.format}`, () =>
+            stages.decodeFeatures(sample, SIZES.stageSeconds),
+          );
+          if (t.format === 'avro') {
+            floors['onnx'] = await attempt('onnx', () => stages.onnx(sample, SIZES.stageSeconds));
+            const built = await stages.predictionBatches(sample);
+            floors['postgres_sink'] = await attempt('postgres sink alone', () =>
+              stages.postgresSink(built.batches, built.events),
+            );
+            floors['kafka_sink'] = await attempt('kafka output alone', () =>
+              stages.kafkaSink(built.batches, built.events),
+            );
+          }
+        } finally {
+          await stages.close();
+        }
+      }
+    }
+    out['floors'] = floors;
+
+    // ---- end to end ----------------------------------------------------------------------------
+    const e2e: Record<string, unknown> = {};
+    const profileDir = resolve(`.bench/profile-${runId}`);
+    const configs: { fmt: 'avro' | 'json'; workers: number; repeats: number }[] = [
+      { fmt: 'avro', workers: 1, repeats: SIZES.e2eRepeats },
+      { fmt: 'avro', workers: 2, repeats: SIZES.e2eRepeats },
+      { fmt: 'json', workers: 1, repeats: 1 },
+      { fmt: 'json', workers: 2, repeats: 1 },
+    ];
+    if (want('e2e')) {
+      for (const c of configs) {
+        const runs: Maybe<E2eResult>[] = [];
+        for (let i = 0; i < c.repeats; i++) {
+          runs.push(
+            await attempt(`e2e ${c.fmt} ${c.workers}w #${i + 1}`, () =>
+              runE2e({
+                kafka,
+                topic: c.fmt === 'avro' ? avro : json,
+                workers: c.workers,
+                capSeconds: SIZES.e2eCap,
+                label: `e2e-${c.fmt}-${c.workers}w-${i + 1}`,
+              }),
+            ),
+          );
+        }
+        const good = runs.map(ok).filter((r): r is E2eResult => r !== undefined && r.events_per_s !== null);
+        e2e[`${c.fmt}_${c.workers}w`] = {
+          events_per_s: summarize(good.map((r) => r.events_per_s)),
+          worker_cpu_us_per_event: summarize(good.map((r) => r.cpu_us_per_event['worker'])),
+          postgres_cpu_us_per_event: summarize(good.map((r) => r.cpu_us_per_event['postgres'])),
+          kafka_cpu_us_per_event: summarize(good.map((r) => r.cpu_us_per_event['kafka'])),
+          rss_mb_peak: summarize(good.map((r) => r.rss_mb_peak)),
+          event_loop_delay_p99_ms: summarize(good.map((r) => r.event_loop_delay_p99_ms)),
+          runs,
+        };
+      }
+      if (args.profile) {
+        rmSync(profileDir, { recursive: true, force: true });
+        mkdirSync(profileDir, { recursive: true });
+        const r = await attempt('e2e avro 1w with --cpu-prof', () =>
+          runE2e({
+            kafka,
+            topic: avro,
+            workers: 1,
+            capSeconds: SIZES.e2eCap,
+            label: 'e2e-avro-1w-profile',
+            cpuProfDir: profileDir,
+          }),
+        );
+        const prof: ProfileSummary | null = summarizeProfiles(profileDir, 25);
+        e2e['profile'] = { run: r, summary: prof, dir: profileDir };
+      }
+    }
+    out['e2e'] = e2e;
+
+    // ---- latency ------------------------------------------------------------------------------
+    let latency: Maybe<LatencyResult> | undefined;
+    if (want('latency')) {
+      const max = await attempt('e2e avro 1w, low-latency settings (max rate)', () =>
+        runE2e({
+          kafka,
+          topic: avro,
+          workers: 1,
+          capSeconds: SIZES.lowLatencyCap,
+          label: 'e2e-low-latency',
+          pipeline: LOW_LATENCY_PIPELINE,
+        }),
+      );
+      const maxRate = ok(max)?.events_per_s ?? null;
+      out['low_latency_max'] = max;
+      if (maxRate !== null) {
+        latency = await attempt('latency', () =>
+          runLatency({
+            kafka,
+            topic: avro,
+            maxEventsPerSec: maxRate,
+            shares: [0.25, 0.5, 0.8],
+            seconds: SIZES.latencySeconds,
+            warmupSeconds: SIZES.latencyWarmup,
+          }),
+        );
+      } else latency = { error: 'no maximum rate measured for the low-latency settings' };
+      out['latency'] = latency;
+    }
+
+    // ---- peers ---------------------------------------------------------------------------------
+    const peers: Record<string, unknown> = {};
+    const peerOut = (r: Maybe<{ result: PeerResult; reason?: string }>) => {
+      const v = ok(r);
+      if (!v) return { events_per_s: null, reason: (r as { error: string }).error };
+      if (!v.result) return { events_per_s: null, reason: v.reason ?? 'not measured' };
+      return { ...v.result, events_per_s: v.result.events_per_s };
+    };
+    if (!args['no-peers'] && want('peers')) {
+      peers['quixstreams'] = peerOut(
+        await attempt('peer quixstreams', () =>
+          runQuixStreams({ kafka, topic: avro, capSeconds: SIZES.peerCap }),
+        ),
+      );
+      peers['kafka_connect_jdbc'] = peerOut(
+        await attempt('peer kafka-connect-jdbc', () =>
+          runKafkaConnectJdbc({ kafka, topic: avro, capSeconds: SIZES.peerCap, tasks: 1 }),
+        ),
+      );
+    } else {
+      peers['quixstreams'] = { events_per_s: null, reason: 'peers skipped (--no-peers/--only)' };
+      peers['kafka_connect_jdbc'] = { events_per_s: null, reason: 'peers skipped (--no-peers/--only)' };
+    }
+    out['peers'] = peers;
+
+    // ---- headline keys and ratios --------------------------------------------------------------
+    const e2eOf = (k: string) =>
+      (e2e[k] as { events_per_s?: { median: number | null } } | undefined)?.events_per_s?.median ?? null;
+    const headline = e2eOf('avro_2w');
+    const consume = ok(floors['kafkajs_avro'] as Maybe<StageResult>)?.events_per_s ?? null;
+    const kcat = ok(floors['kcat_avro'] as Maybe<StageResult>)?.events_per_s ?? null;
+    const pg = ok(floors['postgres_sink'] as Maybe<StageResult>)?.events_per_s ?? null;
+    const onnx = ok(floors['onnx'] as Maybe<StageResult>);
+    const e2eAvro2 = e2e['avro_2w'] as
+      | {
+          worker_cpu_us_per_event?: { median: number | null };
+          rss_mb_peak?: { max: number | null };
+          event_loop_delay_p99_ms?: { median: number | null };
+        }
+      | undefined;
+    const e2eAvro1 = e2e['avro_1w'] as typeof e2eAvro2;
+    const workerUs = e2eAvro2?.worker_cpu_us_per_event?.median ?? null;
+    const workerUs1 = e2eAvro1?.worker_cpu_us_per_event?.median ?? null;
+    const inferUs = (onnx?.['cpu_us_per_input_event'] as number | undefined) ?? null;
+    const lat = ok(latency);
+    const at50 = lat?.levels.find((l) => l.load_share === 0.5)?.latency_ms ?? null;
+    const q = peers['quixstreams'] as { events_per_s: number | null };
+    const j = peers['kafka_connect_jdbc'] as { events_per_s: number | null };
+    Object.assign(out, {
+      e2e_events_per_s: headline,
+      e2e_events_per_s_1_worker: e2eOf('avro_1w'),
+      consume_only_events_per_s: consume,
+      kcat_events_per_s: kcat,
+      ratio_e2e_to_consume_only: ratio(headline, consume),
+      ratio_consume_only_to_kcat: ratio(consume, kcat),
+      ratio_e2e_to_postgres_sink_alone: ratio(headline, pg),
+      ratio_e2e_to_quixstreams: ratio(headline, q.events_per_s),
+      ratio_e2e_to_kafka_connect_jdbc: ratio(headline, j.events_per_s),
+      inference_share_of_worker_cpu: ratio(inferUs, workerUs1),
+      latency_ms: at50,
+      rss_mb_peak: e2eAvro2?.rss_mb_peak?.max ?? null,
+      cpu_us_per_event: workerUs,
+      event_loop_delay_p99_ms: e2eAvro2?.event_loop_delay_p99_ms?.median ?? null,
+      definitions: {
+        e2e_events_per_s:
+          'streamscore run --workers 2, Debezium Avro topic, churn pipeline (GBT-100), Postgres + output topic; catch-up messages/s (tombstones included) from the first commit to the end, median of runs',
+        consume_only_events_per_s:
+          'kafkajs consumer group, no-op eachBatch with resolve+commit, source settings, Avro topic',
+        kcat_events_per_s: 'kcat -C -o beginning -e on the Avro topic, wall time incl. start-up',
+        cpu_us_per_event:
+          'worker CPU (all worker processes) per message in the e2e_events_per_s runs; Postgres and broker CPU in e2e.*',
+        inference_share_of_worker_cpu:
+          'ONNX stage CPU per input message (at the configured batch size) / worker CPU per message, 1 worker',
+        latency_ms:
+          'open-loop event-to-row latency at 50 % of the low-latency maximum, fraud batch settings (64 rows / 2 ms, 6 partitions concurrently), 1 worker',
+        rss_mb_peak: 'largest VmHWM of one worker process in the e2e_events_per_s runs',
+      },
+    });
+  } finally {
+    out['finished_at'] = new Date().toISOString();
+    out['duration_s'] = Math.round((Date.now() - started) / 1000);
+    await deleteTopics(
+      kafka,
+      topics.map((t) => t.topic),
+    );
+    await deleteSubjects(
+      env.registryUrl,
+      topics.filter((t) => t.format === 'avro').flatMap((t) => [`${t.topic}-key`, `${t.topic}-value`]),
+    );
+    const file = resolve(args.out);
+    mkdirSync(dirname(file), { recursive: true });
+    writeFileSync(file, `${JSON.stringify(tidy(out), null, 2)}\n`);
+    printReport(tidy(out));
+    process.stdout.write(`\nwrote ${args.out}\n`);
+  }
+}
+
+await main();
+process.exit(0);

@@ -1,0 +1,176 @@
+/**
+ * Runs `streamscore run` as a child process the way an operator would (the built CLI in dist/ when
+ * it is up to date with workers/, otherwise from the sources through tsx), with the bench probe
+ * preloaded (event-loop delay, memory; see probe.mjs) and optionally `--cpu-prof`.
+ */
+import { type ChildProcess, spawn } from 'node:child_process';
+import {
+  createWriteStream,
+  existsSync,
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  statSync,
+} from 'node:fs';
+import { join, resolve } from 'node:path';
+import { memoryMb, processTree } from './procstat.js';
+
+const PROBE = resolve('test/bench/probe.mjs');
+const DIST_CLI = resolve('dist/workers/cli/main.js');
+
+function newestMtime(dir: string): number {
+  let m = 0;
+  for (const e of readdirSync(dir, { withFileTypes: true })) {
+    const p = join(dir, e.name);
+    if (e.isDirectory()) m = Math.max(m, newestMtime(p));
+    else if (e.name.endsWith('.ts')) m = Math.max(m, statSync(p).mtimeMs);
+  }
+  return m;
+}
+
+/** How the CLI is started: the compiled dist when it is newer than every workers/ source. */
+export function cliCommand(): { args: string[]; mode: 'dist' | 'tsx' } {
+  if (existsSync(DIST_CLI) && statSync(DIST_CLI).mtimeMs >= newestMtime('workers')) {
+    return { args: [DIST_CLI], mode: 'dist' };
+  }
+  return { args: ['--import', 'tsx', resolve('workers/cli/main.ts')], mode: 'tsx' };
+}
+
+export interface RunningWorker {
+  child: ChildProcess;
+  pid: number;
+  log: string;
+  exited: Promise<number | null>;
+  exitCode(): number | null | undefined;
+  /** Starts a new measurement window in every worker process (SIGUSR2 to the probe). */
+  markWindow(): void;
+  /** Per worker process: event-loop delay since the last window mark, peak RSS. */
+  probes(): WorkerProbe[];
+  stop(): Promise<number | null>;
+  output(): string;
+}
+
+export interface WorkerProbe {
+  pid: number;
+  event_loop_delay_ms: { p50: number; p99: number; p999: number; max: number; mean: number };
+  rss_mb_peak: number;
+}
+
+export function startWorker(args: {
+  pipeline: string;
+  workers: number;
+  env: Record<string, string>;
+  logFile: string;
+  cpuProfDir?: string;
+}): RunningWorker {
+  const probeDir = resolve(`.bench/probe-${process.pid}-${Date.now()}`);
+  mkdirSync(probeDir, { recursive: true });
+  const cli = cliCommand();
+  const nodeArgs = ['--import', PROBE];
+  if (args.cpuProfDir) nodeArgs.push('--cpu-prof', `--cpu-prof-dir=${args.cpuProfDir}`);
+  const child = spawn(
+    process.execPath,
+    [
+      ...nodeArgs,
+      ...cli.args,
+      'run',
+      args.pipeline,
+      '--workers',
+      String(args.workers),
+      '--no-backfill',
+      '--port',
+      '0',
+      '--log-level',
+      'warn',
+    ],
+    {
+      env: {
+        ...process.env,
+        KAFKAJS_NO_PARTITIONER_WARNING: '1',
+        BENCH_PROBE_DIR: probeDir,
+        ...args.env,
+      },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    },
+  );
+  const log = createWriteStream(args.logFile);
+  let out = '';
+  const keep = (d: Buffer) => {
+    log.write(d);
+    if (out.length < 20000) out += d.toString();
+  };
+  child.stdout?.on('data', keep);
+  child.stderr?.on('data', keep);
+  let code: number | null | undefined;
+  const exited = new Promise<number | null>((r) =>
+    child.once('exit', (c) => {
+      code = c;
+      log.end();
+      r(c);
+    }),
+  );
+  const pid = child.pid!;
+  const nodePids = () => processTree(pid);
+  return {
+    child,
+    pid,
+    log: args.logFile,
+    exited,
+    exitCode: () => code,
+    output: () => out,
+    markWindow() {
+      for (const p of nodePids()) {
+        try {
+          process.kill(p, 'SIGUSR2');
+        } catch {
+          // exited
+        }
+      }
+    },
+    probes() {
+      const list: WorkerProbe[] = [];
+      for (const p of nodePids()) {
+        const f = join(probeDir, `${p}.json`);
+        if (!existsSync(f)) continue;
+        try {
+          const d = JSON.parse(readFileSync(f, 'utf8')) as {
+            event_loop_delay_ms: WorkerProbe['event_loop_delay_ms'];
+            max_rss_mb: number;
+          };
+          const mem = memoryMb(p);
+          list.push({
+            pid: p,
+            event_loop_delay_ms: d.event_loop_delay_ms,
+            rss_mb_peak: mem ? Math.round(mem.peak) : d.max_rss_mb,
+          });
+        } catch {
+          // being rewritten; skip
+        }
+      }
+      return list;
+    },
+    async stop() {
+      if (code === undefined) child.kill('SIGTERM');
+      const timer = setTimeout(() => {
+        for (const p of nodePids().reverse()) {
+          try {
+            process.kill(p, 'SIGKILL');
+          } catch {
+            // gone
+          }
+        }
+      }, 40000);
+      const c = await exited;
+      clearTimeout(timer);
+      rmSync(probeDir, { recursive: true, force: true });
+      return c;
+    },
+  };
+}
+
+/** The processes of a fleet that do the work: the children when there are any, else the root. */
+export function workerPids(w: RunningWorker): number[] {
+  const tree = processTree(w.pid);
+  return tree.length > 1 ? tree.slice(1) : tree;
+}
