@@ -1,42 +1,17 @@
 import assert from 'node:assert/strict';
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import { Kafka, logLevel } from 'kafkajs';
-import { type RunningCli, runCli, startCli } from '../support/cli.js';
-import { env, uniqueId, withPg } from '../support/stack.js';
-import {
-  checkPredictions,
-  churnEnv,
-  churnPipeline,
-  createCustomers,
-  dropTables,
-  runIdOf,
-  scoreRows,
-  testQueues,
-} from './backfill-support.js';
+import { runCli } from '../support/cli.js';
+import { env, withPg } from '../support/stack.js';
+import { backfillCase, checkPredictions, runIdOf, scoreRows } from './backfill-support.js';
 
 // A 200k-row backfill of a crm.customers table through the CLI: `streamscore run --backfill-only`
 // processes the chunks `streamscore backfill --wait` enqueues; exactly one prediction per row.
-const id = uniqueId();
 const ROWS = 200_000;
-const e = churnEnv(id);
-const table = e['CHURN_SOURCE_TABLE']!;
-const scores = e['CHURN_SCORES_TABLE']!;
-const file = churnPipeline(id);
-const { queues, close } = testQueues(id);
-let worker: RunningCli | undefined;
-
-before(async () => {
-  await createCustomers(table, ROWS);
-  worker = startCli(['run', '--backfill-only', file], e);
-});
-
-after(async () => {
-  await worker?.stop();
-  await close();
-  await dropTables(table, scores);
-});
+const { env: e, table, scores, file, queues, start } = backfillCase(ROWS);
 
 test('200k rows: the run completes with exactly one prediction per row, equal to onnxruntime', async () => {
+  start(['run', '--backfill-only', file]);
   const res = await runCli(['backfill', file, '--wait'], e);
   assert.equal(res.code, 0, res.output);
   assert.match(res.output, new RegExp(`: 21 chunks, ${ROWS} rows of ${table.replace('.', '\\.')}`));

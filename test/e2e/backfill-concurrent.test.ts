@@ -3,53 +3,44 @@ import { after, before, test } from 'node:test';
 import { Kafka, logLevel } from 'kafkajs';
 import type { ChunkResult } from '../../workers/backfill/jobs.js';
 import { makePosition } from '../../workers/core/position.js';
-import { type RunningCli, runCli, startCli } from '../support/cli.js';
+import { runCli } from '../support/cli.js';
 import { dropDebezium, env, registerDebezium, uniqueId, waitFor, withPg } from '../support/stack.js';
-import {
-  checkPredictions,
-  churnEnv,
-  churnPipeline,
-  createCustomers,
-  dropTables,
-  runFinished,
-  runIdOf,
-  scoreRows,
-  testQueues,
-} from './backfill-support.js';
+import { backfillCase, checkPredictions, runFinished, runIdOf, scoreRows } from './backfill-support.js';
 
 // A backfill and the stream on the same keys at the same time, in one `streamscore run` process
 // (Kafka consumer + backfill chunks, shared model batcher and sinks), while the CRM keeps updating
 // customers. Afterwards every key holds the freshest prediction: the one at the greater of its
 // latest change's commit position and the position of the snapshot its chunk was read in — and that
 // prediction is of the row as it is now.
-const id = uniqueId();
 const ROWS = 20_000;
+const {
+  id,
+  env: e,
+  table,
+  scores,
+  file,
+  queues,
+  start,
+} = backfillCase(ROWS, {
+  chunk_size: 1000,
+  fetch_rows: 250,
+  concurrency: 1,
+});
 const prefix = `bfc${id}`;
-const e = churnEnv(id);
-const table = e['CHURN_SOURCE_TABLE']!;
-const scores = e['CHURN_SCORES_TABLE']!;
 const topic = `${prefix}.${table}`;
 Object.assign(e, { CHURN_TOPIC: topic });
 const connector = `bf_conc_${id}`;
-const file = churnPipeline(id, { chunk_size: 1000, fetch_rows: 250, concurrency: 1 });
-const { queues, close } = testQueues(id);
 const kafka = new Kafka({
   brokers: env.kafkaBrokers.split(','),
   clientId: `bfc-${id}`,
   logLevel: logLevel.NOTHING,
 });
-let worker: RunningCli | undefined;
-
 before(async () => {
-  await createCustomers(table, ROWS);
   await registerDebezium({ name: connector, topicPrefix: prefix, tables: [table], converter: 'json' });
 });
 
 after(async () => {
-  await worker?.stop();
   await dropDebezium(connector);
-  await close();
-  await dropTables(table, scores);
 });
 
 /** Every change event of the table, latest per key: its position and op. */
@@ -77,7 +68,7 @@ async function latestEvents(expected: number): Promise<Map<number, { position: b
 }
 
 test('a backfill racing the stream on the same keys leaves the freshest prediction for every key', async () => {
-  worker = startCli(['run', file], e);
+  start(['run', file]);
   const res = await runCli(['backfill', file], e);
   assert.equal(res.code, 0, res.output);
   const runId = runIdOf(res.output);

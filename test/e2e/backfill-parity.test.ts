@@ -7,16 +7,9 @@ import { createLogger } from '../../workers/observability/logger.js';
 import { createMetrics, noopMeter } from '../../workers/observability/metrics.js';
 import { assemblePipeline } from '../../workers/runtime/assemble.js';
 import { validatePipelineFile } from '../../workers/spec/validate.js';
-import { type RunningCli, runCli, startCli } from '../support/cli.js';
+import { runCli } from '../support/cli.js';
 import { dropDebezium, env, registerDebezium, uniqueId, waitFor, withPg } from '../support/stack.js';
-import {
-  churnEnv,
-  churnPipeline,
-  createCustomers,
-  dropTables,
-  scoreRows,
-  testQueues,
-} from './backfill-support.js';
+import { backfillCase, dropTables, scoreRows } from './backfill-support.js';
 
 // The parity promise: a backfilled prediction and a streamed one for the same row are equal.
 // The same rows go (1) through a backfill (reader → BatchProcessor.processDecoded) into one scores
@@ -24,26 +17,18 @@ import {
 // schemas) — given the same source time as the backfill read them at — through the streaming
 // BatchProcessor (decoder → the same features, model, sinks) into another. The tables are equal.
 process.env['KAFKAJS_NO_PARTITIONER_WARNING'] = '1';
-const id = uniqueId();
 const ROWS = 3000;
-const e = churnEnv(id);
-const table = e['CHURN_SOURCE_TABLE']!;
-const backfilled = e['CHURN_SCORES_TABLE']!;
+const { id, env: e, table, scores: backfilled, file, start } = backfillCase(ROWS);
 const streamed = `ml.churn_${id}_streamed`;
 const prefix = `bfp${id}`;
 const topic = `${prefix}.${table}`;
 const connector = `bf_parity_${id}`;
-const file = churnPipeline(id);
-const { close } = testQueues(id);
 const kafka = new Kafka({
   brokers: env.kafkaBrokers.split(','),
   clientId: `bfp-${id}`,
   logLevel: logLevel.NOTHING,
 });
-let worker: RunningCli | undefined;
-
 before(async () => {
-  await createCustomers(table, ROWS);
   // NULLs and edge values too: parity must hold for them as well.
   await withPg((c) =>
     c.query(
@@ -51,14 +36,12 @@ before(async () => {
     ),
   );
   await registerDebezium({ name: connector, topicPrefix: prefix, tables: [table], converter: 'json' });
-  worker = startCli(['run', '--backfill-only', file], e);
+  start(['run', '--backfill-only', file]);
 });
 
 after(async () => {
-  await worker?.stop();
   await dropDebezium(connector);
-  await close();
-  await dropTables(table, backfilled, streamed);
+  await dropTables(streamed);
 });
 
 /** Debezium's snapshot events of the table, as Kafka delivered them. */

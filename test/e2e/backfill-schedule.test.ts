@@ -1,42 +1,25 @@
 import assert from 'node:assert/strict';
-import { after, before, test } from 'node:test';
-import { type RunningCli, runCli, startCli } from '../support/cli.js';
-import { uniqueId, waitFor } from '../support/stack.js';
-import {
-  churnEnv,
-  churnPipeline,
-  createCustomers,
-  dropTables,
-  scoreRows,
-  testQueues,
-} from './backfill-support.js';
+import { test } from 'node:test';
+import { runCli } from '../support/cli.js';
+import { waitFor } from '../support/stack.js';
+import { backfillCase, scoreRows } from './backfill-support.js';
 
 // A cron schedule of a few seconds in the pipeline: `streamscore run` registers it at start, it
 // fires, the worker plans and runs the backfill; `backfill schedules` and `backfill status` show it.
-const id = uniqueId();
 const ROWS = 5000;
-const e = churnEnv(id);
-const table = e['CHURN_SOURCE_TABLE']!;
-const scores = e['CHURN_SCORES_TABLE']!;
-const file = churnPipeline(id, {
+const {
+  env: e,
+  file,
+  queues,
+  scores,
+  start,
+} = backfillCase(ROWS, {
   chunk_size: 1000,
   schedule: { cron: '*/3 * * * * *', tz: 'Europe/Berlin' },
 });
-const { queues, close } = testQueues(id);
-let worker: RunningCli | undefined;
-
-before(async () => {
-  await createCustomers(table, ROWS);
-});
-
-after(async () => {
-  await worker?.stop();
-  await close();
-  await dropTables(table, scores);
-});
 
 test('a schedule registered by `streamscore run` fires and runs a backfill', async () => {
-  worker = startCli(['run', '--backfill-only', file], e);
+  start(['run', '--backfill-only', file]);
   const listed = await waitFor('the schedule registered', async () => {
     const r = await runCli(['backfill', 'schedules'], e);
     return r.code === 0 && r.output.includes('*/3 * * * * *') ? r.output : undefined;

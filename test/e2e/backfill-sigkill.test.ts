@@ -1,42 +1,25 @@
 import assert from 'node:assert/strict';
-import { after, before, test } from 'node:test';
-import { type RunningCli, runCli, startCli } from '../support/cli.js';
-import { uniqueId, waitFor, withPg } from '../support/stack.js';
-import {
-  checkPredictions,
-  churnEnv,
-  churnPipeline,
-  createCustomers,
-  dropTables,
-  runFinished,
-  scoreRows,
-  testQueues,
-} from './backfill-support.js';
+import { test } from 'node:test';
+import { type RunningCli, runCli } from '../support/cli.js';
+import { waitFor, withPg } from '../support/stack.js';
+import { backfillCase, checkPredictions, runFinished, scoreRows } from './backfill-support.js';
 
 // Resumability: the backfill worker process is SIGKILLed twice in the middle of chunks and
 // restarted; stalled-job recovery hands the killed chunks to the next worker and the run completes
 // with every row scored once in the scores table.
-const id = uniqueId();
 const ROWS = 60_000;
 const CHUNKS = ROWS / 2000 + 1;
-const e = churnEnv(id);
-const table = e['CHURN_SOURCE_TABLE']!;
-const scores = e['CHURN_SCORES_TABLE']!;
 // Short locks so a killed worker's chunks are noticed as stalled within seconds.
-const file = churnPipeline(id, { chunk_size: 2000, fetch_rows: 250, concurrency: 2, lock_ms: 2000 });
-const { queues, close } = testQueues(id);
+const {
+  id,
+  env: e,
+  table,
+  scores,
+  file,
+  queues,
+  start: startCliCase,
+} = backfillCase(ROWS, { chunk_size: 2000, fetch_rows: 250, concurrency: 2, lock_ms: 2000 });
 const runId = `kill-${id}`;
-const workers: RunningCli[] = [];
-
-before(async () => {
-  await createCustomers(table, ROWS);
-});
-
-after(async () => {
-  for (const w of workers) await w.stop();
-  await close();
-  await dropTables(table, scores);
-});
 
 /** Waits until at least `done` chunks are done and one is in progress, then SIGKILLs the worker. */
 async function killMidChunk(w: RunningCli, done: number): Promise<void> {
@@ -53,11 +36,7 @@ async function killMidChunk(w: RunningCli, done: number): Promise<void> {
 }
 
 test('SIGKILL the worker twice mid-chunk; after restarts the run completes, no row missing or duplicated', async () => {
-  const start = () => {
-    const w = startCli(['run', '--backfill-only', file], e);
-    workers.push(w);
-    return w;
-  };
+  const start = () => startCliCase(['run', '--backfill-only', file]);
   const first = start();
   const res = await runCli(['backfill', file, '--run-id', runId], e);
   assert.equal(res.code, 0, res.output);

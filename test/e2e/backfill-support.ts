@@ -2,13 +2,15 @@
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
+import { after, before } from 'node:test';
 import { Redis } from 'ioredis';
 import * as ort from 'onnxruntime-node';
 import { parseDocument } from 'yaml';
 import { BackfillQueues, type RunStatus } from '../../workers/backfill/queues.js';
 import { positionTimeUs } from '../../workers/core/position.js';
 import { CUSTOMERS_DDL, churnFeatures, insertCustomers } from '../support/churn.js';
-import { env, waitFor, withPg } from '../support/stack.js';
+import { type RunningCli, startCli } from '../support/cli.js';
+import { env, uniqueId, waitFor, withPg } from '../support/stack.js';
 
 export const PIPELINE = 'churn-scoring';
 
@@ -172,4 +174,47 @@ export async function checkPredictions(
   });
   await session.release();
   return bad;
+}
+
+export interface BackfillCase {
+  id: string;
+  /** CLI environment: the test's tables, topics and BullMQ prefix. */
+  env: Record<string, string>;
+  table: string;
+  scores: string;
+  file: string;
+  queues: BackfillQueues;
+  /** Starts `streamscore <args>` with the case's environment; stopped after the file's tests. */
+  start(args: string[]): RunningCli;
+}
+
+/**
+ * One e2e file's setup: a customers table of `rows` rows created before the tests, a pipeline
+ * copy with `backfill` overrides; afterwards the CLI processes stop and the queues and tables go.
+ */
+export function backfillCase(rows: number, backfill: Record<string, unknown> = {}): BackfillCase {
+  const id = uniqueId();
+  const e = churnEnv(id);
+  const { queues, close } = testQueues(id);
+  const started: RunningCli[] = [];
+  const c: BackfillCase = {
+    id,
+    env: e,
+    table: e['CHURN_SOURCE_TABLE']!,
+    scores: e['CHURN_SCORES_TABLE']!,
+    file: churnPipeline(id, backfill),
+    queues,
+    start(args) {
+      const cli = startCli(args, e);
+      started.push(cli);
+      return cli;
+    },
+  };
+  before(() => createCustomers(c.table, rows));
+  after(async () => {
+    for (const cli of started) await cli.stop();
+    await close();
+    await dropTables(c.table, c.scores);
+  });
+  return c;
 }

@@ -1,34 +1,12 @@
 import assert from 'node:assert/strict';
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import { runCli } from '../support/cli.js';
-import { uniqueId } from '../support/stack.js';
-import {
-  churnEnv,
-  churnPipeline,
-  createCustomers,
-  dropTables,
-  scoreRows,
-  testQueues,
-} from './backfill-support.js';
+import { backfillCase, scoreRows } from './backfill-support.js';
 
 // `streamscore backfill --work` with no worker running: the CLI processes the run's chunks itself
 // through the assembled pipeline, shows progress, and exits 0 when the run completes.
-const id = uniqueId();
 const ROWS = 5000;
-const e = churnEnv(id);
-const table = e['CHURN_SOURCE_TABLE']!;
-const scores = e['CHURN_SCORES_TABLE']!;
-const file = churnPipeline(id, { chunk_size: 1000 });
-const { queues, close } = testQueues(id);
-
-before(async () => {
-  await createCustomers(table, ROWS);
-});
-
-after(async () => {
-  await close();
-  await dropTables(table, scores);
-});
+const { id, env: e, scores, file, queues } = backfillCase(ROWS, { chunk_size: 1000 });
 
 test('backfill --work processes its own run', async () => {
   const r = await runCli(['backfill', file, '--work', '--run-id', `work-${id}`], e);
