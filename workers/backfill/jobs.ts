@@ -46,6 +46,8 @@ export interface RunData {
 export interface ChunkData {
   runId: string;
   pipeline: string;
+  /** Source table the run was planned on; a worker reading another table does not take the chunk. */
+  table: string;
   index: number;
   range: KeyRange;
   filter: BackfillFilter;

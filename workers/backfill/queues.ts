@@ -147,7 +147,14 @@ export class BackfillQueues {
       children: plan.ranges.map((range, index) => ({
         name: JOB.chunk,
         queueName: this.names.chunks,
-        data: { runId: args.runId, pipeline: this.pipeline, index, range, filter: args.filter },
+        data: {
+          runId: args.runId,
+          pipeline: this.pipeline,
+          table: args.reader.table,
+          index,
+          range,
+          filter: args.filter,
+        },
         opts: {
           jobId: chunkJobId(args.runId, index, range, args.filter),
           attempts: args.spec.attempts,

@@ -134,6 +134,13 @@ export class BackfillWorker {
 
   private async processChunk(job: Job<ChunkData, ChunkResult>, signal?: AbortSignal): Promise<ChunkResult> {
     const data = job.data;
+    if (data.table !== this.reader.table) {
+      // Workers of one pipeline name disagree about its source (a config change being rolled out,
+      // or a test's environment): leave the chunk to a worker that reads its table.
+      throw new Error(
+        `chunk of ${data.table}, but this worker's pipeline ${this.opts.pipeline} reads ${this.reader.table}`,
+      );
+    }
     const cancelled = async () => (await this.queues.runData(data.runId))?.cancelledAt !== undefined;
     if (await cancelled()) throw new RunCancelled();
     try {

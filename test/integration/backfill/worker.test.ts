@@ -80,6 +80,8 @@ before(async () => {
     await c.query(`create schema ${schema}`);
     await c.query(`create table ${table} (id bigint primary key, v int)`);
     await c.query(`insert into ${table} select g, g % 7 from generate_series(1, ${N}) g`);
+    await c.query(`create table ${table}_other (like ${table} including all)`);
+    await c.query(`insert into ${table}_other select g, 0 from generate_series(1, 10) g`);
   });
 });
 
@@ -190,5 +192,29 @@ describe('BackfillWorker', () => {
     assert.equal(run.rows.done, N);
     await queues.syncSchedule(undefined);
     assert.deepEqual(await queues.schedules(), []);
+  });
+
+  it('a worker reading another table than the run was planned on leaves its chunks (config drift)', async () => {
+    const path = recordingPath();
+    const { queues, spec } = await setup(path, { attempts: 2 });
+    const other = createTableReader(backfillSpec(`${table}_other`, ['id']), { pipeline: 'other' });
+    try {
+      await queues.enqueue({
+        runId: 'run-5',
+        reader: other,
+        spec,
+        filter: { where: [], since: null },
+        trigger: 'cli',
+      });
+    } finally {
+      await other.close();
+    }
+    const s = await finished(queues, 'run-5');
+    assert.equal(s.state, 'failed');
+    assert.match(
+      s.failures[0]!.reason,
+      /chunk of bf_worker_\w+\.items_other, but this worker's pipeline p-\w+ reads bf_worker_\w+\.items$/,
+    );
+    assert.equal(path.keys.length, 0);
   });
 });

@@ -14,6 +14,7 @@ import type { ChangeRecord, DecodedBatch } from '../../../workers/core/types.js'
 const data: ChunkData = {
   runId: 'r',
   pipeline: 'p',
+  table: 't',
   index: 0,
   range: { lower: null, upper: null },
   filter: { where: [], since: null },
