@@ -3,13 +3,22 @@
  * Debezium events into Postgres (no inference). The stack's shared Connect worker does not carry
  * the JDBC sink, and adding a plugin means restarting it under other users, so the bench starts a
  * private standalone worker from the stack's Kafka jars (.stack/lib/kafka) with its own plugin path:
- * the connector fetched by Maven (pom.xml here) into .stack/bench/plugins, plus the stack's Apicurio
- * Avro converter (read-only). Completion is measured like every other run: committed offsets of the
+ * the connector fetched by Maven (pom.xml here) into .stack/bench/plugins, plus a copy of the stack's
+ * Apicurio Avro converter. Completion is measured like every other run: committed offsets of the
  * connector's group (`connect-<name>`) reaching the end.
  */
 import { spawn, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { createWriteStream, existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  cpSync,
+  createWriteStream,
+  existsSync,
+  mkdirSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
 import { resolve } from 'node:path';
 import type { Kafka } from 'kafkajs';
 import { env, uniqueId, withPg } from '../../support/stack.js';
@@ -44,6 +53,10 @@ export function ensurePlugin(): string | undefined {
   rmSync(JDBC_DIR, { recursive: true, force: true });
   mkdirSync(PLUGINS, { recursive: true });
   renameSync(tmp, JDBC_DIR);
+  // A copy of the stack's Avro converter: plugin.path lists parents of plugin directories, and the
+  // manifest sync below must not write into the stack's own plugin directory.
+  rmSync(`${PLUGINS}/apicurio-converter`, { recursive: true, force: true });
+  cpSync(CONVERTER_DIR, `${PLUGINS}/apicurio-converter`, { recursive: true });
   const sync = spawnSync(
     'java',
     ['-Xmx256m', '-cp', `${KAFKA_LIB}/*`, 'org.apache.kafka.tools.ConnectPluginPath', 'sync-manifests', '--plugin-path', PLUGINS],
@@ -78,7 +91,7 @@ export async function runKafkaConnectJdbc(o: {
     fill(readFileSync(`${HERE}/worker.properties`, 'utf8'), {
       BROKERS: env.kafkaBrokers,
       PORT: String(PORT),
-      PLUGIN_PATH: `${PLUGINS},${CONVERTER_DIR}`,
+      PLUGIN_PATH: PLUGINS,
       OFFSETS_FILE: `${dir}/offsets`,
     }),
   );

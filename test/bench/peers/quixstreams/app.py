@@ -173,7 +173,9 @@ def main():
     sdf = app.dataframe(source)
     sdf = sdf.filter(lambda e: e is not None and e.get("op") in ("c", "u", "r", "d"))
     sdf = sdf.apply(scorer)
-    sdf.to_topic(output, key=lambda r: str(r["customer_id"]))
+    # The prediction message (the position as text: JSON numbers stop at 64 bits).
+    out = sdf.apply(lambda r: {**r, "position": str(r["position"])})
+    out.to_topic(output, key=lambda r: str(r["customer_id"]))
     sdf.sink(PostgresUpsertSink(env["DATABASE_URL"], env["QUIX_TABLE"]))
     app.run()
 
