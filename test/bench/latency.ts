@@ -30,8 +30,18 @@ export interface LatencyLevel {
   rows: number;
   /** Producer behind its schedule at worst (counted in the latencies, never hidden). */
   producer_lag_max_ms: number;
-  latency_ms: { p50: number; p95: number; p99: number; p999: number; max: number } | null;
+  latency_ms: Quantiles | null;
+  /** From the moment the bench handed the event to its producer (excludes the bench's own lag). */
+  latency_from_send_ms: Quantiles | null;
   worker_cpu_us_per_event: number | null;
+}
+
+interface Quantiles {
+  p50: number;
+  p95: number;
+  p99: number;
+  p999: number;
+  max: number;
 }
 
 export interface LatencyResult {
@@ -75,11 +85,12 @@ async function openLoop(args: {
   rate: number;
   seconds: number;
   idBase: number;
-}): Promise<{ sent: number; lagMaxMs: number }> {
+}): Promise<{ sent: number; lagMaxMs: number; sentAtUs: Float64Array }> {
   const enc = new EnvelopeEncoder(args.topic.names, args.topic.format, args.topic.ids);
   const producer = args.kafka.producer({ allowAutoTopicCreation: false });
   await producer.connect();
   const n = Math.round(args.rate * args.seconds);
+  const sentAtUs = new Float64Array(n);
   const t0 = nowUs() + 20_000;
   const inflight = new Set<Promise<unknown>>();
   let i = 0;
@@ -102,6 +113,7 @@ async function openLoop(args: {
           };
           for (const r of enc.encode(ch)) msgs.push({ key: r.key, value: r.value, headers: r.headers });
           lagMax = Math.max(lagMax, (now - tsUs) / 1000);
+          sentAtUs[i] = now;
         }
         const p = producer.send({ topic: args.topic.topic, messages: msgs, acks: 1 });
         inflight.add(p);
@@ -113,7 +125,7 @@ async function openLoop(args: {
   } finally {
     await producer.disconnect();
   }
-  return { sent: n, lagMaxMs: lagMax };
+  return { sent: n, lagMaxMs: lagMax, sentAtUs };
 }
 
 async function createLatencyTable(table: string, env: Record<string, string>): Promise<void> {
@@ -178,7 +190,7 @@ export async function runLatency(o: {
   });
   const pids = stackPids();
   const levels: LatencyLevel[] = [];
-  const ranges: { from: number; to: number; level: number }[] = [];
+  const ranges: { from: number; to: number; level: number; sentAtUs: Float64Array }[] = [];
   let probes: ReturnType<typeof worker.probes> = [];
   try {
     if (!(await groupStable(o.kafka, group, 60000)))
@@ -209,7 +221,7 @@ export async function runLatency(o: {
       const r = await openLoop({ kafka: o.kafka, topic: o.topic, rate, seconds: o.seconds, idBase });
       await catchUp();
       const d = cpuSince(c0, readCpu({ worker: worker.pid, postgres: pids.postgres, kafka: pids.kafka }));
-      ranges.push({ from: idBase, to: idBase + r.sent, level: li });
+      ranges.push({ from: idBase, to: idBase + r.sent, level: li, sentAtUs: r.sentAtUs });
       levels.push({
         load_share: share,
         offered_events_per_s: rate,
@@ -217,6 +229,7 @@ export async function runLatency(o: {
         rows: 0,
         producer_lag_max_ms: Math.round(r.lagMaxMs * 10) / 10,
         latency_ms: null,
+        latency_from_send_ms: null,
         worker_cpu_us_per_event: ((d.byName['worker'] ?? 0) / r.sent) * 1e6,
       });
       idBase += 10_000_000;
@@ -229,17 +242,25 @@ export async function runLatency(o: {
   await withPg(async (c) => {
     for (const rg of ranges) {
       const res = await c.query(
-        `select (extract(epoch from written_at) * 1000000 - source_position / 100000000000000000000)::float8 / 1000 as ms
+        `select customer_id::int8 as id, (extract(epoch from written_at) * 1000000)::float8 as w,
+                (extract(epoch from written_at) * 1000000 - source_position / 100000000000000000000)::float8 / 1000 as ms
            from ${table} where customer_id >= $1 and customer_id < $2 and written_at is not null`,
         [rg.from, rg.to],
       );
-      const lat = res.rows.map((r: { ms: number }) => r.ms).sort((a: number, b: number) => a - b);
+      type R = { id: string; w: number; ms: number };
+      const lat = res.rows.map((r: R) => r.ms).sort((a: number, b: number) => a - b);
+      const fromSend = res.rows
+        .map((r: R) => (r.w - rg.sentAtUs[Number(r.id) - rg.from]!) / 1000)
+        .sort((a: number, b: number) => a - b);
       const lvl = levels[rg.level]!;
       lvl.rows = lat.length;
-      if (lat.length > 0) {
-        const q = (x: number) => Math.round(quantile(lat, x) * 100) / 100;
-        lvl.latency_ms = { p50: q(0.5), p95: q(0.95), p99: q(0.99), p999: q(0.999), max: q(1) };
-      }
+      const qs = (xs: number[]): Quantiles | null => {
+        if (xs.length === 0) return null;
+        const q = (x: number) => Math.round(quantile(xs, x) * 100) / 100;
+        return { p50: q(0.5), p95: q(0.95), p99: q(0.99), p999: q(0.999), max: q(1) };
+      };
+      lvl.latency_ms = qs(lat);
+      lvl.latency_from_send_ms = qs(fromSend);
     }
   });
   await dropScores(table);

@@ -251,7 +251,8 @@ async function main(): Promise<void> {
             cpuProfDir: profileDir,
           }),
         );
-        const prof: ProfileSummary | null = summarizeProfiles(profileDir, 25);
+        const since = new Map((ok(r)?.per_worker ?? []).map((w) => [w.pid, w.window_start_mono_us]));
+        const prof: ProfileSummary | null = summarizeProfiles(profileDir, 25, since);
         e2e['profile'] = { run: r, summary: prof, dir: profileDir };
       }
     }

@@ -10,6 +10,7 @@ if (dir) {
   const h = monitorEventLoopDelay({ resolution: 5 });
   h.enable();
   let windowStart = Date.now();
+  let windowStartMono = Number(process.hrtime.bigint() / 1000n);
   let windows = 0;
   const ms = (ns) => Math.round((ns / 1e6) * 1000) / 1000;
   const write = () => {
@@ -19,6 +20,7 @@ if (dir) {
       ppid: process.ppid,
       at: Date.now(),
       window_start: windowStart,
+      window_start_mono_us: windowStartMono,
       windows,
       event_loop_delay_ms: {
         p50: ms(h.percentile(50)),
@@ -42,6 +44,7 @@ if (dir) {
   process.on('SIGUSR2', () => {
     h.reset();
     windowStart = Date.now();
+    windowStartMono = Number(process.hrtime.bigint() / 1000n);
     windows++;
     write();
   });

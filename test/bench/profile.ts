@@ -43,7 +43,15 @@ function area(url: string, fn: string): string {
   return 'other';
 }
 
-export function summarizeProfiles(dir: string, top = 20): ProfileSummary | null {
+/**
+ * `since` (pid → monotonic µs, the clock V8 profiles use) drops the samples taken before each
+ * process's measurement window: start-up (module loading, model load, group join) is left out.
+ */
+export function summarizeProfiles(
+  dir: string,
+  top = 20,
+  since?: ReadonlyMap<number, number>,
+): ProfileSummary | null {
   let files: string[];
   try {
     files = readdirSync(dir).filter((f) => f.endsWith('.cpuprofile'));
@@ -56,12 +64,18 @@ export function summarizeProfiles(dir: string, top = 20): ProfileSummary | null 
   let idle = 0;
   for (const f of files) {
     const p = JSON.parse(readFileSync(join(dir, f), 'utf8')) as CpuProfile;
+    const pid = Number(/^CPU\.\d+\.\d+\.(\d+)\./.exec(f)?.[1]);
+    const from = since?.get(pid) ?? 0;
     const byId = new Map(p.nodes.map((n) => [n.id, n]));
     const ms = new Map<number, number>();
     if (p.samples && p.timeDeltas) {
+      let t = p.startTime;
       for (let i = 0; i < p.samples.length; i++) {
+        const d = p.timeDeltas[i] ?? 0;
+        t += d;
+        if (t < from) continue;
         const id = p.samples[i]!;
-        ms.set(id, (ms.get(id) ?? 0) + (p.timeDeltas[i] ?? 0) / 1000);
+        ms.set(id, (ms.get(id) ?? 0) + d / 1000);
       }
     }
     for (const [id, t] of ms) {

@@ -166,6 +166,21 @@ export function printReport(r: Obj): void {
           [40, 11, 19, 9, 9, 9, 8, 8],
         ),
       );
+      lines.push(
+        row(
+          [
+            '   from the producer call (bench lag out)',
+            '',
+            `lag max ${fmt(num(l['producer_lag_max_ms']))} ms`,
+            fmt(num(get(l, 'latency_from_send_ms.p50')), 1),
+            fmt(num(get(l, 'latency_from_send_ms.p95')), 1),
+            fmt(num(get(l, 'latency_from_send_ms.p99')), 1),
+            fmt(num(get(l, 'latency_from_send_ms.p999')), 1),
+            fmt(num(get(l, 'latency_from_send_ms.max')), 1),
+          ],
+          [40, 11, 19, 9, 9, 9, 8, 8],
+        ),
+      );
     }
   } else if (lat) lines.push(`latency: error ${String(lat['error']).slice(0, 200)}`);
   lines.push('');

@@ -1,40 +1,42 @@
 /**
- * Runs `streamscore run` as a child process the way an operator would (the built CLI in dist/ when
- * it is up to date with workers/, otherwise from the sources through tsx), with the bench probe
- * preloaded (event-loop delay, memory; see probe.mjs) and optionally `--cpu-prof`.
+ * Runs `streamscore run` as a child process the way an operator would (compiled JavaScript, see
+ * `cliCommand`), with the bench probe preloaded (event-loop delay, memory; see probe.mjs) and
+ * optionally `--cpu-prof`.
  */
-import { type ChildProcess, spawn } from 'node:child_process';
-import {
-  createWriteStream,
-  existsSync,
-  mkdirSync,
-  readdirSync,
-  readFileSync,
-  rmSync,
-  statSync,
-} from 'node:fs';
+import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
+import { createWriteStream, existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { memoryMb, processTree } from './procstat.js';
 
 const PROBE = resolve('test/bench/probe.mjs');
-const DIST_CLI = resolve('dist/workers/cli/main.js');
+const BENCH_DIST = resolve('.bench/dist');
+const BENCH_CLI = `${BENCH_DIST}/workers/cli/main.js`;
 
-function newestMtime(dir: string): number {
-  let m = 0;
-  for (const e of readdirSync(dir, { withFileTypes: true })) {
-    const p = join(dir, e.name);
-    if (e.isDirectory()) m = Math.max(m, newestMtime(p));
-    else if (e.name.endsWith('.ts')) m = Math.max(m, statSync(p).mtimeMs);
-  }
-  return m;
-}
+let built: { args: string[]; mode: 'bench-dist' | 'tsx' } | undefined;
 
-/** How the CLI is started: the compiled dist when it is newer than every workers/ source. */
-export function cliCommand(): { args: string[]; mode: 'dist' | 'tsx' } {
-  if (existsSync(DIST_CLI) && statSync(DIST_CLI).mtimeMs >= newestMtime('workers')) {
-    return { args: [DIST_CLI], mode: 'dist' };
-  }
-  return { args: ['--import', 'tsx', resolve('workers/cli/main.ts')], mode: 'tsx' };
+/**
+ * How the CLI is started: compiled once per bench run from the current workers/ sources into
+ * .bench/dist (tsc, a few seconds), so workers run plain JavaScript as in production and the
+ * measurement holds no TypeScript-loader work; from the sources through tsx when that fails.
+ */
+export function cliCommand(): { args: string[]; mode: 'bench-dist' | 'tsx' } {
+  if (built) return built;
+  rmSync(BENCH_DIST, { recursive: true, force: true });
+  const tsc = spawnSync(
+    process.execPath,
+    [resolve('node_modules/typescript/bin/tsc'), '-p', 'tsconfig.build.json', '--outDir', BENCH_DIST],
+    {
+      encoding: 'utf8',
+    },
+  );
+  built = existsSync(BENCH_CLI)
+    ? { args: [BENCH_CLI], mode: 'bench-dist' }
+    : { args: ['--import', 'tsx', resolve('workers/cli/main.ts')], mode: 'tsx' };
+  if (tsc.status !== 0)
+    process.stderr.write(
+      `bench: tsc reported problems (${built.mode} used): ${(tsc.stdout + tsc.stderr).slice(0, 400)}\n`,
+    );
+  return built;
 }
 
 export interface RunningWorker {
@@ -53,6 +55,8 @@ export interface RunningWorker {
 
 export interface WorkerProbe {
   pid: number;
+  /** Monotonic clock (µs, as V8 profiles use) when the measurement window started. */
+  window_start_mono_us: number;
   event_loop_delay_ms: { p50: number; p99: number; p999: number; max: number; mean: number };
   rss_mb_peak: number;
 }
@@ -137,10 +141,12 @@ export function startWorker(args: {
           const d = JSON.parse(readFileSync(f, 'utf8')) as {
             event_loop_delay_ms: WorkerProbe['event_loop_delay_ms'];
             max_rss_mb: number;
+            window_start_mono_us: number;
           };
           const mem = memoryMb(p);
           list.push({
             pid: p,
+            window_start_mono_us: d.window_start_mono_us,
             event_loop_delay_ms: d.event_loop_delay_ms,
             rss_mb_peak: mem ? Math.round(mem.peak) : d.max_rss_mb,
           });
