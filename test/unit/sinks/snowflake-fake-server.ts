@@ -5,6 +5,7 @@
  */
 import { createServer, type IncomingMessage, type Server } from 'node:http';
 import { gunzipSync } from 'node:zlib';
+import type { SnowflakeTablePlan } from '../../../workers/sinks/snowflake/table.js';
 
 export interface LoginRequest {
   data: Record<string, unknown>;
@@ -147,4 +148,60 @@ export class FakeSnowflake {
     if (url.pathname === '/session') return { body: { data: null, success: true } };
     return { status: 404, body: {} };
   }
+}
+
+const INFO_COLUMNS = [
+  'TABLE_NAME',
+  'COLUMN_NAME',
+  'DATA_TYPE',
+  'NUMERIC_PRECISION',
+  'NUMERIC_SCALE',
+  'IS_NULLABLE',
+  'COLUMN_DEFAULT',
+] as const;
+const INFO_TYPES: Record<string, string> = {
+  float: 'FLOAT',
+  int: 'NUMBER',
+  string: 'TEXT',
+  bool: 'BOOLEAN',
+  position: 'NUMBER',
+  timestamp: 'TIMESTAMP_TZ',
+};
+
+/** What INFORMATION_SCHEMA.COLUMNS reports for the tables of a plan, as created by its DDL. */
+export function informationSchemaRows(
+  p: SnowflakeTablePlan,
+): Record<(typeof INFO_COLUMNS)[number], string | null>[] {
+  const rows = (table: string, cols: readonly { name: string; type: string }[]) =>
+    cols.map((c) => {
+      const num = c.type === 'int' || c.type === 'position';
+      return {
+        TABLE_NAME: table,
+        COLUMN_NAME: c.name,
+        DATA_TYPE: INFO_TYPES[c.type] ?? 'TEXT',
+        NUMERIC_PRECISION: num ? '38' : null,
+        NUMERIC_SCALE: num ? '0' : null,
+        IS_NULLABLE: 'YES',
+        COLUMN_DEFAULT: null,
+      };
+    });
+  const tombstone = p.tombstone
+    ? rows(p.tombstone.table, [
+        ...p.keyColumns,
+        { name: 'SOURCE_POSITION', type: 'position' },
+        { name: 'DELETED_AT', type: 'timestamp' },
+      ])
+    : [];
+  return [
+    ...rows(p.table, [...p.columns, ...(p.deletedAt ? [{ name: p.deletedAt, type: 'timestamp' }] : [])]),
+    ...tombstone,
+  ];
+}
+
+/** `informationSchemaRows` as the JSON result Snowflake sends. */
+export function informationSchemaReply(p: SnowflakeTablePlan): Reply {
+  return sfRows(
+    [...INFO_COLUMNS],
+    informationSchemaRows(p).map((r) => INFO_COLUMNS.map((c) => r[c])),
+  );
 }

@@ -22,6 +22,7 @@ import {
 import { planTable, snowflakeDdl } from '../../../workers/sinks/snowflake/table.js';
 import { compareColumns, type FoundColumn } from '../../../workers/sinks/snowflake/verify.js';
 import { batch, compositeSchema, del, pgConfig, pos, row, schema, silentLogger } from './fixtures.js';
+import { informationSchemaRows } from './snowflake-fake-server.js';
 
 const churn = pgConfig();
 
@@ -479,37 +480,6 @@ class FakeSession implements SnowflakeSession {
   }
 }
 
-/** Columns INFORMATION_SCHEMA would report for a table created from the plan. */
-function infoRows(p: ReturnType<typeof plan>): Record<string, unknown>[] {
-  const t = (table: string, cols: { name: string; type: string }[]) =>
-    cols.map((c) => ({
-      TABLE_NAME: table,
-      COLUMN_NAME: c.name,
-      DATA_TYPE: {
-        float: 'FLOAT',
-        int: 'NUMBER',
-        string: 'TEXT',
-        bool: 'BOOLEAN',
-        position: 'NUMBER',
-        timestamp: 'TIMESTAMP_TZ',
-      }[c.type],
-      NUMERIC_PRECISION: c.type === 'int' || c.type === 'position' ? 38 : null,
-      NUMERIC_SCALE: c.type === 'int' || c.type === 'position' ? 0 : null,
-      IS_NULLABLE: 'YES',
-      COLUMN_DEFAULT: null,
-    }));
-  return [
-    ...t(p.table, [...p.columns, ...(p.deletedAt ? [{ name: p.deletedAt, type: 'timestamp' }] : [])]),
-    ...(p.tombstone
-      ? t(p.tombstone.table, [
-          ...p.keyColumns,
-          { name: 'SOURCE_POSITION', type: 'position' },
-          { name: 'DELETED_AT', type: 'timestamp' },
-        ])
-      : []),
-  ];
-}
-
 function fakeSink(
   overrides: Record<string, unknown> = {},
   answer?: (sql: string) => Record<string, unknown>[],
@@ -530,7 +500,7 @@ function fakeSink(
           failNext = undefined;
           throw e;
         }
-        if (sql.includes('INFORMATION_SCHEMA')) return infoRows(p);
+        if (sql.includes('INFORMATION_SCHEMA')) return informationSchemaRows(p);
         return answer?.(sql) ?? [];
       });
       sessions.push(s);

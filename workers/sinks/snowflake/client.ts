@@ -1,6 +1,6 @@
 import { createPrivateKey } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
-import snowflake from 'snowflake-sdk';
+import type snowflake from 'snowflake-sdk';
 import { errorMessage, PipelineError } from '../../core/errors.js';
 import type { Logger } from '../../core/types.js';
 import type { SnowflakeSinkConfig } from './config.js';
@@ -117,15 +117,25 @@ async function withCredentials(
   };
 }
 
+type Driver = typeof snowflake;
+
+/**
+ * snowflake-sdk, loaded on first use: importing it takes over a second (it pulls in the cloud storage
+ * SDKs), which every CLI command would otherwise pay, Snowflake sink or not.
+ */
+async function loadDriver(): Promise<Driver> {
+  return (await import('snowflake-sdk')).default;
+}
+
 /**
  * Routes the driver's own log lines to the pipeline logger (driver errors at warn, the rest at
  * debug) instead of its default `snowflake.log` file. The driver's logging is process-wide, so the
- * last sink created decides which logger receives it.
+ * last sink that connected decides which logger receives it.
  */
-export function configureDriverLogging(logger: Logger): void {
+export function configureDriverLogging(driver: Driver, logger: Logger): void {
   const line = (level: 'warn' | 'debug') => (message: string) =>
     logger[level]({ component: 'snowflake-sdk', driver_message: message }, 'Snowflake driver log.');
-  snowflake.configure({
+  driver.configure({
     logLevel: 'WARN',
     customLogger: {
       error: line('warn'),
@@ -180,10 +190,11 @@ export function snowflakeConnector(
   config: SnowflakeSinkConfig,
   options: { logger: Logger },
 ): SnowflakeConnector {
-  configureDriverLogging(options.logger);
   const base = connectionOptions(config);
   return async () => {
-    const conn = snowflake.createConnection(await withCredentials(config, base));
+    const driver = await loadDriver();
+    configureDriverLogging(driver, options.logger);
+    const conn = driver.createConnection(await withCredentials(config, base));
     await new Promise<void>((resolve, reject) => {
       conn.connect((err) => (err ? reject(err) : resolve()));
     });
