@@ -34,6 +34,8 @@ function pipelineEnv(group: string): Record<string, string> {
     CHURN_SCORES_TABLE: scores,
     CHURN_OUTPUT_TOPIC: `chaos-scores-${id}`,
     CHURN_DLQ: `chaos-${id}.dlq`,
+    CHURN_WH_TABLE: `CHAOS_${id.toUpperCase()}`,
+    CHURN_WH_HISTORY_TABLE: `CHAOS_HISTORY_${id.toUpperCase()}`,
     CHURN_ENCODING: 'json',
     METRICS_PORT: '0',
     DATABASE_URL: db.toString(),

@@ -7,6 +7,7 @@ import { createSchemaRegistry } from '../../workers/decode/registry.js';
 import { CUSTOMERS_DDL, churnFeatures, insertCustomers } from './churn.js';
 import { type RunningCli, startCli } from './cli.js';
 import { dropDebezium, env, registerDebezium, uniqueId, waitFor, withPg } from './stack.js';
+import { warehouseSession, warehouseTable } from './warehouse.js';
 
 /**
  * The churn pipeline end to end on the real stack: Postgres → Debezium (JsonConverter with
@@ -35,6 +36,8 @@ export function churnSuite(converter: 'json' | 'avro'): void {
     CHURN_GROUP: `churn-${id}`,
     CHURN_SCORES_TABLE: scores,
     CHURN_OUTPUT_TOPIC: `scores-${id}`,
+    CHURN_WH_TABLE: `CHURN_${id.toUpperCase()}`,
+    CHURN_WH_HISTORY_TABLE: `CHURN_HISTORY_${id.toUpperCase()}`,
     CHURN_DLQ: dlq,
     CHURN_ENCODING: converter,
     METRICS_PORT: String(metricsPort),
@@ -176,6 +179,38 @@ export function churnSuite(converter: 'json' | 'avro'): void {
     assert.equal(after.size, 280);
     for (let i = 1; i <= 20; i++)
       assert.notEqual(after.get(i)!.p, before.get(i)!.p, `customer ${i} was not rescored`);
+  });
+
+  test('the warehouse holds the same current scores, and a history row per scored or deleted event', async () => {
+    const wh = await warehouseSession();
+    try {
+      const pgScores = await scoreRows();
+      const current = await waitFor(
+        'warehouse current table equal to the CRM table',
+        async () => {
+          const rows = await wh.execute(
+            `select CUSTOMER_ID, CHURN_PROBABILITY from ${warehouseTable(`CHURN_${id.toUpperCase()}`)}`,
+          );
+          const m = new Map(rows.map((r) => [Number(r['CUSTOMER_ID']), Number(r['CHURN_PROBABILITY'])]));
+          if (m.size !== pgScores.size) return undefined;
+          for (const [k, v] of pgScores)
+            if (Math.abs((m.get(k) ?? Number.NaN) - v.p) > 1e-6) return undefined;
+          return m;
+        },
+        60000,
+      );
+      assert.equal(current.size, 280);
+      const history = await wh.execute(
+        `select OP, count(*) AS N from ${warehouseTable(`CHURN_HISTORY_${id.toUpperCase()}`)} group by OP order by OP`,
+      );
+      const byOp = Object.fromEntries(history.map((r) => [String(r['OP']), Number(r['N'])]));
+      // 300 snapshot reads, 20 updates, 20 deletes: append keeps every version.
+      assert.equal(byOp['r'], 300);
+      assert.equal(byOp['u'], 20);
+      assert.equal(byOp['d'], 20);
+    } finally {
+      await wh.close();
+    }
   });
 
   test('poison records go to the DLQ with their bytes and error headers; good records still flow', async () => {

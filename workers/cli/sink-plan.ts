@@ -1,3 +1,4 @@
+import { silentLogger } from '../core/silent-logger.js';
 import type { Logger, Sink } from '../core/types.js';
 import { FeatureMapper } from '../features/mapper.js';
 import type { OnnxModel } from '../inference/index.js';
@@ -8,7 +9,7 @@ import type { CheckedSpec } from '../spec/checks.js';
 import { only } from '../spec/one-of.js';
 import type { Pipeline } from '../spec/pipeline-schema.js';
 
-const quiet: Logger = { debug() {}, info() {}, warn() {}, error() {} };
+const quiet: Logger = silentLogger;
 
 /** What each sink will write: the table DDL, or the topic and format. Nothing is connected. */
 export async function describeSinks(p: Pipeline, checked: CheckedSpec, model: OnnxModel): Promise<string[]> {

@@ -61,7 +61,9 @@ function resolveScalar(
   const start =
     (node.range?.[0] ?? 0) + (node.type === Scalar.QUOTE_DOUBLE || node.type === Scalar.QUOTE_SINGLE ? 1 : 0);
   let whole = false;
-  let fromSecret = SECRET_KEY.test(keyName);
+  const secretKey = SECRET_KEY.test(keyName);
+  // Only values from the environment or files are secret; a default written in the file is not.
+  let fromSecret = false;
   const out = text.replace(REF, (match, inner: string | undefined, at: number) => {
     if (match === '$${') return '${';
     whole = match.length === text.length;
@@ -89,7 +91,10 @@ function resolveScalar(
       return fail('bad_reference', `expected \${VAR}, \${VAR:-default} or \${file:/path}, got '${match}'`);
     }
     const value = env[name];
-    if (value !== undefined && value !== '') return value;
+    if (value !== undefined && value !== '') {
+      if (secretKey) fromSecret = true;
+      return value;
+    }
     if (sep >= 0) return ref.slice(sep + 2);
     return fail(
       'missing_variable',

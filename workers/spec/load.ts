@@ -50,7 +50,7 @@ export function loadPipelineText(file: string, text: string, options: LoadOption
     lineCounter: lines,
     prettyErrors: false,
     uniqueKeys: true,
-    merge: false,
+    merge: true,
   });
   const locate = locator(doc, lines);
   const problems: Problem[] = [];
@@ -90,7 +90,31 @@ export function loadPipelineText(file: string, text: string, options: LoadOption
     });
   }
 
-  const data: unknown = doc.toJS({ maxAliasCount: 100 });
+  let data: unknown;
+  try {
+    data = doc.toJS({ maxAliasCount: 100 });
+  } catch (err) {
+    // e.g. a merge key (<<) whose value is not a map, or an alias bomb.
+    const at = text.indexOf('<<');
+    const p = locate.offset(at >= 0 ? at : 0);
+    problems.push({
+      file,
+      line: p.line,
+      column: p.column,
+      path: '',
+      code: 'yaml_syntax',
+      message: `YAML: ${(err as Error).message}`,
+    });
+    return {
+      file,
+      pipeline: undefined,
+      data: undefined,
+      problems: sortProblems(problems),
+      secrets: interp.secrets,
+      locate,
+      text,
+    };
+  }
   if (data === null || typeof data !== 'object' || Array.isArray(data)) {
     problems.push({
       file,
