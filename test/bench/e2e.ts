@@ -39,6 +39,9 @@ export interface E2eOptions {
   onRunning?: (w: RunningWorker) => void;
 }
 
+/** The benchmark's copy of pipelines/churn-scoring.yaml with the Postgres and Kafka sinks only. */
+export const BENCH_PIPELINE = 'test/bench/pipelines/churn-bench.yaml';
+
 export function scoresTable(id: string): string {
   return `ml.bench_${id}`;
 }
@@ -75,7 +78,7 @@ export async function runE2e(o: E2eOptions): Promise<E2eResult> {
   const group = `bench-e2e-${id}`;
   const output = `bench-scores-${id}`;
   const dlq = `bench-dlq-${id}`;
-  const pipeline = o.pipeline ?? 'pipelines/churn-scoring.yaml';
+  const pipeline = o.pipeline ?? BENCH_PIPELINE;
   const end = await endOffsets(o.kafka, o.topic.topic);
   // Partitioned like the input. With the broker's default of one partition, a fetch of ~3,000 Avro
   // events becomes one >1 MB produce batch, which the broker rejects (message.max.bytes) and the

@@ -209,8 +209,8 @@ export async function runLatency(o: {
         startTimeoutSeconds: 60,
       });
     };
-    // Warm-up (JIT, connections, first batches) at the lowest rate; not measured.
-    const warm = Math.max(50, (o.shares[0] ?? 0.25) * o.maxEventsPerSec);
+    // Warm-up (JIT, connections, first batches) at 25 % load; not measured.
+    const warm = Math.max(50, 0.25 * o.maxEventsPerSec);
     await openLoop({ kafka: o.kafka, topic: o.topic, rate: warm, seconds: o.warmupSeconds, idBase });
     idBase += 10_000_000;
     await catchUp();

@@ -1,8 +1,12 @@
 /**
  * streamscore benchmark: `make bench` (BENCH_ARGS=--quick for the smoke run).
  *
- *   npx tsx test/bench/main.ts [--quick] [--out .bench/latest.json] [--profile] [--no-peers] [--only a,b]
+ *   npx tsx test/bench/main.ts [--quick | --tiny] [--out .bench/latest.json] [--profile] [--no-peers]
+ *                              [--only kcat,consume,stages,e2e,latency,peers]
  *
+ * --quick: ~50k events, one run per scenario (a few minutes); --tiny: a harness smoke test
+ * (thousands of events; the figures mean nothing); default: the full run (1M Avro events).
+ * --cleanup removes what an interrupted run left behind (bench topics, groups, subjects, tables).
  * One run, one set of topics: generates Debezium events (JSON with schemas and Avro, 6 partitions)
  * with a producer, then measures on those topics the consume floors, each stage alone, the end-to-end
  * catch-up of `streamscore run` (1 and 2 workers), open-loop latency, cost, and the peers; prints a
@@ -14,7 +18,8 @@ import { dirname, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { Kafka, logLevel } from 'kafkajs';
 import { env, uniqueId } from '../support/stack.js';
-import { type E2eResult, runE2e } from './e2e.js';
+import { cleanupLeftovers } from './cleanup.js';
+import { BENCH_PIPELINE, type E2eResult, runE2e } from './e2e.js';
 import { DEFAULT_MIX } from './events.js';
 import { type LatencyResult, LOW_LATENCY_PIPELINE, runLatency } from './latency.js';
 import { runKafkaConnectJdbc } from './peers/kafka-connect-jdbc.js';
@@ -30,41 +35,57 @@ import { cliCommand } from './worker.js';
 const { values: args } = parseArgs({
   options: {
     quick: { type: 'boolean', default: false },
+    tiny: { type: 'boolean', default: false },
     out: { type: 'string', default: '.bench/latest.json' },
     profile: { type: 'boolean', default: false },
     'no-peers': { type: 'boolean', default: false },
     only: { type: 'string' },
+    cleanup: { type: 'boolean', default: false },
   },
 });
 
-const quick = args.quick;
-const SIZES = quick
+const quick = args.quick || args.tiny;
+const SIZES = args.tiny
   ? {
-      avroEvents: 50_000,
-      jsonEvents: 20_000,
-      sampleAvro: 20_000,
-      sampleJson: 8_000,
-      stageSeconds: 1,
-      e2eCap: 45,
+      avroEvents: 3_000,
+      jsonEvents: 1_000,
+      sampleAvro: 2_000,
+      sampleJson: 500,
+      stageSeconds: 0.2,
+      e2eCap: 20,
       e2eRepeats: 1,
-      lowLatencyCap: 10,
-      latencySeconds: 6,
-      latencyWarmup: 3,
-      peerCap: 30,
+      lowLatencyCap: 5,
+      latencySeconds: 2,
+      latencyWarmup: 1,
+      peerCap: 10,
     }
-  : {
-      avroEvents: 1_000_000,
-      jsonEvents: 200_000,
-      sampleAvro: 150_000,
-      sampleJson: 30_000,
-      stageSeconds: 3,
-      e2eCap: 40,
-      e2eRepeats: 3,
-      lowLatencyCap: 25,
-      latencySeconds: 20,
-      latencyWarmup: 5,
-      peerCap: 60,
-    };
+  : quick
+    ? {
+        avroEvents: 50_000,
+        jsonEvents: 20_000,
+        sampleAvro: 20_000,
+        sampleJson: 8_000,
+        stageSeconds: 1,
+        e2eCap: 45,
+        e2eRepeats: 1,
+        lowLatencyCap: 10,
+        latencySeconds: 6,
+        latencyWarmup: 3,
+        peerCap: 30,
+      }
+    : {
+        avroEvents: 1_000_000,
+        jsonEvents: 200_000,
+        sampleAvro: 150_000,
+        sampleJson: 30_000,
+        stageSeconds: 3,
+        e2eCap: 40,
+        e2eRepeats: 3,
+        lowLatencyCap: 25,
+        latencySeconds: 20,
+        latencyWarmup: 5,
+        peerCap: 60,
+      };
 
 const only = args.only ? new Set(args.only.split(',')) : undefined;
 const want = (name: string) => !only || only.has(name);
@@ -99,7 +120,7 @@ async function main(): Promise<void> {
   const topics: BenchTopic[] = [];
   const out: Record<string, unknown> = {
     schema_version: 1,
-    mode: quick ? 'quick' : 'full',
+    mode: args.tiny ? 'tiny' : quick ? 'quick' : 'full',
     started_at: new Date(started).toISOString(),
     machine,
     cli: cliCommand().mode,
@@ -165,7 +186,7 @@ async function main(): Promise<void> {
     if (want('stages')) {
       for (const t of [avro, json]) {
         const stages = await buildStages({
-          pipeline: 'pipelines/churn-scoring.yaml',
+          pipeline: BENCH_PIPELINE,
           format: t.format,
           kafka,
           env: stageEnv,
@@ -279,7 +300,7 @@ async function main(): Promise<void> {
             kafka,
             topic: avro,
             maxEventsPerSec: maxRate,
-            shares: [0.25, 0.5, 0.8],
+            shares: [0.02, 0.25, 0.5, 0.8],
             seconds: SIZES.latencySeconds,
             warmupSeconds: SIZES.latencyWarmup,
           }),
@@ -353,7 +374,7 @@ async function main(): Promise<void> {
       event_loop_delay_p99_ms: e2eAvro2?.event_loop_delay_p99_ms?.median ?? null,
       definitions: {
         e2e_events_per_s:
-          'streamscore run --workers 2, Debezium Avro topic, churn pipeline (GBT-100), Postgres + output topic; catch-up messages/s (tombstones included) from the first commit to the end, median of runs',
+          'streamscore run --workers 2 test/bench/pipelines/churn-bench.yaml (pipelines/churn-scoring.yaml with Postgres + the output topic as sinks), Debezium Avro topic, GBT-100; catch-up messages/s (tombstones included) from the first commit to the end, median of runs',
         consume_only_events_per_s:
           'kafkajs consumer group, no-op eachBatch with resolve+commit, source settings, Avro topic',
         kcat_events_per_s: 'kcat -C -o beginning -e on the Avro topic, wall time incl. start-up',
@@ -385,5 +406,6 @@ async function main(): Promise<void> {
   }
 }
 
-await main();
+if (args.cleanup) await cleanupLeftovers();
+else await main();
 process.exit(0);
