@@ -10,7 +10,9 @@ import { BackfillQueues, type RunStatus } from '../../workers/backfill/queues.js
 import { positionTimeUs } from '../../workers/core/position.js';
 import { CUSTOMERS_DDL, churnFeatures, insertCustomers } from '../support/churn.js';
 import { type RunningCli, startCli } from '../support/cli.js';
+import { churnPipelineCopy } from '../support/pipelines.js';
 import { env, uniqueId, waitFor, withPg } from '../support/stack.js';
+import { warehouseSession, warehouseTable } from '../support/warehouse.js';
 
 export const PIPELINE = 'churn-scoring';
 
@@ -19,18 +21,15 @@ export const PIPELINE = 'churn-scoring';
  * a temporary directory with the model and input schema paths made absolute.
  */
 export function churnPipeline(id: string, backfill: Record<string, unknown> = {}): string {
-  const doc = parseDocument(readFileSync('pipelines/churn-scoring.yaml', 'utf8'));
-  doc.setIn(['spec', 'model', 'path'], resolve('pipelines/models/churn/1/model.onnx'));
-  doc.setIn(['spec', 'features', 'input_schema'], resolve('schemas/crm.customers.avsc'));
-  for (const [k, v] of Object.entries(backfill)) {
-    if (v === undefined) doc.deleteIn(['spec', 'backfill', k]);
-    else doc.setIn(['spec', 'backfill', k], v);
-  }
-  const dir = join(tmpdir(), `streamscore-backfill-${id}`);
-  mkdirSync(dir, { recursive: true });
-  const file = join(dir, 'churn-scoring.yaml');
-  writeFileSync(file, doc.toString());
-  return file;
+  return churnPipelineCopy(`backfill-${id}`, {
+    warehouse: false,
+    edit: (doc) => {
+      for (const [k, v] of Object.entries(backfill)) {
+        if (v === undefined) doc.deleteIn(['spec', 'backfill', k]);
+        else doc.setIn(['spec', 'backfill', k], v);
+      }
+    },
+  });
 }
 
 /** Environment of the CLI for one test: its own tables, topics and BullMQ prefix. */
@@ -43,6 +42,8 @@ export function churnEnv(id: string, extra: Record<string, string> = {}): Record
     CHURN_GROUP: `bf-${id}`,
     CHURN_TOPIC: `bf-${id}.none`,
     CHURN_ENCODING: 'json',
+    CHURN_WH_TABLE: `BF_${id.toUpperCase()}`,
+    CHURN_WH_HISTORY_TABLE: `BF_HISTORY_${id.toUpperCase()}`,
     METRICS_PORT: '0',
     REDIS_URL: env.redisUrl,
     STREAMSCORE_BACKFILL_PREFIX: `bf${id}`,
@@ -66,6 +67,18 @@ export async function dropTables(...tables: string[]): Promise<void> {
       await c.query(`drop table if exists ${t}__tombstones`);
     }
   });
+}
+
+/** The case's Snowflake (fakesnow) tables of the churn pipeline's warehouse sinks. */
+export async function dropWarehouseTables(e: Record<string, string>): Promise<void> {
+  const wh = await warehouseSession();
+  try {
+    for (const t of [e['CHURN_WH_TABLE']!, e['CHURN_WH_HISTORY_TABLE']!]) {
+      await wh.execute(`DROP TABLE IF EXISTS ${warehouseTable(t)}`);
+    }
+  } finally {
+    await wh.close();
+  }
 }
 
 export interface Score {
@@ -215,6 +228,7 @@ export function backfillCase(rows: number, backfill: Record<string, unknown> = {
     for (const cli of started) await cli.stop();
     await close();
     await dropTables(c.table, c.scores);
+    await dropWarehouseTables(e);
   });
   return c;
 }

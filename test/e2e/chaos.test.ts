@@ -5,6 +5,7 @@ import { Kafka, logLevel } from 'kafkajs';
 import { createDecoder } from '../../workers/decode/create.js';
 import { CUSTOMERS_DDL, insertCustomers } from '../support/churn.js';
 import { type RunningCli, startCli } from '../support/cli.js';
+import { churnPipelineCopy } from '../support/pipelines.js';
 import { dropDebezium, env, registerDebezium, uniqueId, waitFor, withPg } from '../support/stack.js';
 import { TcpProxy } from '../support/tcp-proxy.js';
 
@@ -24,6 +25,8 @@ const kafka = new Kafka({
 });
 const proxy = new TcpProxy(new URL(env.databaseUrl).hostname, Number(new URL(env.databaseUrl).port || 5432));
 let fleet: RunningCli | undefined;
+// The warehouse sinks are tested in the churn e2e; here the subject is Kafka, the fleet and Postgres.
+const pipelineFile = churnPipelineCopy(`chaos-${id}`, { warehouse: false });
 
 function pipelineEnv(group: string): Record<string, string> {
   const db = new URL(env.databaseUrl);
@@ -134,7 +137,7 @@ async function tableState(): Promise<Map<number, { position: string; scoredAt: s
 }
 
 test('SIGKILL workers of a --workers 2 fleet three times and cut Postgres for 10 s while 20k events flow: nothing lost, latest version wins', async () => {
-  fleet = startCli(['run', '--workers', '2', 'pipelines/churn-scoring.yaml'], pipelineEnv(`chaos-${id}`));
+  fleet = startCli(['run', '--workers', '2', pipelineFile], pipelineEnv(`chaos-${id}`));
   await waitFor('snapshot scored', async () => (await tableState()).size >= CUSTOMERS, 120000);
 
   const updates = (async () => {
@@ -186,7 +189,7 @@ test('SIGKILL workers of a --workers 2 fleet three times and cut Postgres for 10
 test('replaying the topic from the beginning with a new consumer group leaves every row unchanged', async () => {
   await fleet!.stop();
   const beforeReplay = await tableState();
-  const replay = startCli(['run', 'pipelines/churn-scoring.yaml'], pipelineEnv(`chaos-replay-${id}`));
+  const replay = startCli(['run', pipelineFile], pipelineEnv(`chaos-replay-${id}`));
   try {
     const groupDone = async () => {
       const admin = kafka.admin();

@@ -1,0 +1,28 @@
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { parseDocument } from 'yaml';
+
+/**
+ * A copy of pipelines/churn-scoring.yaml for one test, in a temporary directory (model and input
+ * schema paths made absolute). `warehouse: false` drops the Snowflake sinks for tests whose subject
+ * is elsewhere (chaos, backfill volume): the emulator's MERGE throughput is not what they measure.
+ */
+export function churnPipelineCopy(
+  id: string,
+  opts: { warehouse?: boolean; edit?: (doc: ReturnType<typeof parseDocument>) => void } = {},
+): string {
+  const doc = parseDocument(readFileSync('pipelines/churn-scoring.yaml', 'utf8'), { merge: true });
+  doc.setIn(['spec', 'model', 'path'], resolve('pipelines/models/churn/1/model.onnx'));
+  doc.setIn(['spec', 'features', 'input_schema'], resolve('schemas/crm.customers.avsc'));
+  if (opts.warehouse === false) {
+    const sinks = doc.getIn(['spec', 'sinks']) as { items: { get(k: string): unknown }[] };
+    sinks.items = sinks.items.filter((s) => s.get('snowflake') === undefined);
+  }
+  opts.edit?.(doc);
+  const dir = join(tmpdir(), `streamscore-test-${id}`);
+  mkdirSync(dir, { recursive: true });
+  const file = join(dir, 'churn-scoring.yaml');
+  writeFileSync(file, doc.toString());
+  return file;
+}
