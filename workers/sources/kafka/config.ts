@@ -46,7 +46,11 @@ export const kafkaSourceConfig = z
     session_timeout_ms: positiveInt().default(30000).describe('Group session timeout.'),
     heartbeat_interval_ms: positiveInt().default(3000).describe('Heartbeat interval.'),
     max_bytes_per_partition: positiveInt().default(1048576).describe('Fetch size per partition.'),
-    partitions_consumed_concurrently: nonNegativeInt().default(1).describe('Partitions processed at once.'),
+    partitions_consumed_concurrently: positiveInt()
+      .default(8)
+      .describe(
+        'Partitions whose batches are processed at once; their rows share micro-batches and sink flushes.',
+      ),
   })
   .describe('Consume change events from Kafka topics as a consumer group.');
 
