@@ -1,11 +1,6 @@
-/** Helpers of the backfill end-to-end tests: a churn pipeline copy with its own backfill section, tables, queues. */
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
 import { after, before } from 'node:test';
 import { Redis } from 'ioredis';
 import * as ort from 'onnxruntime-node';
-import { parseDocument } from 'yaml';
 import { BackfillQueues, type RunStatus } from '../../workers/backfill/queues.js';
 import { positionTimeUs } from '../../workers/core/position.js';
 import { CUSTOMERS_DDL, churnFeatures, insertCustomers } from '../support/churn.js';
@@ -20,9 +15,13 @@ export const PIPELINE = 'churn-scoring';
  * pipelines/churn-scoring.yaml with `backfill` fields replaced (e.g. lock_ms, schedule), written to
  * a temporary directory with the model and input schema paths made absolute.
  */
-export function churnPipeline(id: string, backfill: Record<string, unknown> = {}): string {
+export function churnPipeline(
+  id: string,
+  backfill: Record<string, unknown> = {},
+  options: { warehouse?: boolean } = {},
+): string {
   return churnPipelineCopy(`backfill-${id}`, {
-    warehouse: false,
+    warehouse: options.warehouse === true,
     edit: (doc) => {
       for (const [k, v] of Object.entries(backfill)) {
         if (v === undefined) doc.deleteIn(['spec', 'backfill', k]);
@@ -205,7 +204,11 @@ export interface BackfillCase {
  * One e2e file's setup: a customers table of `rows` rows created before the tests, a pipeline
  * copy with `backfill` overrides; afterwards the CLI processes stop and the queues and tables go.
  */
-export function backfillCase(rows: number, backfill: Record<string, unknown> = {}): BackfillCase {
+export function backfillCase(
+  rows: number,
+  backfill: Record<string, unknown> = {},
+  options: { warehouse?: boolean } = {},
+): BackfillCase {
   const id = uniqueId();
   const e = churnEnv(id);
   const { queues, close } = testQueues(id);
@@ -215,7 +218,7 @@ export function backfillCase(rows: number, backfill: Record<string, unknown> = {
     env: e,
     table: e['CHURN_SOURCE_TABLE']!,
     scores: e['CHURN_SCORES_TABLE']!,
-    file: churnPipeline(id, backfill),
+    file: churnPipeline(id, backfill, options),
     queues,
     start(args) {
       const cli = startCli(args, e);
