@@ -3,7 +3,7 @@
  * against the SNOWFLAKE_* target (the stack's fakesnow by default): batches of new keys (inserts),
  * the same keys at newer positions (updates), then a replay (no-ops). One flush per batch. Measures,
  * never asserts. A path the target does not support is reported, not measured. Run:
- *   npx tsx test/integration/sinks/snowflake-bench.ts [rows=2000] [batches=3] [on_delete=delete]
+ *   npx tsx test/integration/sinks/snowflake-bench.ts [rows=2000] [batches=3] [on_delete=delete] [loads=bind,values,copy]
  */
 import { errorMessage } from '../../../workers/core/errors.js';
 import type { PredictionRow } from '../../../workers/core/types.js';
@@ -14,7 +14,7 @@ import { adminSession, bigPos, sfConfig, sfSink } from './snowflake-support.js';
 const ROWS = Number(process.argv[2] ?? 2000);
 const batches = Number(process.argv[3] ?? 3);
 const onDelete = process.argv[4] ?? 'delete';
-const loads = ['bind', 'values', 'copy'] as const;
+const loads = (process.argv[5] ?? 'bind,values,copy').split(',');
 
 function rows(b: number, t: number): PredictionRow[] {
   return Array.from({ length: ROWS }, (_, i) => row(b * ROWS + i, bigPos(t, i), (i % 1000) / 1000));

@@ -122,6 +122,7 @@ describe('snowflake table plan and DDL', () => {
   it('in append mode adds OP and identifies rows by key, position and model version', () => {
     const p = plan({ mode: 'append' });
     assert.ok(p.columns.some((c) => c.name === 'OP' && c.ref === 'op'));
+    assert.ok(snowflakeDdl(p).includes('"OP" VARCHAR NOT NULL,'));
     assert.deepEqual(p.identity, ['CUSTOMER_ID', 'SOURCE_POSITION', 'MODEL_VERSION']);
     assert.match(snowflakeDdl(p), /PRIMARY KEY \("CUSTOMER_ID", "SOURCE_POSITION", "MODEL_VERSION"\)/);
     assert.equal(p.tombstone, undefined);

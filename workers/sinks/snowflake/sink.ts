@@ -98,7 +98,10 @@ export class SnowflakeSink implements Sink {
       await verifyTable(s, this.plan, { pipeline: this.pipeline, tag });
       await this.ensureStage(s, tag);
     } catch (err) {
-      throw await this.fail(err, 'opening the sink');
+      const e = await this.fail(err, 'opening the sink');
+      // A sink that did not open holds no session (the driver's keep-alive would outlive the worker).
+      await this.dropSession();
+      throw e;
     }
     this.logger.debug(
       { sink: this.name, mode: this.plan.mode, on_delete: this.plan.onDelete, load: this.config.load },

@@ -184,7 +184,8 @@ function columnLine(c: { name: string; type: ColumnType }, notNull: boolean): st
  */
 export function createTableStatements(plan: SnowflakeTablePlan): string[] {
   const pk = (cols: readonly string[]) => `  PRIMARY KEY (${cols.map(quoteIdent).join(', ')})`;
-  const lines = plan.columns.map((c) => columnLine(c, c.isKey || c.metadata));
+  // Key, metadata and op columns always have a value.
+  const lines = plan.columns.map((c) => columnLine(c, c.isKey || c.metadata || c.ref === 'op'));
   if (plan.deletedAt) lines.push(columnLine({ name: plan.deletedAt, type: 'timestamp' }, false));
   const out = [
     `CREATE TABLE IF NOT EXISTS ${plan.quoted} (\n${[...lines, pk(plan.identity)].join(',\n')}\n)`,
