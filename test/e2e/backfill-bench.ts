@@ -15,6 +15,7 @@ import {
   churnPipeline,
   createCustomers,
   dropTables,
+  dropWarehouseTables,
   runFinished,
   runIdOf,
   testQueues,
@@ -28,6 +29,8 @@ interface Variant {
   processes: number;
   backfill: Record<string, unknown>;
   kafkaSink?: boolean;
+  /** The committed pipeline's Snowflake sinks (fakesnow) too, on a smaller table of this many rows. */
+  warehouseRows?: number;
 }
 
 const variants: Variant[] = [
@@ -35,6 +38,18 @@ const variants: Variant[] = [
   { name: '2 processes, concurrency 2', processes: 2, backfill: {} },
   { name: '1 process, concurrency 4', processes: 1, backfill: { concurrency: 4 } },
   { name: '1 process, concurrency 2, no Kafka sink', processes: 1, backfill: {}, kafkaSink: false },
+  {
+    name: '1 process, concurrency 2, with the warehouse sinks',
+    processes: 1,
+    backfill: {},
+    warehouseRows: 3000,
+  },
+  {
+    name: '2 processes, concurrency 2, with the warehouse sinks',
+    processes: 2,
+    backfill: {},
+    warehouseRows: 3000,
+  },
 ];
 
 /** utime + stime in seconds of every process whose command line matches. */
@@ -79,15 +94,18 @@ async function main(): Promise<void> {
   const table = base['CHURN_SOURCE_TABLE']!;
   process.stdout.write(`creating ${ROWS} customers in ${table}\n`);
   await createCustomers(table, ROWS);
+  const small = `${table}_small`;
+  if (variants.some((v) => v.warehouseRows))
+    await createCustomers(small, Math.max(...variants.map((v) => v.warehouseRows ?? 0)));
   const results: Record<string, unknown>[] = [];
   for (const [i, v] of variants.entries()) {
     const vid = `${id}v${i}`;
     const e: Record<string, string> = {
       ...churnEnv(vid),
-      CHURN_SOURCE_TABLE: table,
+      CHURN_SOURCE_TABLE: v.warehouseRows ? small : table,
       STREAMSCORE_LOG_LEVEL: 'warn',
     };
-    const file = churnPipeline(vid, v.backfill);
+    const file = churnPipeline(vid, v.backfill, { warehouse: v.warehouseRows !== undefined });
     if (v.kafkaSink === false) {
       const doc = parseDocument(readFileSync(file, 'utf8'));
       doc.setIn(['spec', 'sinks'], [doc.getIn(['spec', 'sinks', 0])]);
@@ -128,9 +146,10 @@ async function main(): Promise<void> {
       for (const w of workers) await w.stop();
       await close();
       await dropTables(e['CHURN_SCORES_TABLE']!);
+      if (v.warehouseRows) await dropWarehouseTables(e);
     }
   }
-  await dropTables(table);
+  await dropTables(table, small);
   process.stdout.write(
     `${JSON.stringify({ rows: ROWS, cpus: (await import('node:os')).cpus().length, results }, null, 2)}\n`,
   );
