@@ -277,12 +277,12 @@ describe('snowflake row encoding', () => {
       'churn',
       '1',
       big.toString(),
-      '2026-01-02T03:04:05.678Z',
+      '2026-01-02T03:04:05.678+00:00',
       'u',
       null,
     ]);
     assert.deepEqual(staged[1]!.cells.slice(0, 4), ['2', null, null, null]);
-    assert.deepEqual(staged[1]!.cells.slice(-2), ['d', '1970-01-01T00:00:20.000Z']);
+    assert.deepEqual(staged[1]!.cells.slice(-2), ['d', '1970-01-01T00:00:20.000+00:00']);
     assert.ok(staged[0]!.bytes > 40);
     assert.equal(stageRows(plan({ on_delete: 'ignore' }), batch([del(2, pos(20))])).length, 0);
   });
@@ -315,7 +315,7 @@ describe('snowflake row encoding', () => {
     const csv = csvText(stageRows(p, b));
     assert.equal(
       csv,
-      '"1","a,""b""\nc","churn","1","100000000000000000000000000","2026-01-02T03:04:05.678Z","u",\n',
+      '"1","a,""b""\nc","churn","1","100000000000000000000000000","2026-01-02T03:04:05.678+00:00","u",\n',
     );
     b.rows[0]!.values[3] = '';
     assert.match(csvText(stageRows(p, b)), /^"1","","churn"/);

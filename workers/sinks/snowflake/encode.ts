@@ -38,6 +38,14 @@ export function cellText(value: unknown): string | null {
 }
 
 /**
+ * `…Z` → `…+00:00`: ISO-8601 with an explicit offset, the form TIMESTAMP_TZ's AUTO input format
+ * (and fakesnow) parse without doubt.
+ */
+function utcOffset(iso: string): string {
+  return iso.endsWith('Z') ? `${iso.slice(0, -1)}+00:00` : iso;
+}
+
+/**
  * Encodes the rows of one batch for the staging table (deletes dropped when the sink ignores them).
  * Values go through the shared `columnArrays`/`toSqlParam` conversion first, so Postgres and Snowflake
  * see the same values.
@@ -50,18 +58,20 @@ export function stageRows(plan: SnowflakeTablePlan, batch: PredictionBatch): Sta
   const width = arrays.length;
   const out = new Array<StagedRow>(n);
   const append = plan.mode === 'append';
+  const isTimestamp = plan.columns.map((c) => c.type === 'timestamp');
   for (let i = 0; i < n; i++) {
     const row = rows[i]!;
     const cells = new Array<string | null>(width + 2);
     let bytes = width + 2;
     for (let c = 0; c < width; c++) {
-      const text = cellText(arrays[c]![i]);
+      const v = arrays[c]![i];
+      const text = isTimestamp[c] && typeof v === 'string' ? utcOffset(v) : cellText(v);
       cells[c] = text;
       if (text !== null) bytes += text.length;
     }
     const del = row.op === 'd';
     cells[width] = del ? 'd' : row.op;
-    cells[width + 1] = del ? new Date(row.sourceTsMs).toISOString() : null;
+    cells[width + 1] = del ? utcOffset(new Date(row.sourceTsMs).toISOString()) : null;
     bytes += del ? 25 : 1;
     const key = plan.map.keyIdentity(row, batch);
     const id = append
