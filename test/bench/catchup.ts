@@ -4,6 +4,7 @@
  * topic's end. The rate is taken over the steady window, from the first commit to the end (or to
  * the time cap), so start-up (model load, group join) is reported apart.
  */
+import { readFileSync } from 'node:fs';
 import type { Kafka } from 'kafkajs';
 import { type CpuReading, cpuSince, readCpu } from './procstat.js';
 
@@ -40,6 +41,8 @@ export interface CatchUpResult {
   cpu_us_per_event: Record<string, number>;
   /** Share of the machine's busy CPU not accounted to the measured roots (other load on the box). */
   unaccounted_cpu_share: number | null;
+  /** 1-minute load average at the end of the window (runnable processes; 2 = both cores busy). */
+  load_avg_1m: number;
   error?: string;
 }
 
@@ -75,6 +78,8 @@ export async function measureCatchUp(o: CatchUpOptions): Promise<CatchUpResult> 
       }
       if (done(c)) {
         completed = true;
+        if (first?.t === now)
+          error = 'the backlog was consumed within one poll: no steady window (too few events)';
         last = { t: now, n, cpu: readCpu(o.cpuRoots()) };
         break;
       }
@@ -101,6 +106,7 @@ export async function measureCatchUp(o: CatchUpOptions): Promise<CatchUpResult> 
     cpu_seconds: {},
     cpu_us_per_event: {},
     unaccounted_cpu_share: null,
+    load_avg_1m: Number(readFileSync('/proc/loadavg', 'utf8').split(' ')[0]),
     ...(error ? { error } : {}),
   };
   if (first && last && last.n > first.n) {

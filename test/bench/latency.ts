@@ -19,7 +19,7 @@ import { type Change, EnvelopeEncoder } from './events.js';
 import { cpuSince, readCpu, stackPids } from './procstat.js';
 import type { BenchTopic } from './topic.js';
 import { createTopic, deleteGroups, deleteTopics, endOffsets, setGroupOffsets } from './topic.js';
-import { startWorker, workerPids } from './worker.js';
+import { startIdleProbe, startWorker, workerPids } from './worker.js';
 
 export const LOW_LATENCY_PIPELINE = 'test/bench/pipelines/churn-low-latency.yaml';
 
@@ -50,6 +50,8 @@ export interface LatencyResult {
   max_events_per_s: number;
   levels: LatencyLevel[];
   event_loop_delay_p99_ms: number | null;
+  /** The same probe in an idle Node process meanwhile: the machine's scheduling noise floor. */
+  idle_process_event_loop_delay_ms: { p50: number; p99: number; max: number } | null;
   rss_mb_peak: number | null;
   note: string;
 }
@@ -128,15 +130,19 @@ async function openLoop(args: {
   return { sent: n, lagMaxMs: lagMax, sentAtUs };
 }
 
-async function createLatencyTable(table: string, env: Record<string, string>): Promise<void> {
+async function createLatencyTable(
+  pipeline: string,
+  table: string,
+  env: Record<string, string>,
+): Promise<void> {
   const registry = new ModelRegistry();
   try {
-    const v = await validatePipelineFile(LOW_LATENCY_PIPELINE, {
+    const v = await validatePipelineFile(pipeline, {
       env: { ...process.env, ...env } as Record<string, string>,
       keepModel: true,
       registry,
     });
-    if (!v.pipeline || !v.model || !v.checked) throw new Error(`${LOW_LATENCY_PIPELINE} is invalid`);
+    if (!v.pipeline || !v.model || !v.checked) throw new Error(`${pipeline} is invalid`);
     const names = v.checked.features.map((f) => f.name);
     const schema = predictionSchemaOf(v.checked, v.model, names);
     const cfg = v.pipeline.spec.sinks.find((s) => s.postgres)!.postgres!;
@@ -159,6 +165,8 @@ async function createLatencyTable(table: string, env: Record<string, string>): P
 
 export async function runLatency(o: {
   kafka: Kafka;
+  /** Defaults to LOW_LATENCY_PIPELINE. */
+  pipeline?: string;
   topic: BenchTopic;
   maxEventsPerSec: number;
   shares: number[];
@@ -179,15 +187,12 @@ export async function runLatency(o: {
     CHURN_DLQ: dlq,
     METRICS_PORT: '0',
   };
-  await createLatencyTable(table, env);
+  const pipeline = o.pipeline ?? LOW_LATENCY_PIPELINE;
+  await createLatencyTable(pipeline, table, env);
   await createTopic(o.kafka, output);
   await setGroupOffsets(o.kafka, group, o.topic.topic, await endOffsets(o.kafka, o.topic.topic));
-  const worker = startWorker({
-    pipeline: LOW_LATENCY_PIPELINE,
-    workers: 1,
-    env,
-    logFile: '.bench/logs/latency.log',
-  });
+  const worker = startWorker({ pipeline, workers: 1, env, logFile: '.bench/logs/latency.log' });
+  const idle = startIdleProbe();
   const pids = stackPids();
   const levels: LatencyLevel[] = [];
   const ranges: { from: number; to: number; level: number; sentAtUs: Float64Array }[] = [];
@@ -239,6 +244,7 @@ export async function runLatency(o: {
   } finally {
     await worker.stop();
   }
+  const noise = await idle.stop();
   await withPg(async (c) => {
     for (const rg of ranges) {
       const res = await c.query(
@@ -268,11 +274,12 @@ export async function runLatency(o: {
   await deleteTopics(o.kafka, [output, dlq]);
   await deleteGroups(o.kafka, [group]);
   return {
-    pipeline: LOW_LATENCY_PIPELINE,
+    pipeline,
     batch: { max_size: 64, max_wait_ms: 2, partitions_consumed_concurrently: 6 },
     max_events_per_s: o.maxEventsPerSec,
     levels,
     event_loop_delay_p99_ms: probes.length ? Math.max(...probes.map((p) => p.event_loop_delay_ms.p99)) : null,
+    idle_process_event_loop_delay_ms: noise,
     rss_mb_peak: probes.length ? Math.max(...probes.map((p) => p.rss_mb_peak)) : null,
     note: 'written_at is clock_timestamp() from a bench trigger at the row write, inside the sink transaction (its commit follows); scheduled send time is source.ts_us of each event',
   };

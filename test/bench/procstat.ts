@@ -159,11 +159,17 @@ export function machineInfo(): Record<string, unknown> {
       node: process.version,
       kafka: kafkaVersion(),
       postgres: version('psql', ['--version']),
-      kcat: version('kcat', ['-V']),
+      kcat: kcatVersion(),
       java: version('java', ['-version']),
       python: version('python3', ['--version']),
     },
   };
+}
+
+function kcatVersion(): string | null {
+  const r = spawnSync('kcat', ['-V'], { encoding: 'utf8' });
+  if (r.error) return null;
+  return /Version\s+\S+/.exec(`${r.stdout}${r.stderr}`)?.[0] ?? null;
 }
 
 function kafkaVersion(): string | null {

@@ -182,6 +182,12 @@ export function printReport(r: Obj): void {
         ),
       );
     }
+    const idle = lat['idle_process_event_loop_delay_ms'] as Obj | null;
+    if (idle) {
+      lines.push(
+        `   an idle Node process meanwhile: event-loop delay p50 ${fmt(num(idle['p50']), 1)} ms, p99 ${fmt(num(idle['p99']), 1)} ms, max ${fmt(num(idle['max']), 1)} ms (scheduler noise from other load)`,
+      );
+    }
   } else if (lat) lines.push(`latency: error ${String(lat['error']).slice(0, 200)}`);
   lines.push('');
   lines.push('ratios:');

@@ -180,3 +180,38 @@ export function workerPids(w: RunningWorker): number[] {
   const tree = processTree(w.pid);
   return tree.length > 1 ? tree.slice(1) : tree;
 }
+
+/**
+ * An idle Node process with the same probe: its event-loop delay is what the machine's scheduler
+ * alone adds (other processes competing for the cores), the floor under any latency measured here.
+ */
+export function startIdleProbe(): { stop(): Promise<{ p50: number; p99: number; max: number } | null> } {
+  const dir = resolve(`.bench/probe-idle-${process.pid}-${Date.now()}`);
+  mkdirSync(dir, { recursive: true });
+  const child = spawn(process.execPath, ['--import', PROBE, '-e', 'setInterval(() => {}, 1000)'], {
+    env: { ...process.env, BENCH_PROBE_DIR: dir },
+    stdio: 'ignore',
+  });
+  const exited = new Promise<void>((r) => child.once('exit', () => r()));
+  return {
+    async stop() {
+      let out: { p50: number; p99: number; max: number } | null = null;
+      try {
+        const d = JSON.parse(readFileSync(join(dir, `${child.pid}.json`), 'utf8')) as {
+          event_loop_delay_ms: { p50: number; p99: number; max: number };
+        };
+        out = {
+          p50: d.event_loop_delay_ms.p50,
+          p99: d.event_loop_delay_ms.p99,
+          max: d.event_loop_delay_ms.max,
+        };
+      } catch {
+        out = null;
+      }
+      child.kill('SIGTERM');
+      await exited;
+      rmSync(dir, { recursive: true, force: true });
+      return out;
+    },
+  };
+}
