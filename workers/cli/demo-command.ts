@@ -15,7 +15,7 @@ export function registerDemo(program: Command): void {
     .description(
       'The CRM churn story on the local stack: seed, backfill, stream with a worker fleet, summary.',
     )
-    .option('--customers <n>', 'customers to seed', '20000')
+    .option('--customers <n>', 'customers to seed', '10000')
     .option('--seconds <n>', 'seconds of CRM traffic', '30')
     .option('--rate <n>', 'CRM changes per second', '200')
     .option('--workers <n>', 'worker processes', '2')

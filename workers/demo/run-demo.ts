@@ -2,6 +2,9 @@ import { spawn } from 'node:child_process';
 import { Kafka, logLevel } from 'kafkajs';
 import pg from 'pg';
 import { deleteConnector, publicationName, registerDebezium, slotName } from '../connect/debezium.js';
+import { silentLogger } from '../core/silent-logger.js';
+import { snowflakeConnector } from '../sinks/snowflake/client.js';
+import { snowflakeSinkConfig } from '../sinks/snowflake/config.js';
 import { dropCrm, seedCrm } from './seed.js';
 import { readStatus, statusLine } from './status.js';
 import { generateTraffic } from './traffic.js';
@@ -23,11 +26,14 @@ export interface DemoOptions {
 }
 
 const PIPELINE = 'pipelines/churn-scoring.yaml';
-const CONNECTOR = 'streamscore-demo-crm';
+// A new connector name per run: Kafka Connect keeps a connector's offsets after it is deleted.
+const CONNECTOR_PREFIX = 'streamscore-demo-crm';
 const TOPIC = 'crm.crm.customers';
 const GROUP = 'churn-scoring';
 const DLQ = 'churn-scoring.dlq';
 const SCORES = 'ml.customer_churn_scores';
+const WAREHOUSE_TABLE = 'CUSTOMER_CHURN_SCORES';
+const WAREHOUSE_HISTORY = 'CUSTOMER_CHURN_SCORE_HISTORY';
 
 function step(out: (l: string) => void, n: number, text: string): void {
   out(`\n\x1b[1m${n}. ${text}\x1b[0m`);
@@ -54,6 +60,7 @@ export async function runDemo(o: DemoOptions): Promise<void> {
       `Seeding the CRM (crm.customers, crm.plans, crm.support_tickets: ${o.customers} customers) and capturing it with Debezium`,
     );
     await reset(db, admin, o);
+    const connector = `${CONNECTOR_PREFIX}-${Date.now().toString(36)}`;
     await seedCrm(db, o.customers);
     const counts = await db.query(
       `select (select count(*) from crm.customers)::int c, (select count(*) from crm.support_tickets)::int t`,
@@ -63,16 +70,16 @@ export async function runDemo(o: DemoOptions): Promise<void> {
       connectUrl: o.env.connectUrl,
       databaseUrl: o.env.databaseUrl,
       registryUrl: o.env.registryUrl,
-      name: CONNECTOR,
+      name: connector,
       topicPrefix: 'crm',
       tables: ['crm.customers'],
       converter: 'json',
       snapshotMode: 'no_data',
     });
-    o.out(`   Debezium connector ${CONNECTOR} streams crm.customers → Kafka topic ${TOPIC}`);
+    o.out(`   Debezium connector ${connector} streams crm.customers → Kafka topic ${TOPIC}`);
 
     step(o.out, 2, 'Backfill: scoring every existing customer with the same pipeline');
-    await runCli(o, ['backfill', PIPELINE, '--wait'], 'backfill');
+    await runCli(o, ['backfill', PIPELINE, '--wait', '--work'], 'backfill');
 
     step(o.out, 3, `Streaming: ${o.workers} workers on ${PIPELINE} while the CRM changes for ${o.seconds} s`);
     const fleet = spawn(
@@ -136,25 +143,39 @@ export async function runDemo(o: DemoOptions): Promise<void> {
 
 /** Starts from scratch: connector, slot, publication, topics, CRM and score tables. */
 async function reset(db: pg.Client, admin: import('kafkajs').Admin, o: DemoOptions): Promise<void> {
-  await deleteConnector(o.env.connectUrl, CONNECTOR);
-  for (let i = 0; i < 40; i++) {
-    const r = await db.query('select active from pg_replication_slots where slot_name = $1', [
-      slotName(CONNECTOR),
-    ]);
-    if (r.rows.length === 0) break;
-    if (!r.rows[0].active) {
-      await db.query('select pg_drop_replication_slot($1)', [slotName(CONNECTOR)]);
-      break;
-    }
-    await new Promise((r2) => setTimeout(r2, 250));
+  const connectors = (await (await fetch(`${o.env.connectUrl}/connectors`)).json()) as string[];
+  for (const name of connectors.filter((n) => n.startsWith(CONNECTOR_PREFIX))) {
+    await deleteConnector(o.env.connectUrl, name);
+    await dropSlot(db, slotName(name));
+    await db.query(`drop publication if exists ${publicationName(name)}`);
   }
-  await db.query(`drop publication if exists ${publicationName(CONNECTOR)}`);
+
   const existing = new Set(await admin.listTopics());
   const topics = [TOPIC, DLQ, 'ml.churn-scores'].filter((t) => existing.has(t));
   if (topics.length > 0) await admin.deleteTopics({ topics });
   await admin.deleteGroups([GROUP]).catch(() => undefined);
   await dropCrm(db);
   await db.query(`drop table if exists ${SCORES}, ${SCORES}__tombstones cascade`);
+  // The sink creates its tables through knex migrations: forget them too so they are created again.
+  await db.query(
+    `do $$ begin
+       if to_regclass('ml.streamscore_migrations') is not null then
+         delete from ml.streamscore_migrations where name in ('create table ${SCORES}', 'create table ${SCORES}__tombstones');
+       end if;
+     end $$`,
+  );
+}
+
+async function dropSlot(db: pg.Client, slot: string): Promise<void> {
+  for (let i = 0; i < 40; i++) {
+    const r = await db.query('select active from pg_replication_slots where slot_name = $1', [slot]);
+    if (r.rows.length === 0) return;
+    if (!r.rows[0].active) {
+      await db.query('select pg_drop_replication_slot($1)', [slot]);
+      return;
+    }
+    await new Promise((r2) => setTimeout(r2, 250));
+  }
 }
 
 async function summary(
@@ -168,6 +189,7 @@ async function summary(
   o.out(
     `   predictions in ${SCORES}: ${total.rows[0].n} rows (${r.status.predictions} written during the stream)`,
   );
+  o.out(`   predictions in the warehouse: ${await warehouseCount(o)}`);
   o.out(
     `   commit → score latency    p50 ${ms(r.status.p50Ms)}, p95 ${ms(r.status.p95Ms)}, p99 ${ms(r.status.p99Ms)}`,
   );
@@ -205,5 +227,35 @@ function redact(url: string): string {
     return u.toString();
   } catch {
     return url;
+  }
+}
+
+/** Rows of the warehouse's current-scores table, read the way an analyst would. */
+async function warehouseCount(o: DemoOptions): Promise<string> {
+  const e = process.env;
+  const config = snowflakeSinkConfig.parse({
+    account: e['SNOWFLAKE_ACCOUNT'] ?? 'fakesnow',
+    user: e['SNOWFLAKE_USER'] ?? 'fake',
+    auth: { password: e['SNOWFLAKE_PASSWORD'] ?? 'snow' },
+    database: e['SNOWFLAKE_DATABASE'] ?? 'STREAMSCORE',
+    schema: e['SNOWFLAKE_SCHEMA'] ?? 'PUBLIC',
+    host: e['SNOWFLAKE_HOST'] ?? '127.0.0.1',
+    port: Number(e['SNOWFLAKE_PORT'] ?? 18085),
+    protocol: e['SNOWFLAKE_PROTOCOL'] ?? 'http',
+    table: WAREHOUSE_TABLE,
+    key: ['CUSTOMER_ID'],
+    columns: { CUSTOMER_ID: 'key' },
+  });
+  const session = await snowflakeConnector(config, { logger: silentLogger })();
+  try {
+    const fq = `"${config.database}"."${config.schema}"`;
+    const cur = await session.execute(`select count(*) as N from ${fq}."${WAREHOUSE_TABLE}"`);
+    const hist = await session.execute(`select count(*) as N from ${fq}."${WAREHOUSE_HISTORY}"`);
+    const n = Number(cur[0]?.['N'] ?? 0);
+    if (n === 0) throw new Error(`no predictions in the warehouse table ${WAREHOUSE_TABLE}`);
+    void o;
+    return `${n} rows in ${WAREHOUSE_TABLE}, ${Number(hist[0]?.['N'] ?? 0)} in ${WAREHOUSE_HISTORY}`;
+  } finally {
+    await session.close();
   }
 }

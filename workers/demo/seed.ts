@@ -86,5 +86,5 @@ export async function seedCrm(db: pg.Client, count: number): Promise<void> {
 
 /** Removes the demo's CRM schema (a second `make demo` starts from scratch). */
 export async function dropCrm(db: pg.Client): Promise<void> {
-  await db.query('drop schema if exists crm cascade');
+  await db.query('drop table if exists crm.support_tickets, crm.customers, crm.plans cascade');
 }

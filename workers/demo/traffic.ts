@@ -35,14 +35,14 @@ export async function generateTraffic(
       if (r < 0.15) {
         await db.query(
           `insert into crm.customers (customer_id, email, company, plan, signup_date, monthly_spend, seats, tickets_90d, last_login_at)
-           values ($1, 'new' || $1 || '@signup.example', 'New Co #' || $1, 'basic', current_date, 29.00, 1, 0, now())`,
+           values ($1::bigint, 'new' || $1::text || '@signup.example', 'New Co #' || $1::text, 'basic', current_date, 29.00, 1, 0, now())`,
           [nextId++],
         );
         stats.inserts++;
       } else if (r < 0.45) {
         await db.query('begin');
         await db.query(
-          `insert into crm.support_tickets (customer_id, severity, subject) select $1, 'high', 'Cannot log in' where exists (select 1 from crm.customers where customer_id = $1)`,
+          `insert into crm.support_tickets (customer_id, severity, subject) select $1::bigint, 'high', 'Cannot log in' where exists (select 1 from crm.customers where customer_id = $1::bigint)`,
           [id],
         );
         await db.query(
