@@ -137,7 +137,7 @@ async function tableState(): Promise<Map<number, { position: string; scoredAt: s
 }
 
 test('SIGKILL workers of a --workers 2 fleet three times and cut Postgres for 10 s while 20k events flow: nothing lost, latest version wins', async () => {
-  fleet = startCli(['run', '--workers', '2', pipelineFile], pipelineEnv(`chaos-${id}`));
+  fleet = startCli(['run', '--no-backfill', '--workers', '2', pipelineFile], pipelineEnv(`chaos-${id}`));
   await waitFor('snapshot scored', async () => (await tableState()).size >= CUSTOMERS, 120000);
 
   const updates = (async () => {
@@ -189,7 +189,7 @@ test('SIGKILL workers of a --workers 2 fleet three times and cut Postgres for 10
 test('replaying the topic from the beginning with a new consumer group leaves every row unchanged', async () => {
   await fleet!.stop();
   const beforeReplay = await tableState();
-  const replay = startCli(['run', pipelineFile], pipelineEnv(`chaos-replay-${id}`));
+  const replay = startCli(['run', '--no-backfill', pipelineFile], pipelineEnv(`chaos-replay-${id}`));
   try {
     const groupDone = async () => {
       const admin = kafka.admin();

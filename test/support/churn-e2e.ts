@@ -49,7 +49,7 @@ export function churnSuite(converter: 'json' | 'avro'): void {
       await insertCustomers(c, table, 1, 300);
     });
     await registerDebezium({ name: connector, topicPrefix: prefix, tables: [table], converter });
-    worker = startCli(['run', 'pipelines/churn-scoring.yaml'], pipelineEnv);
+    worker = startCli(['run', '--no-backfill', 'pipelines/churn-scoring.yaml'], pipelineEnv);
   });
 
   after(async () => {
