@@ -34,7 +34,14 @@ if (files.length === 0) {
 // Integration and e2e tests share one stack: run files one at a time there; unit tests in parallel.
 const serial = suites.some((s) => s !== 'unit');
 // --test-force-exit: a leaked client handle must not hang CI after a file's tests are done.
-const nodeArgs = ['--import', 'tsx', '--test', '--test-reporter=spec', '--test-force-exit', '--test-timeout=900000'];
+const nodeArgs = [
+  '--import',
+  'tsx',
+  '--test',
+  '--test-reporter=spec',
+  '--test-force-exit',
+  '--test-timeout=900000',
+];
 if (serial) nodeArgs.push('--test-concurrency=1');
 const res = spawnSync(process.execPath, [...nodeArgs, ...files], { stdio: 'inherit' });
 process.exit(res.status ?? 1);

@@ -96,7 +96,7 @@ export function loadPipelineText(file: string, text: string, options: LoadOption
   } catch (err) {
     // e.g. a merge key (<<) whose value is not a map, or an alias bomb.
     const at = text.indexOf('<<');
-    const p = locate.offset(at >= 0 ? at : 0);
+    const p = locate.offset(Math.max(at, 0));
     problems.push({
       file,
       line: p.line,

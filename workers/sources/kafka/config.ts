@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { nonNegativeInt, positiveInt, secret } from '../../spec/fields.js';
+import { positiveInt, secret } from '../../spec/fields.js';
 
 const brokers = z
   .union([z.string().min(1), z.array(z.string().min(1)).min(1)])
