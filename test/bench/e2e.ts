@@ -42,6 +42,25 @@ export interface E2eOptions {
 /** The benchmark's copy of pipelines/churn-scoring.yaml with the Postgres and Kafka sinks only. */
 export const BENCH_PIPELINE = 'test/bench/pipelines/churn-bench.yaml';
 
+/** The variables the bench pipelines read (topic, group, encoding, scores table, output, DLQ). */
+export function pipelineEnv(n: {
+  topic: BenchTopic;
+  group: string;
+  table: string;
+  output: string;
+  dlq: string;
+}): Record<string, string> {
+  return {
+    CHURN_TOPIC: n.topic.topic,
+    CHURN_GROUP: n.group,
+    CHURN_ENCODING: n.topic.format,
+    CHURN_SCORES_TABLE: n.table,
+    CHURN_OUTPUT_TOPIC: n.output,
+    CHURN_DLQ: n.dlq,
+    METRICS_PORT: '0',
+  };
+}
+
 export function scoresTable(id: string): string {
   return `ml.bench_${id}`;
 }
@@ -88,16 +107,7 @@ export async function runE2e(o: E2eOptions): Promise<E2eResult> {
     pipeline,
     workers: o.workers,
     logFile: `.bench/logs/${o.label}.log`,
-    env: {
-      CHURN_TOPIC: o.topic.topic,
-      CHURN_GROUP: group,
-      CHURN_ENCODING: o.topic.format,
-      CHURN_SCORES_TABLE: table,
-      CHURN_OUTPUT_TOPIC: output,
-      CHURN_DLQ: dlq,
-      METRICS_PORT: '0',
-      ...o.env,
-    },
+    env: { ...pipelineEnv({ topic: o.topic, group, table, output, dlq }), ...o.env },
     ...(o.cpuProfDir ? { cpuProfDir: o.cpuProfDir } : {}),
   });
   const pids = stackPids();

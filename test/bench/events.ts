@@ -11,6 +11,7 @@
  *   defaults of NOT NULL columns, each followed by a tombstone; `__debezium.context.*` headers.
  */
 import avro from 'avsc';
+import { wire } from '../../workers/sinks/kafka/sink.js';
 
 /** The source table behind the events (test/support/churn.ts CUSTOMERS_DDL). */
 export const SOURCE_SCHEMA = 'crm';
@@ -583,13 +584,4 @@ function jsonReplacer(_k: string, v: unknown): unknown {
     return Buffer.from((v as { data: number[] }).data).toString('base64');
   }
   return v;
-}
-
-/** Confluent wire format: magic byte 0, schema id big-endian, body. */
-export function wire(id: number, body: Buffer): Buffer {
-  const out = Buffer.allocUnsafe(5 + body.length);
-  out[0] = 0;
-  out.writeInt32BE(id, 1);
-  body.copy(out, 5);
-  return out;
 }

@@ -128,26 +128,21 @@ async function main(): Promise<void> {
   try {
     // ---- the benchmark topics ----------------------------------------------------------------
     const startUs = (Date.now() - 3_600_000) * 1000;
-    const avro = await produceBacklog({
-      kafka,
-      registryUrl: env.registryUrl,
-      names: { prefix: `bench${runId}avro` },
-      format: 'avro',
-      events: SIZES.avroEvents,
-      mix: DEFAULT_MIX,
-      startUs,
-    });
-    topics.push(avro);
-    const json = await produceBacklog({
-      kafka,
-      registryUrl: env.registryUrl,
-      names: { prefix: `bench${runId}json` },
-      format: 'json',
-      events: SIZES.jsonEvents,
-      mix: DEFAULT_MIX,
-      startUs,
-    });
-    topics.push(json);
+    const produce = async (format: 'avro' | 'json', events: number) => {
+      const t = await produceBacklog({
+        kafka,
+        registryUrl: env.registryUrl,
+        names: { prefix: `bench${runId}${format}` },
+        format,
+        events,
+        mix: DEFAULT_MIX,
+        startUs,
+      });
+      topics.push(t);
+      return t;
+    };
+    const avro = await produce('avro', SIZES.avroEvents);
+    const json = await produce('json', SIZES.jsonEvents);
     out['topics'] = topics.map((t) => ({
       topic: t.topic,
       format: t.format,
@@ -406,6 +401,14 @@ async function main(): Promise<void> {
   }
 }
 
+for (const sig of ['SIGINT', 'SIGTERM'] as const) {
+  process.once(sig, () => {
+    process.stderr.write(
+      `bench: ${sig}; stopping the processes it started. Remove what it made with --cleanup.\n`,
+    );
+    process.exit(130);
+  });
+}
 if (args.cleanup) await cleanupLeftovers();
 else await main();
 process.exit(0);

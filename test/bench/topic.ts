@@ -112,6 +112,7 @@ export async function produceBacklog(args: {
   const started = performance.now();
   const chunk = format === 'json' ? 400 : 4000;
   const inflight = new Set<Promise<unknown>>();
+  let failure: unknown;
   try {
     for (let i = 0; i < args.events; ) {
       const batch: Message[] = [];
@@ -124,12 +125,19 @@ export async function produceBacklog(args: {
         }
       }
       messages += batch.length;
-      const p = producer.send({ topic, messages: batch, acks: 1, compression: CompressionTypes.None });
+      const p = producer.send({ topic, messages: batch, acks: 1, compression: CompressionTypes.None }).then(
+        () => undefined,
+        (err: unknown) => {
+          failure ??= err;
+        },
+      );
       inflight.add(p);
-      void p.finally(() => inflight.delete(p));
+      void p.then(() => inflight.delete(p));
       if (inflight.size >= 4) await Promise.race(inflight);
+      if (failure) throw failure;
     }
     await Promise.all(inflight);
+    if (failure) throw failure;
   } finally {
     await producer.disconnect();
   }

@@ -3,10 +3,11 @@
  * `cliCommand`), with the bench probe preloaded (event-loop delay, memory; see probe.mjs) and
  * optionally `--cpu-prof`.
  */
-import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
-import { createWriteStream, existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { memoryMb, processTree } from './procstat.js';
+import { type Spawned, spawnLogged } from './spawned.js';
 
 const PROBE = resolve('test/bench/probe.mjs');
 const BENCH_DIST = resolve('.bench/dist');
@@ -39,18 +40,12 @@ export function cliCommand(): { args: string[]; mode: 'bench-dist' | 'tsx' } {
   return built;
 }
 
-export interface RunningWorker {
-  child: ChildProcess;
-  pid: number;
-  log: string;
-  exited: Promise<number | null>;
-  exitCode(): number | null | undefined;
+export interface RunningWorker extends Omit<Spawned, 'stop'> {
   /** Starts a new measurement window in every worker process (SIGUSR2 to the probe). */
   markWindow(): void;
   /** Per worker process: event-loop delay since the last window mark, peak RSS. */
   probes(): WorkerProbe[];
   stop(): Promise<number | null>;
-  output(): string;
 }
 
 export interface WorkerProbe {
@@ -73,7 +68,7 @@ export function startWorker(args: {
   const cli = cliCommand();
   const nodeArgs = ['--import', PROBE];
   if (args.cpuProfDir) nodeArgs.push('--cpu-prof', `--cpu-prof-dir=${args.cpuProfDir}`);
-  const child = spawn(
+  const proc = spawnLogged(
     process.execPath,
     [
       ...nodeArgs,
@@ -89,40 +84,13 @@ export function startWorker(args: {
       'warn',
     ],
     {
-      env: {
-        ...process.env,
-        KAFKAJS_NO_PARTITIONER_WARNING: '1',
-        BENCH_PROBE_DIR: probeDir,
-        ...args.env,
-      },
-      stdio: ['ignore', 'pipe', 'pipe'],
+      env: { ...process.env, KAFKAJS_NO_PARTITIONER_WARNING: '1', BENCH_PROBE_DIR: probeDir, ...args.env },
+      logFile: args.logFile,
     },
   );
-  const log = createWriteStream(args.logFile);
-  let out = '';
-  const keep = (d: Buffer) => {
-    log.write(d);
-    if (out.length < 20000) out += d.toString();
-  };
-  child.stdout?.on('data', keep);
-  child.stderr?.on('data', keep);
-  let code: number | null | undefined;
-  const exited = new Promise<number | null>((r) =>
-    child.once('exit', (c) => {
-      code = c;
-      log.end();
-      r(c);
-    }),
-  );
-  const pid = child.pid!;
-  const nodePids = () => processTree(pid);
+  const nodePids = () => processTree(proc.pid);
   return {
-    child,
-    pid,
-    log: args.logFile,
-    exited,
-    exitCode: () => code,
-    output: () => out,
+    ...proc,
     markWindow() {
       for (const p of nodePids()) {
         try {
@@ -157,18 +125,7 @@ export function startWorker(args: {
       return list;
     },
     async stop() {
-      if (code === undefined) child.kill('SIGTERM');
-      const timer = setTimeout(() => {
-        for (const p of nodePids().reverse()) {
-          try {
-            process.kill(p, 'SIGKILL');
-          } catch {
-            // gone
-          }
-        }
-      }, 40000);
-      const c = await exited;
-      clearTimeout(timer);
+      const c = await proc.stop(40000);
       rmSync(probeDir, { recursive: true, force: true });
       return c;
     },
@@ -188,16 +145,15 @@ export function workerPids(w: RunningWorker): number[] {
 export function startIdleProbe(): { stop(): Promise<{ p50: number; p99: number; max: number } | null> } {
   const dir = resolve(`.bench/probe-idle-${process.pid}-${Date.now()}`);
   mkdirSync(dir, { recursive: true });
-  const child = spawn(process.execPath, ['--import', PROBE, '-e', 'setInterval(() => {}, 1000)'], {
+  const proc = spawnLogged(process.execPath, ['--import', PROBE, '-e', 'setInterval(() => {}, 1000)'], {
     env: { ...process.env, BENCH_PROBE_DIR: dir },
-    stdio: 'ignore',
+    logFile: '/dev/null',
   });
-  const exited = new Promise<void>((r) => child.once('exit', () => r()));
   return {
     async stop() {
       let out: { p50: number; p99: number; max: number } | null = null;
       try {
-        const d = JSON.parse(readFileSync(join(dir, `${child.pid}.json`), 'utf8')) as {
+        const d = JSON.parse(readFileSync(join(dir, `${proc.pid}.json`), 'utf8')) as {
           event_loop_delay_ms: { p50: number; p99: number; max: number };
         };
         out = {
@@ -208,8 +164,7 @@ export function startIdleProbe(): { stop(): Promise<{ p50: number; p99: number; 
       } catch {
         out = null;
       }
-      child.kill('SIGTERM');
-      await exited;
+      await proc.stop(5000);
       rmSync(dir, { recursive: true, force: true });
       return out;
     },

@@ -7,11 +7,10 @@
  * Apicurio Avro converter. Completion is measured like every other run: committed offsets of the
  * connector's group (`connect-<name>`) reaching the end.
  */
-import { spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import {
   cpSync,
-  createWriteStream,
   existsSync,
   mkdirSync,
   readFileSync,
@@ -22,10 +21,10 @@ import {
 import { resolve } from 'node:path';
 import type { Kafka } from 'kafkajs';
 import { env, uniqueId, withPg } from '../../support/stack.js';
-import { type CatchUpResult, measureCatchUp } from '../catchup.js';
-import { memoryMb, stackPids } from '../procstat.js';
+import type { CatchUpResult } from '../catchup.js';
+import { spawnLogged } from '../spawned.js';
 import { type BenchTopic, deleteGroups, endOffsets } from '../topic.js';
-import type { PeerResult } from './quixstreams.js';
+import { measurePeer, type PeerResult } from './quixstreams.js';
 
 const HERE = 'test/bench/peers/kafka-connect-jdbc';
 const KAFKA_LIB = resolve('.stack/lib/kafka');
@@ -121,8 +120,7 @@ export async function runKafkaConnectJdbc(o: {
     ].join('\n'),
   );
   const end = await endOffsets(o.kafka, o.topic.topic);
-  const log = createWriteStream('.bench/logs/kafka-connect-jdbc.log');
-  const child = spawn(
+  const proc = spawnLogged(
     'java',
     [
       '-Xms256m',
@@ -135,27 +133,10 @@ export async function runKafkaConnectJdbc(o: {
       `${dir}/worker.properties`,
       `${dir}/connector.properties`,
     ],
-    { stdio: ['ignore', 'pipe', 'pipe'] },
+    { logFile: '.bench/logs/kafka-connect-jdbc.log', keepChars: 40000 },
   );
-  let out = '';
-  let code: number | null | undefined;
-  const exited = new Promise<void>((r) =>
-    child.once('exit', (c) => {
-      code = c;
-      r();
-    }),
-  );
-  for (const s of [child.stdout, child.stderr]) {
-    s?.on('data', (d: Buffer) => {
-      log.write(d);
-      if (out.length < 40000) out += d.toString();
-    });
-  }
-  const pids = stackPids();
-  let peak = 0;
   let taskFailure: string | undefined;
-  const sampler = setInterval(() => {
-    peak = Math.max(peak, memoryMb(child.pid!)?.peak ?? 0);
+  const watch = setInterval(() => {
     void fetch(`http://127.0.0.1:${PORT}/connectors/${name}/status`)
       .then((r) => r.json() as Promise<{ tasks?: { state: string; trace?: string }[] }>)
       .then((s) => {
@@ -166,25 +147,17 @@ export async function runKafkaConnectJdbc(o: {
   }, 1000);
   let result: CatchUpResult;
   try {
-    result = await measureCatchUp({
+    result = await measurePeer(proc, {
       kafka: o.kafka,
       groupId: `connect-${name}`,
       topic: o.topic.topic,
       end,
-      cpuRoots: () => ({ worker: child.pid, postgres: pids.postgres, kafka: pids.kafka }),
       capSeconds: o.capSeconds,
-      startTimeoutSeconds: 150,
-      failed: () =>
-        taskFailure ?? (code === undefined ? undefined : `Connect exited with ${code}: ${out.slice(-1500)}`),
+      failed: () => taskFailure,
     });
-    peak = Math.max(peak, memoryMb(child.pid!)?.peak ?? 0);
   } finally {
-    clearInterval(sampler);
-    if (code === undefined) child.kill('SIGTERM');
-    const t = setTimeout(() => child.kill('SIGKILL'), 30000);
-    await exited;
-    clearTimeout(t);
-    log.end();
+    clearInterval(watch);
+    await proc.stop(30000);
   }
   const rows = await withPg(async (c) => {
     const r = await c.query('select to_regclass($1) as t', [table]);
@@ -199,7 +172,7 @@ export async function runKafkaConnectJdbc(o: {
   return {
     result: {
       ...result,
-      rss_mb_peak: Math.round(peak),
+      rss_mb_peak: proc.peakRssMb(),
       rows_in_table: rows,
       connector: 'io.debezium:debezium-connector-jdbc:3.5.0.Final',
       tasks: o.tasks,

@@ -3,14 +3,15 @@
  * .stack/venv-bench (created from requirements.txt when missing), its catch-up is measured exactly
  * like streamscore's (committed offsets of its group reaching the end).
  */
-import { spawn, spawnSync } from 'node:child_process';
-import { createWriteStream, existsSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
 import type { Kafka } from 'kafkajs';
 import { env, uniqueId } from '../../support/stack.js';
 import { type CatchUpResult, measureCatchUp } from '../catchup.js';
 import { dropScores, scoresTable } from '../e2e.js';
-import { memoryMb, processTree, stackPids } from '../procstat.js';
+import { stackPids } from '../procstat.js';
+import { type Spawned, spawnLogged } from '../spawned.js';
 import { type BenchTopic, createTopic, deleteGroups, deleteTopics, endOffsets } from '../topic.js';
 
 const VENV = resolve('.stack/venv-bench');
@@ -18,6 +19,29 @@ const PY = `${VENV}/bin/python`;
 const REQUIREMENTS = 'test/bench/peers/quixstreams/requirements.txt';
 
 export type PeerResult = (CatchUpResult & { rss_mb_peak: number | null; [k: string]: unknown }) | null;
+
+/** A peer's catch-up, measured exactly like streamscore's: its group's commits, its process tree's CPU. */
+export function measurePeer(
+  proc: Spawned,
+  o: { kafka: Kafka; groupId: string; topic: string; end: Map<number, bigint>; capSeconds: number; failed?: () => string | undefined },
+): Promise<CatchUpResult> {
+  const pids = stackPids();
+  return measureCatchUp({
+    kafka: o.kafka,
+    groupId: o.groupId,
+    topic: o.topic,
+    end: o.end,
+    cpuRoots: () => ({ worker: proc.pid, postgres: pids.postgres, kafka: pids.kafka }),
+    capSeconds: o.capSeconds,
+    startTimeoutSeconds: 150,
+    failed: () => {
+      const f = o.failed?.();
+      if (f) return f;
+      const c = proc.exitCode();
+      return c === undefined ? undefined : `exited with ${c}: ${proc.output().slice(-1500)}`;
+    },
+  });
+}
 
 /** Creates the venv when missing; returns a reason when it cannot. */
 export function ensureVenv(): string | undefined {
@@ -46,8 +70,7 @@ export async function runQuixStreams(o: {
   const output = `bench-quix-out-${id}`;
   await createTopic(o.kafka, output);
   const end = await endOffsets(o.kafka, o.topic.topic);
-  const log = createWriteStream('.bench/logs/quixstreams.log');
-  const child = spawn(PY, ['test/bench/peers/quixstreams/app.py'], {
+  const proc = spawnLogged(PY, ['test/bench/peers/quixstreams/app.py'], {
     env: {
       ...process.env,
       KAFKA_BROKERS: env.kafkaBrokers,
@@ -60,51 +83,17 @@ export async function runQuixStreams(o: {
       QUIX_MODEL: resolve('pipelines/models/churn/1/model.onnx'),
       QUIX_COMMIT_INTERVAL: '1',
     },
-    stdio: ['ignore', 'pipe', 'pipe'],
+    logFile: '.bench/logs/quixstreams.log',
   });
-  let out = '';
-  let code: number | null | undefined;
-  const exited = new Promise<void>((r) =>
-    child.once('exit', (c) => {
-      code = c;
-      r();
-    }),
-  );
-  for (const s of [child.stdout, child.stderr]) {
-    s?.on('data', (d: Buffer) => {
-      log.write(d);
-      if (out.length < 20000) out += d.toString();
-    });
-  }
-  const pids = stackPids();
-  let peak = 0;
-  const sampler = setInterval(() => {
-    for (const p of processTree(child.pid!)) peak = Math.max(peak, memoryMb(p)?.peak ?? 0);
-  }, 1000);
   let result: CatchUpResult;
   try {
-    result = await measureCatchUp({
-      kafka: o.kafka,
-      groupId: group,
-      topic: o.topic.topic,
-      end,
-      cpuRoots: () => ({ worker: child.pid, postgres: pids.postgres, kafka: pids.kafka }),
-      capSeconds: o.capSeconds,
-      startTimeoutSeconds: 120,
-      failed: () => (code === undefined ? undefined : `quixstreams exited with ${code}: ${out.slice(-1500)}`),
-    });
-    for (const p of processTree(child.pid!)) peak = Math.max(peak, memoryMb(p)?.peak ?? 0);
+    result = await measurePeer(proc, { kafka: o.kafka, groupId: group, topic: o.topic.topic, end, capSeconds: o.capSeconds });
   } finally {
-    clearInterval(sampler);
-    if (code === undefined) child.kill('SIGTERM');
-    const t = setTimeout(() => child.kill('SIGKILL'), 20000);
-    await exited;
-    clearTimeout(t);
-    log.end();
+    await proc.stop(20000);
   }
   await dropScores(table);
   await deleteTopics(o.kafka, [output]);
   await deleteGroups(o.kafka, [group]);
   if (result.events_per_s === null) return { result: null, reason: result.error ?? 'no progress measured' };
-  return { result: { ...result, rss_mb_peak: Math.round(peak), commit_interval_s: 1, inference: 'per record' } };
+  return { result: { ...result, rss_mb_peak: proc.peakRssMb(), commit_interval_s: 1, inference: 'per record' } };
 }
