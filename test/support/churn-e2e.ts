@@ -146,11 +146,16 @@ export function churnSuite(converter: 'json' | 'avro'): void {
     const base = `http://127.0.0.1:${metricsPort}`;
     assert.equal((await fetch(`${base}/healthz`)).status, 200);
     assert.equal((await fetch(`${base}/readyz`)).status, 200);
-    const metrics = await (await fetch(`${base}/metrics`)).text();
-    const recordsIn = /streamscore_records_in_total\{[^}]*pipeline="churn-scoring"[^}]*\} (\d+)/.exec(
-      metrics,
+    // records_in counts a batch once every sink (the warehouse flush too) has written it.
+    const metrics = await waitFor(
+      'records_in >= 300',
+      async () => {
+        const text = await (await fetch(`${base}/metrics`)).text();
+        const m = /streamscore_records_in_total\{[^}]*pipeline="churn-scoring"[^}]*\} (\d+)/.exec(text);
+        return m && Number(m[1]) >= 300 ? text : undefined;
+      },
+      30000,
     );
-    assert.ok(recordsIn && Number(recordsIn[1]) >= 300, `records_in in:\n${metrics.slice(0, 2000)}`);
     assert.match(metrics, /streamscore_inference_duration_bucket/);
     assert.match(metrics, /streamscore_end_to_end_latency_bucket/);
   });
