@@ -63,7 +63,7 @@ function quantile(sorted: readonly number[], q: number): number {
   return sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))] ?? Number.NaN;
 }
 
-async function groupStable(kafka: Kafka, group: string, timeoutMs: number): Promise<boolean> {
+export async function groupStable(kafka: Kafka, group: string, timeoutMs: number): Promise<boolean> {
   const admin = kafka.admin();
   await admin.connect();
   try {
@@ -81,13 +81,13 @@ async function groupStable(kafka: Kafka, group: string, timeoutMs: number): Prom
 }
 
 /** Sends `rate` events/s for `seconds`, each stamped with its scheduled time; never waits for acks to keep the schedule. */
-async function openLoop(args: {
+export async function openLoop(args: {
   kafka: Kafka;
   topic: BenchTopic;
   rate: number;
   seconds: number;
   idBase: number;
-}): Promise<{ sent: number; lagMaxMs: number; sentAtUs: Float64Array }> {
+}): Promise<{ sent: number; lagMaxMs: number; sentAtUs: Float64Array; seconds: number }> {
   const enc = new EnvelopeEncoder(args.topic.names, args.topic.format, args.topic.ids);
   const producer = args.kafka.producer({ allowAutoTopicCreation: false });
   await producer.connect();
@@ -141,7 +141,7 @@ async function openLoop(args: {
     await producer.disconnect();
   }
   if (failed > 0) process.stderr.write(`bench: ${failed} latency events not sent: ${lastError}\n`);
-  return { sent: n - failed, lagMaxMs: lagMax, sentAtUs };
+  return { sent: n - failed, lagMaxMs: lagMax, sentAtUs, seconds: (nowUs() - t0) / 1e6 };
 }
 
 async function createLatencyTable(

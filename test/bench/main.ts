@@ -2,7 +2,7 @@
  * streamscore benchmark: `make bench` (BENCH_ARGS=--quick for the smoke run).
  *
  *   npx tsx test/bench/main.ts [--quick | --tiny] [--out .bench/latest.json] [--profile] [--no-peers]
- *                              [--only kcat,consume,stages,e2e,latency,peers]
+ *                              [--only kcat,consume,stages,e2e,sustain,latency,peers]
  *
  * --quick: ~50k events, one run per scenario (a few minutes); --tiny: a harness smoke test
  * (thousands of events; the figures mean nothing); default: the full run (1M Avro events).
@@ -29,6 +29,7 @@ import { type ProfileSummary, summarizeProfiles } from './profile.js';
 import { printReport } from './report.js';
 import { buildStages, kafkajsConsume, kcatConsume, readSample, type StageResult } from './stages.js';
 import { ratio, summarize, tidy } from './stats.js';
+import { runSustain } from './sustain.js';
 import { type BenchTopic, deleteSubjects, deleteTopics, produceBacklog } from './topic.js';
 import { cliCommand } from './worker.js';
 
@@ -58,6 +59,7 @@ const SIZES = args.tiny
       latencySeconds: 2,
       latencyWarmup: 1,
       peerCap: 10,
+      sustainSeconds: 4,
     }
   : quick
     ? {
@@ -72,6 +74,7 @@ const SIZES = args.tiny
         latencySeconds: 6,
         latencyWarmup: 3,
         peerCap: 30,
+        sustainSeconds: 8,
       }
     : {
         avroEvents: 1_000_000,
@@ -85,6 +88,7 @@ const SIZES = args.tiny
         latencySeconds: 20,
         latencyWarmup: 5,
         peerCap: 60,
+        sustainSeconds: 15,
       };
 
 const only = args.only ? new Set(args.only.split(',')) : undefined;
@@ -274,6 +278,23 @@ async function main(): Promise<void> {
     }
     out['e2e'] = e2e;
 
+    // ---- maximum sustainable rate with flat lag -------------------------------------------------
+    const catchUp2 = (e2e['avro_2w'] as { events_per_s?: { median: number | null } } | undefined)
+      ?.events_per_s?.median;
+    if (want('sustain') && catchUp2) {
+      out['sustainable'] = await attempt('sustainable rate, avro, 2 workers', () =>
+        runSustain({
+          kafka,
+          topic: avro,
+          pipeline: BENCH_PIPELINE,
+          workers: 2,
+          catchUpEventsPerSec: catchUp2,
+          shares: [0.5, 0.7, 0.85, 1.0, 1.15],
+          seconds: SIZES.sustainSeconds,
+        }),
+      );
+    }
+
     // ---- latency ------------------------------------------------------------------------------
     let latency: Maybe<LatencyResult> | undefined;
     if (want('latency')) {
@@ -367,6 +388,9 @@ async function main(): Promise<void> {
       rss_mb_peak: e2eAvro2?.rss_mb_peak?.max ?? null,
       cpu_us_per_event: workerUs,
       event_loop_delay_p99_ms: e2eAvro2?.event_loop_delay_p99_ms?.median ?? null,
+      sustainable_events_per_s:
+        (ok(out['sustainable'] as Maybe<{ sustainable_events_per_s: number | null }> | undefined) ?? null)
+          ?.sustainable_events_per_s ?? null,
       definitions: {
         e2e_events_per_s:
           'streamscore run --workers 2 test/bench/pipelines/churn-bench.yaml (pipelines/churn-scoring.yaml with Postgres + the output topic as sinks), Debezium Avro topic, GBT-100; catch-up messages/s (tombstones included) from the first commit to the end, median of runs',

@@ -138,6 +138,18 @@ export function printReport(r: Obj): void {
       ),
     );
   }
+  const sus = r['sustainable'] as Obj | undefined;
+  if (sus && !('error' in sus)) {
+    const steps = ((sus['steps'] as Obj[]) ?? [])
+      .map(
+        (s) =>
+          `${Math.round((s['load_share'] as number) * 100)} % ${fmt(num(s['offered_events_per_s']))}/s (sent ${fmt(num(s['achieved_events_per_s']))}/s) ${s['flat'] ? 'flat' : `lag +${fmt(num(s['lag_growth_per_s']))}/s`}`,
+      )
+      .join(' · ');
+    lines.push(
+      `max sustainable rate with flat lag (avro, ${sus['workers']} workers): ${fmt(num(sus['sustainable_events_per_s']))} events/s  [${steps}]`,
+    );
+  } else if (sus) lines.push(`max sustainable rate: error ${String(sus['error']).slice(0, 200)}`);
   const lat = r['latency'] as Obj | undefined;
   if (lat && !('error' in lat)) {
     lines.push('');
