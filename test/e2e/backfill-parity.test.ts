@@ -29,6 +29,10 @@ const kafka = new Kafka({
   logLevel: logLevel.NOTHING,
 });
 before(async () => {
+  // backfillCase's own hook creates the table; do not depend on the order hooks run in.
+  await waitFor('the source table', () =>
+    withPg(async (c) => (await c.query('select to_regclass($1) as t', [table])).rows[0].t !== null),
+  );
   // NULLs and edge values too: parity must hold for them as well.
   await withPg((c) =>
     c.query(
