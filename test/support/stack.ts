@@ -3,6 +3,7 @@ import { randomBytes } from 'node:crypto';
 import pg from 'pg';
 import {
   deleteConnector,
+  dropReplicationSlot,
   publicationName,
   registerDebezium as register,
   slotName,
@@ -71,21 +72,8 @@ export async function registerDebezium(o: ConnectorOptions): Promise<void> {
 /** Deletes a connector and its replication slot and publication. */
 export async function dropDebezium(name: string): Promise<void> {
   await deleteConnector(env.connectUrl, name);
-  const slot = slotName(name);
   await withPg(async (c) => {
-    await waitFor(
-      `${slot} inactive`,
-      async () => {
-        const r = await c.query('select active from pg_replication_slots where slot_name = $1', [slot]);
-        return r.rows.length === 0 || r.rows[0].active === false;
-      },
-      30000,
-    ).catch(() => undefined);
-    await c
-      .query('select pg_drop_replication_slot(slot_name) from pg_replication_slots where slot_name = $1', [
-        slot,
-      ])
-      .catch(() => undefined);
+    await dropReplicationSlot(c, slotName(name), 30000);
     await c.query(`drop publication if exists ${publicationName(name)}`);
   });
 }

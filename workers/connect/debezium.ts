@@ -97,3 +97,25 @@ export async function deleteConnector(connectUrl: string, name: string): Promise
 
 export const slotName = (connector: string) => `slot_${safe(connector)}`;
 export const publicationName = (connector: string) => `pub_${safe(connector)}`;
+
+/** Anything that runs a parameterised query (pg.Client, pg.Pool). */
+export interface Queryable {
+  query(sql: string, params?: unknown[]): Promise<{ rows: Record<string, unknown>[] }>;
+}
+
+/**
+ * Drops a connector's replication slot once Postgres sees it inactive (a deleted connector's task
+ * lets go of it after a moment). Gives up quietly after `timeoutMs`: a slot still held is left.
+ */
+export async function dropReplicationSlot(db: Queryable, slot: string, timeoutMs = 10000): Promise<void> {
+  const end = Date.now() + timeoutMs;
+  while (Date.now() < end) {
+    const r = await db.query('select active from pg_replication_slots where slot_name = $1', [slot]);
+    if (r.rows.length === 0) return;
+    if (r.rows[0]?.['active'] === false) {
+      await db.query('select pg_drop_replication_slot($1)', [slot]).catch(() => undefined);
+      return;
+    }
+    await new Promise((resolve) => setTimeout(resolve, 250));
+  }
+}

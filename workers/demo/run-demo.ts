@@ -1,10 +1,18 @@
 import { spawn } from 'node:child_process';
 import { Kafka, logLevel } from 'kafkajs';
 import pg from 'pg';
-import { deleteConnector, publicationName, registerDebezium, slotName } from '../connect/debezium.js';
+import {
+  deleteConnector,
+  dropReplicationSlot,
+  publicationName,
+  registerDebezium,
+  slotName,
+} from '../connect/debezium.js';
+import { redactUrl } from '../core/secret.js';
 import { silentLogger } from '../core/silent-logger.js';
 import { snowflakeConnector } from '../sinks/snowflake/client.js';
 import { snowflakeSinkConfig } from '../sinks/snowflake/config.js';
+import { snowflakeConnectionFromEnv } from '../sinks/snowflake/env.js';
 import { dropCrm, seedCrm } from './seed.js';
 import { readStatus, statusLine } from './status.js';
 import { generateTraffic } from './traffic.js';
@@ -129,7 +137,7 @@ export async function runDemo(o: DemoOptions): Promise<void> {
 
     step(o.out, 5, 'Try next');
     o.out(
-      `   psql ${redact(o.env.databaseUrl)} -c "select * from ${SCORES} order by churn_probability desc limit 20"`,
+      `   psql ${redactUrl(o.env.databaseUrl)} -c "select * from ${SCORES} order by churn_probability desc limit 20"`,
     );
     o.out(`   npx streamscore plan ${PIPELINE}`);
     o.out(`   npx streamscore run ${PIPELINE}       # metrics on http://127.0.0.1:9464/metrics`);
@@ -146,7 +154,7 @@ async function reset(db: pg.Client, admin: import('kafkajs').Admin, o: DemoOptio
   const connectors = (await (await fetch(`${o.env.connectUrl}/connectors`)).json()) as string[];
   for (const name of connectors.filter((n) => n.startsWith(CONNECTOR_PREFIX))) {
     await deleteConnector(o.env.connectUrl, name);
-    await dropSlot(db, slotName(name));
+    await dropReplicationSlot(db, slotName(name));
     await db.query(`drop publication if exists ${publicationName(name)}`);
   }
 
@@ -166,18 +174,6 @@ async function reset(db: pg.Client, admin: import('kafkajs').Admin, o: DemoOptio
   );
 }
 
-async function dropSlot(db: pg.Client, slot: string): Promise<void> {
-  for (let i = 0; i < 40; i++) {
-    const r = await db.query('select active from pg_replication_slots where slot_name = $1', [slot]);
-    if (r.rows.length === 0) return;
-    if (!r.rows[0].active) {
-      await db.query('select pg_drop_replication_slot($1)', [slot]);
-      return;
-    }
-    await new Promise((r2) => setTimeout(r2, 250));
-  }
-}
-
 async function summary(
   db: pg.Client,
   o: DemoOptions,
@@ -189,7 +185,7 @@ async function summary(
   o.out(
     `   predictions in ${SCORES}: ${total.rows[0].n} rows (${r.status.predictions} written during the stream)`,
   );
-  o.out(`   predictions in the warehouse: ${await warehouseCount(o)}`);
+  o.out(`   predictions in the warehouse: ${await warehouseCount()}`);
   o.out(
     `   commit → score latency    p50 ${ms(r.status.p50Ms)}, p95 ${ms(r.status.p95Ms)}, p99 ${ms(r.status.p99Ms)}`,
   );
@@ -220,28 +216,10 @@ function runCli(o: DemoOptions, args: string[], what: string): Promise<void> {
   });
 }
 
-function redact(url: string): string {
-  try {
-    const u = new URL(url);
-    if (u.password) u.password = '***';
-    return u.toString();
-  } catch {
-    return url;
-  }
-}
-
 /** Rows of the warehouse's current-scores table, read the way an analyst would. */
-async function warehouseCount(o: DemoOptions): Promise<string> {
-  const e = process.env;
+async function warehouseCount(): Promise<string> {
   const config = snowflakeSinkConfig.parse({
-    account: e['SNOWFLAKE_ACCOUNT'] ?? 'fakesnow',
-    user: e['SNOWFLAKE_USER'] ?? 'fake',
-    auth: { password: e['SNOWFLAKE_PASSWORD'] ?? 'snow' },
-    database: e['SNOWFLAKE_DATABASE'] ?? 'STREAMSCORE',
-    schema: e['SNOWFLAKE_SCHEMA'] ?? 'PUBLIC',
-    host: e['SNOWFLAKE_HOST'] ?? '127.0.0.1',
-    port: Number(e['SNOWFLAKE_PORT'] ?? 18085),
-    protocol: e['SNOWFLAKE_PROTOCOL'] ?? 'http',
+    ...snowflakeConnectionFromEnv(process.env),
     table: WAREHOUSE_TABLE,
     key: ['CUSTOMER_ID'],
     columns: { CUSTOMER_ID: 'key' },
@@ -253,7 +231,6 @@ async function warehouseCount(o: DemoOptions): Promise<string> {
     const hist = await session.execute(`select count(*) as N from ${fq}."${WAREHOUSE_HISTORY}"`);
     const n = Number(cur[0]?.['N'] ?? 0);
     if (n === 0) throw new Error(`no predictions in the warehouse table ${WAREHOUSE_TABLE}`);
-    void o;
     return `${n} rows in ${WAREHOUSE_TABLE}, ${Number(hist[0]?.['N'] ?? 0)} in ${WAREHOUSE_HISTORY}`;
   } finally {
     await session.close();

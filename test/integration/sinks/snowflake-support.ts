@@ -6,6 +6,7 @@ import { makePosition } from '../../../workers/core/position.js';
 import type { Logger, PredictionSchema } from '../../../workers/core/types.js';
 import { type SnowflakeSession, snowflakeConnector } from '../../../workers/sinks/snowflake/client.js';
 import { type SnowflakeSinkConfig, snowflakeSinkConfig } from '../../../workers/sinks/snowflake/config.js';
+import { snowflakeConnectionFromEnv } from '../../../workers/sinks/snowflake/env.js';
 import { SnowflakeSink } from '../../../workers/sinks/snowflake/sink.js';
 import { schema as churnSchema, pgConfig, silentLogger } from '../../unit/sinks/fixtures.js';
 import { unique } from './env.js';
@@ -15,17 +16,7 @@ const churn = pgConfig();
 
 /** The connection part of a sink config, from SNOWFLAKE_* (defaults: the local stack's fakesnow). */
 export function connection(): Record<string, unknown> {
-  return {
-    account: env['SNOWFLAKE_ACCOUNT'] ?? 'fakesnow',
-    user: env['SNOWFLAKE_USER'] ?? 'fake',
-    auth: { password: env['SNOWFLAKE_PASSWORD'] ?? 'snow' },
-    database: env['SNOWFLAKE_DATABASE'] ?? 'STREAMSCORE',
-    schema: env['SNOWFLAKE_SCHEMA'] ?? 'PUBLIC',
-    ...(env['SNOWFLAKE_WAREHOUSE'] ? { warehouse: env['SNOWFLAKE_WAREHOUSE'] } : {}),
-    host: env['SNOWFLAKE_HOST'] ?? '127.0.0.1',
-    port: Number(env['SNOWFLAKE_PORT'] ?? 18085),
-    protocol: env['SNOWFLAKE_PROTOCOL'] ?? 'http',
-  };
+  return snowflakeConnectionFromEnv(env);
 }
 
 /** A parsed sink config for the churn fixtures' schema, on a new table name. Overrides are raw YAML values. */
