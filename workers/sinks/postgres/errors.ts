@@ -1,4 +1,5 @@
 import { errorMessage, PipelineError } from '../../core/errors.js';
+import { isProgrammingError } from '../shared/programming-error.js';
 
 /**
  * Retry classification of Postgres/pg/knex errors, by SQLSTATE class where the server sent one.
@@ -98,10 +99,7 @@ export function classifyPostgresError(err: unknown): Classification {
   if (name === 'KnexTimeoutError') return c('SINK_OVERLOADED', true);
   const msg = errorMessage(inner);
   if (CONNECTION_MESSAGES.some((re) => re.test(msg))) return c('SINK_UNAVAILABLE', true);
-  // A bug in our code (TypeError, RangeError…) fails the same way every time.
-  if (inner instanceof TypeError || inner instanceof RangeError || inner instanceof SyntaxError) {
-    return c('SINK_ERROR', false);
-  }
+  if (isProgrammingError(inner)) return c('SINK_ERROR', false);
   return c('SINK_ERROR', true);
 }
 

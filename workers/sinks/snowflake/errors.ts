@@ -1,4 +1,5 @@
 import { errorMessage, PipelineError } from '../../core/errors.js';
+import { isProgrammingError } from '../shared/programming-error.js';
 
 /**
  * Retry classification of snowflake-sdk errors, from the error's `code` (a Snowflake error number as
@@ -234,10 +235,7 @@ export function classifySnowflakeError(err: unknown): SnowflakeClassification {
         'SQL compilation failed: the table does not match what the sink writes; compare it with the sink DDL',
       );
   }
-  // A bug in our code (TypeError, RangeError…) fails the same way every time.
-  if (inner instanceof TypeError || inner instanceof RangeError || inner instanceof SyntaxError) {
-    return c('SINK_ERROR', false);
-  }
+  if (isProgrammingError(inner)) return c('SINK_ERROR', false);
   return c('SINK_ERROR', true);
 }
 
