@@ -48,8 +48,9 @@ const { values: args } = parseArgs({
 const quick = args.quick || args.tiny;
 const SIZES = args.tiny
   ? {
-      avroEvents: 3_000,
-      jsonEvents: 1_000,
+      // Enough that a catch-up spans several 100 ms polls (3k events were consumed within one).
+      avroEvents: 40_000,
+      jsonEvents: 10_000,
       sampleAvro: 2_000,
       sampleJson: 500,
       stageSeconds: 0.2,

@@ -27,7 +27,11 @@ test('make bench harness: a tiny run writes every stable JSON key', () => {
     'rss_mb_peak',
     'cpu_us_per_event',
   ]) {
-    assert.equal(typeof json[key], 'number', `${key}: ${JSON.stringify(json[key])}`);
+    assert.equal(
+      typeof json[key],
+      'number',
+      `${key}: ${JSON.stringify(json[key])}\n${r.stderr.slice(-3000)}`,
+    );
     assert.ok((json[key] as number) > 0, `${key} is ${json[key]}`);
   }
   assert.equal(typeof (json['latency_ms'] as { p99?: unknown }).p99, 'number');
