@@ -63,7 +63,15 @@ async function readBack(topic: string, count: number, timeoutMs = 20_000): Promi
 const header = (h: IHeaders | undefined, name: string) => h?.[name]?.toString();
 
 function sinkConfig(topic: string, overrides: Partial<KafkaSinkConfig> = {}): KafkaSinkConfig {
-  return { topic, format: 'json', acks: -1, compression: 'none', client_id: 'sink-tests', ...overrides };
+  return {
+    topic,
+    format: 'json',
+    acks: -1,
+    compression: 'none',
+    headers: 'tombstones',
+    client_id: 'sink-tests',
+    ...overrides,
+  };
 }
 
 const avroSink = (topic: string, s: PredictionSchema, pipeline: string) =>
@@ -80,7 +88,7 @@ describe('kafka sink', () => {
   it('produces JSON predictions keyed by the entity key, with headers, and tombstones for deletes', async () => {
     const topic = await createTopic('scores_json');
     const sink = new KafkaSink({
-      config: sinkConfig(topic, { compression: 'gzip' }),
+      config: sinkConfig(topic, { compression: 'gzip', headers: 'all' }),
       schema,
       pipeline: 'churn',
       kafka,
@@ -108,6 +116,31 @@ describe('kafka sink', () => {
     assert.equal(header(k2b!.headers, 'streamscore.op'), 'd');
     assert.equal(header(k2b!.headers, 'streamscore.source.position'), pos(12).toString());
   });
+
+  for (const [mode, upsertHeaders, tombstoneHeaders] of [
+    ['tombstones', 0, 5],
+    ['none', 0, 0],
+  ] as const) {
+    it(`headers: ${mode} puts ${upsertHeaders} headers on upserts and ${tombstoneHeaders} on tombstones`, async () => {
+      const topic = await createTopic(`scores_headers_${mode}`);
+      const sink = new KafkaSink({
+        config: sinkConfig(topic, { headers: mode }),
+        schema,
+        pipeline: 'churn',
+        kafka,
+        logger: silentLogger,
+      });
+      await sink.open();
+      await sink.write(batch([row(1, pos(10, 1), 0.25), del(2, pos(12))]));
+      await sink.close();
+      const messages = await readBack(topic, 2);
+      const count = (m: KafkaMessage | undefined) => Object.keys(m?.headers ?? {}).length;
+      assert.equal(count(messages.find((m) => m.value !== null)), upsertHeaders);
+      const tomb = messages.find((m) => m.value === null);
+      assert.equal(count(tomb), tombstoneHeaders);
+      if (tombstoneHeaders > 0) assert.equal(header(tomb!.headers, 'streamscore.op'), 'd');
+    });
+  }
 
   it('produces Avro in the Confluent wire format with the schema registered under <topic>-value', async () => {
     const topic = await createTopic('scores_avro');

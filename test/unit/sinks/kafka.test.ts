@@ -146,7 +146,16 @@ describe('createSinks', () => {
     const sinks = createSinks(
       [
         { postgres: pgConfig() },
-        { kafka: { topic: 't', format: 'json', acks: -1, compression: 'none', client_id: 'x' } },
+        {
+          kafka: {
+            topic: 't',
+            format: 'json',
+            acks: -1,
+            compression: 'none',
+            headers: 'tombstones',
+            client_id: 'x',
+          },
+        },
       ],
       { ...deps, kafka: fakeKafka },
     );
@@ -170,7 +179,14 @@ describe('createSinks', () => {
       ),
     );
     const kafka = {
-      kafka: { topic: 't', format: 'json', acks: -1, compression: 'none', client_id: 'x' },
+      kafka: {
+        topic: 't',
+        format: 'json',
+        acks: -1,
+        compression: 'none',
+        headers: 'tombstones',
+        client_id: 'x',
+      },
     } as const;
     assert.throws(() => createSink(kafka, deps), is('SINK_CONFIG_INVALID', /expected brokers/));
     assert.throws(

@@ -29,7 +29,9 @@ interface AvroEncoder {
  * Confluent wire format (magic 0, 4-byte schema id, Avro body; the schema is generated from the
  * prediction schema and registered under `<topic>-value` at `open`). Deletes are tombstones.
  * Headers carry the pipeline, model name/version, op and source position, so consumers can apply
- * the same ordering guard (a topic is a log: replays append again, so `idempotent` is false).
+ * the same ordering guard (a topic is a log: replays append again, so `idempotent` is false). By
+ * default only tombstones carry them: an upsert's value holds the same fields, and kafkajs encodes
+ * each header with its own buffer (about 2.5 µs per header and message, half the producer's CPU).
  *
  * `write` resolves after the broker acknowledged every message with the configured `acks`.
  */
@@ -108,14 +110,20 @@ export class KafkaSink implements Sink {
         pipeline: this.opts.pipeline,
       });
     }
+    const headers = config.headers;
     for (let i = 0; i < batch.rows.length; i++) {
       const row = batch.rows[i]!;
-      let value: Buffer | null = null;
-      if (row.op !== 'd') {
-        const v = m.value(row, batch);
-        value = enc ? wire(enc.id, enc.type.toBuffer(v)) : Buffer.from(JSON.stringify(v), 'utf8');
+      if (row.op === 'd') {
+        out[i] = {
+          key: m.key(row),
+          value: null,
+          ...(headers === 'none' ? {} : { headers: m.headers(row, batch) }),
+        };
+        continue;
       }
-      out[i] = { key: m.key(row), value, headers: m.headers(row, batch) };
+      const v = m.value(row, batch);
+      const value = enc ? wire(enc.id, enc.type.toBuffer(v)) : Buffer.from(JSON.stringify(v), 'utf8');
+      out[i] = { key: m.key(row), value, ...(headers === 'all' ? { headers: m.headers(row, batch) } : {}) };
     }
     try {
       await this.producer.send({
