@@ -61,6 +61,11 @@ export interface SinkCapabilities {
   idempotent: boolean;
   /** Largest batch it wants in one write. */
   maxBatchRows: number;
+  /**
+   * The sink gathers concurrent writes into larger ones itself (group commit); the runtime then
+   * passes writes straight through instead of merging them (see runtime/coalescing-sink.ts).
+   */
+  mergesWrites?: boolean;
 }
 
 /**

@@ -16,6 +16,7 @@ import { ensureTopics } from '../sources/kafka/topics.js';
 import type { CheckedSpec } from '../spec/checks.js';
 import type { Pipeline } from '../spec/pipeline-schema.js';
 import { BatchProcessor } from './batch-processor.js';
+import { CoalescingSink } from './coalescing-sink.js';
 
 export interface AssembledPipeline {
   name: string;
@@ -92,7 +93,9 @@ export function assemblePipeline(args: {
     maxWaitMs: p.spec.model.batch.max_wait_ms,
   });
   const schema = predictionSchemaOf(checked, model, mapper.names);
-  const sinks = createSinks(p.spec.sinks, { pipeline: name, schema, kafka, logger });
+  const sinks = createSinks(p.spec.sinks, { pipeline: name, schema, kafka, logger }).map((s) =>
+    s.capabilities.mergesWrites ? s : new CoalescingSink(s),
+  );
   const dlqTopic = p.spec.errors.dead_letter_topic;
   const deadLetters = dlqTopic
     ? new DeadLetterWriter({ kafka, topic: dlqTopic, logger, pipeline: name })

@@ -69,7 +69,7 @@ export class SnowflakeSink implements Sink {
     this.connect = opts.connect;
     this.plan = planTable(opts.config, opts.schema, opts.pipeline);
     this.name = `snowflake:${this.plan.display}`;
-    this.capabilities = { idempotent: true, maxBatchRows: opts.config.batch.max_rows };
+    this.capabilities = { idempotent: true, maxBatchRows: opts.config.batch.max_rows, mergesWrites: true };
     const b = opts.config.batch;
     this.buffer = new GroupCommit<StagedRow>(
       { maxRows: b.max_rows, maxBytes: b.max_bytes, maxIntervalMs: b.max_interval_ms },

@@ -1,0 +1,101 @@
+import type { PredictionBatch, PredictionRow, Sink, SinkCapabilities } from '../core/types.js';
+
+interface Pending {
+  readonly batch: PredictionBatch;
+  resolve(): void;
+  reject(err: unknown): void;
+}
+
+/**
+ * One write in flight per sink; the writes that arrive meanwhile are merged into the next one.
+ *
+ * The runtime processes several partitions' batches at once, and each ends in a `write` to every
+ * sink. Sent as they come, six partitions cost six transactions (or produce requests) per fetch,
+ * each with its own round trips. Merged, the sink sees one statement per in-flight period: under
+ * load batches grow instead of queueing, and when idle a write goes out at once (no timer, so no
+ * added latency). Every caller still resolves only when the write holding its rows has completed,
+ * and rejects with that write's error (each caller's own retry then re-enters the queue).
+ *
+ * Writes are merged only up to `capabilities.maxBatchRows` rows; a larger batch is written alone.
+ * Rows keep their arrival order, and batches from one caller are never reordered.
+ */
+export class CoalescingSink implements Sink {
+  readonly name: string;
+  readonly capabilities: SinkCapabilities;
+  private readonly queue: Pending[] = [];
+  private inFlight = false;
+
+  constructor(private readonly inner: Sink) {
+    this.name = inner.name;
+    this.capabilities = inner.capabilities;
+  }
+
+  /** Writes waiting behind the one in flight. */
+  get queued(): number {
+    return this.queue.length;
+  }
+
+  open(): Promise<void> {
+    return this.inner.open();
+  }
+
+  write(batch: PredictionBatch): Promise<void> {
+    if (batch.rows.length === 0) return Promise.resolve();
+    return new Promise<void>((resolve, reject) => {
+      this.queue.push({ batch, resolve, reject });
+      this.pump();
+    });
+  }
+
+  close(): Promise<void> {
+    return this.inner.close();
+  }
+
+  private pump(): void {
+    if (this.inFlight || this.queue.length === 0) return;
+    const max = this.capabilities.maxBatchRows;
+    const taken: Pending[] = [this.queue.shift()!];
+    let rows = taken[0]!.batch.rows.length;
+    const first = taken[0]!.batch;
+    for (;;) {
+      const head = this.queue[0];
+      if (head === undefined || rows + head.batch.rows.length > max || !sameShape(first, head.batch)) break;
+      const next = this.queue.shift()!;
+      rows += next.batch.rows.length;
+      taken.push(next);
+    }
+    this.inFlight = true;
+    let write: Promise<void>;
+    try {
+      write = this.inner.write(taken.length === 1 ? taken[0]!.batch : merge(taken, rows));
+    } catch (err) {
+      write = Promise.reject(err);
+    }
+    write.then(
+      () => this.settle(taken, undefined),
+      (err: unknown) => this.settle(taken, err ?? new Error(`${this.name}: write failed`)),
+    );
+  }
+
+  private settle(taken: readonly Pending[], err: unknown): void {
+    this.inFlight = false;
+    for (const p of taken) {
+      if (err === undefined) p.resolve();
+      else p.reject(err);
+    }
+    this.pump();
+  }
+}
+
+const sameShape = (a: PredictionBatch, b: PredictionBatch) =>
+  a.pipeline === b.pipeline && a.model === b.model && a.fields === b.fields;
+
+function merge(taken: readonly Pending[], count: number): PredictionBatch {
+  const first = taken[0]!.batch;
+  const rows = new Array<PredictionRow>(count);
+  let at = 0;
+  for (const p of taken) {
+    for (const r of p.batch.rows) rows[at++] = r;
+  }
+  return { pipeline: first.pipeline, model: first.model, fields: first.fields, rows };
+}
