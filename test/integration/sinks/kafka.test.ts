@@ -69,6 +69,7 @@ function sinkConfig(topic: string, overrides: Partial<KafkaSinkConfig> = {}): Ka
     acks: -1,
     compression: 'none',
     headers: 'tombstones',
+    max_request_bytes: 900_000,
     client_id: 'sink-tests',
     ...overrides,
   };
@@ -141,6 +142,29 @@ describe('kafka sink', () => {
       if (tombstoneHeaders > 0) assert.equal(header(tomb!.headers, 'streamscore.op'), 'd');
     });
   }
+
+  it('splits a write larger than one request (1 partition, ~3 MB) and delivers every message in order', async () => {
+    const topic = await createTopic('scores_big', 1);
+    const sink = new KafkaSink({
+      config: sinkConfig(topic, { headers: 'all' }),
+      schema,
+      pipeline: 'churn',
+      kafka,
+      logger: silentLogger,
+    });
+    await sink.open();
+    const n = 6000;
+    await sink.write(batch(Array.from({ length: n }, (_, i) => row(i, pos(100, i), i / n))));
+    await sink.close();
+    const messages = await readBack(topic, n, 60_000);
+    assert.equal(messages.length, n);
+    const bytes = messages.reduce((a, m) => a + (m.value?.length ?? 0), 0);
+    assert.ok(bytes > 1_100_000, `the write (${bytes} value bytes) exceeds one request`);
+    assert.deepEqual(
+      messages.map((m) => Number(m.key!.toString())),
+      Array.from({ length: n }, (_, i) => i),
+    );
+  });
 
   it('produces Avro in the Confluent wire format with the schema registered under <topic>-value', async () => {
     const topic = await createTopic('scores_avro');

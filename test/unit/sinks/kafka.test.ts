@@ -11,6 +11,7 @@ import {
   PredictionMessages,
   predictionAvroSchema,
 } from '../../../workers/sinks/kafka/message.js';
+import { requestSlices } from '../../../workers/sinks/kafka/sink.js';
 import {
   batch,
   compositeSchema,
@@ -153,6 +154,7 @@ describe('createSinks', () => {
             acks: -1,
             compression: 'none',
             headers: 'tombstones',
+            max_request_bytes: 900_000,
             client_id: 'x',
           },
         },
@@ -185,6 +187,7 @@ describe('createSinks', () => {
         acks: -1,
         compression: 'none',
         headers: 'tombstones',
+        max_request_bytes: 900_000,
         client_id: 'x',
       },
     } as const;
@@ -197,5 +200,28 @@ describe('createSinks', () => {
       () => createSink({} as Parameters<typeof createSink>[0], deps),
       is('SINK_CONFIG_INVALID', /got none/),
     );
+  });
+});
+
+describe('requestSlices', () => {
+  const msg = (bytes: number) => ({ key: Buffer.alloc(0), value: Buffer.alloc(bytes - 20) });
+  it('splits at the byte limit, keeps order, and never leaves a message out', () => {
+    const ms = [msg(40), msg(40), msg(40), msg(100), msg(30)];
+    assert.deepEqual(requestSlices(ms, 100), [
+      [0, 2],
+      [2, 3],
+      [3, 4],
+      [4, 5],
+    ]);
+    assert.deepEqual(requestSlices(ms, 1000), [[0, 5]]);
+    assert.deepEqual(requestSlices([], 100), []);
+  });
+  it('counts header bytes', () => {
+    const withHeaders = { ...msg(40), headers: { 'streamscore.op': 'u' } };
+    assert.deepEqual(requestSlices([withHeaders, withHeaders], 100), [
+      [0, 1],
+      [1, 2],
+    ]);
+    assert.deepEqual(requestSlices([msg(40), msg(40)], 100), [[0, 2]]);
   });
 });

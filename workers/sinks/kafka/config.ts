@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { schemaRegistryConfig } from '../../decode/registry-config.js';
 import { kafkaConnection } from '../../sources/kafka/config.js';
+import { positiveInt } from '../../spec/fields.js';
 
 export const kafkaSinkConfig = z
   .strictObject({
@@ -14,6 +15,11 @@ export const kafkaSinkConfig = z
       .default(-1)
       .describe('-1 waits for all in-sync replicas.'),
     compression: z.enum(['none', 'gzip']).default('none').describe('Batch compression.'),
+    max_request_bytes: positiveInt()
+      .default(900_000)
+      .describe(
+        "Most message bytes (keys, values, headers) in one produce request; larger writes are split. Keep it under the topic's max.message.bytes (1 MiB by default).",
+      ),
     headers: z
       .enum(['tombstones', 'all', 'none'])
       .default('tombstones')

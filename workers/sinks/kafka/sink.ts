@@ -125,19 +125,21 @@ export class KafkaSink implements Sink {
       const value = enc ? wire(enc.id, enc.type.toBuffer(v)) : Buffer.from(JSON.stringify(v), 'utf8');
       out[i] = { key: m.key(row), value, ...(headers === 'all' ? { headers: m.headers(row, batch) } : {}) };
     }
-    try {
-      await this.producer.send({
-        topic: config.topic,
-        messages: out,
-        acks: config.acks,
-        compression: config.compression === 'gzip' ? CompressionTypes.GZIP : CompressionTypes.None,
-      });
-    } catch (err) {
-      throw kafkaPipelineError(err, {
-        what: `kafka sink ${config.topic}`,
-        action: `producing ${out.length} messages`,
-        pipeline: this.opts.pipeline,
-      });
+    for (const [from, to] of requestSlices(out, config.max_request_bytes)) {
+      try {
+        await this.producer.send({
+          topic: config.topic,
+          messages: from === 0 && to === out.length ? out : out.slice(from, to),
+          acks: config.acks,
+          compression: config.compression === 'gzip' ? CompressionTypes.GZIP : CompressionTypes.None,
+        });
+      } catch (err) {
+        throw kafkaPipelineError(err, {
+          what: `kafka sink ${config.topic}`,
+          action: `producing messages ${from + 1}–${to} of ${out.length}`,
+          pipeline: this.opts.pipeline,
+        });
+      }
     }
   }
 
@@ -155,4 +157,31 @@ export function wire(schemaId: number, body: Buffer): Buffer {
   out.writeInt32BE(schemaId, 1);
   body.copy(out, 5);
   return out;
+}
+
+/** Consecutive [from, to) ranges of `messages` whose bytes stay within `maxBytes` (at least one message each). */
+export function requestSlices(messages: readonly Message[], maxBytes: number): [number, number][] {
+  const out: [number, number][] = [];
+  let from = 0;
+  let bytes = 0;
+  for (let i = 0; i < messages.length; i++) {
+    const size = messageBytes(messages[i]!);
+    if (i > from && bytes + size > maxBytes) {
+      out.push([from, i]);
+      from = i;
+      bytes = 0;
+    }
+    bytes += size;
+  }
+  if (from < messages.length) out.push([from, messages.length]);
+  return out;
+}
+
+/** Key, value and header bytes plus the record framing (varints, attributes: ~20 bytes). */
+function messageBytes(m: Message): number {
+  let n = 20 + (m.key ? m.key.length : 0) + (m.value ? m.value.length : 0);
+  if (m.headers) {
+    for (const [k, v] of Object.entries(m.headers)) n += k.length + (v ? String(v).length : 0) + 2;
+  }
+  return n;
 }
