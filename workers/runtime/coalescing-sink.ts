@@ -12,8 +12,8 @@ interface Pending {
  * The runtime processes several partitions' batches at once, and each ends in a `write` to every
  * sink. Sent as they come, six partitions cost six transactions (or produce requests) per fetch,
  * each with its own round trips. Merged, the sink sees one statement per in-flight period: under
- * load batches grow instead of queueing, and when idle a write goes out at once (no timer, so no
- * added latency). Every caller still resolves only when the write holding its rows has completed,
+ * load batches grow instead of queueing, and when idle a write goes out on the next turn of the
+ * event loop (no timer: the writes of one turn are merged, nothing waits longer). Every caller still resolves only when the write holding its rows has completed,
  * and rejects with that write's error (each caller's own retry then re-enters the queue).
  *
  * Writes are merged only up to `capabilities.maxBatchRows` rows; a larger batch is written alone.
@@ -24,6 +24,7 @@ export class CoalescingSink implements Sink {
   readonly capabilities: SinkCapabilities;
   private readonly queue: Pending[] = [];
   private inFlight = false;
+  private scheduled = false;
 
   constructor(private readonly inner: Sink) {
     this.name = inner.name;
@@ -43,12 +44,25 @@ export class CoalescingSink implements Sink {
     if (batch.rows.length === 0) return Promise.resolve();
     return new Promise<void>((resolve, reject) => {
       this.queue.push({ batch, resolve, reject });
-      this.pump();
+      this.schedule();
     });
   }
 
   close(): Promise<void> {
     return this.inner.close();
+  }
+
+  /**
+   * Starts the next write on the next turn of the event loop: the partitions' batches that one
+   * inference run completes all reach `write` within the same turn, and go out as one write.
+   */
+  private schedule(): void {
+    if (this.scheduled || this.inFlight) return;
+    this.scheduled = true;
+    setImmediate(() => {
+      this.scheduled = false;
+      this.pump();
+    });
   }
 
   private pump(): void {

@@ -35,11 +35,13 @@ class GatedSink implements Sink {
 const tick = () => new Promise((r) => setImmediate(r));
 
 describe('CoalescingSink', () => {
-  it('writes at once when idle and merges what arrives during a write into the next one', async () => {
+  it('merges the writes of one turn, and what arrives during a write into the next one', async () => {
     const inner = new GatedSink();
     const sink = new CoalescingSink(inner);
     const settled: string[] = [];
-    const a = sink.write(batch(1, 2)).then(() => settled.push('a'));
+    const a = sink.write(batch(1)).then(() => settled.push('a'));
+    const a2 = sink.write(batch(2)).then(() => settled.push('a2'));
+    await tick();
     const b = sink.write(batch(3)).then(() => settled.push('b'));
     const c = sink.write(batch(4, 5)).then(() => settled.push('c'));
     await tick();
@@ -50,21 +52,23 @@ describe('CoalescingSink', () => {
     );
     assert.equal(sink.queued, 2);
     inner.writes[0]!.release();
-    await a;
+    await Promise.all([a, a2]);
     await tick();
-    assert.deepEqual(settled, ['a'], 'b and c wait for the write that holds their rows');
+    assert.deepEqual(settled, ['a', 'a2'], 'b and c wait for the write that holds their rows');
     assert.deepEqual(inner.writes[1]!.keys, [3, 4, 5], 'b and c merged, in arrival order');
     inner.writes[1]!.release();
     await Promise.all([b, c]);
-    assert.deepEqual(settled.sort(), ['a', 'b', 'c']);
+    assert.deepEqual(settled.sort(), ['a', 'a2', 'b', 'c']);
     assert.equal(inner.writes.length, 2);
   });
 
   it('never merges past maxBatchRows, and writes a larger batch alone', async () => {
     const inner = new GatedSink();
     const sink = new CoalescingSink(inner);
+    const first = sink.write(batch(1));
+    await tick();
     const all = [
-      sink.write(batch(1)),
+      first,
       sink.write(batch(2, 3, 4)),
       sink.write(batch(5, 6)),
       sink.write(batch(7, 8, 9, 10, 11, 12)),
@@ -85,6 +89,7 @@ describe('CoalescingSink', () => {
     const inner = new GatedSink();
     const sink = new CoalescingSink(inner);
     const first = sink.write(batch(1));
+    await tick();
     const b = sink.write(batch(2));
     const c = sink.write(batch(3));
     await tick();
@@ -120,7 +125,9 @@ describe('CoalescingSink', () => {
     const inner = new GatedSink();
     const sink = new CoalescingSink(inner);
     const other: PredictionBatch = { ...batch(3), model: { name: 'm', version: '2' } };
-    const all = [sink.write(batch(1)), sink.write(batch(2)), sink.write(other), sink.write(batch(4))];
+    const one = sink.write(batch(1));
+    await tick();
+    const all = [one, sink.write(batch(2)), sink.write(other), sink.write(batch(4))];
     for (let i = 0; i < 4; i++) {
       await tick();
       inner.writes[i]?.release();
