@@ -1,5 +1,6 @@
 import type { Consumer, EachBatchPayload, Kafka, KafkaMessage } from 'kafkajs';
 import type { Logger, RawMessage } from '../../core/types.js';
+import { OffsetCommitter } from './committer.js';
 import type { KafkaSourceConfig } from './config.js';
 
 /** Handles one partition's fetched messages; resolves when all are durably handled. */
@@ -15,12 +16,13 @@ function toRaw(topic: string, partition: number, m: KafkaMessage): RawMessage {
 
 /**
  * Kafka consumer-group source. Offsets are committed manually, per partition, only after the
- * handler resolved for every message up to them, and never for a partition this worker no longer
+ * handler resolved for every message up to them (sent by an OffsetCommitter, off the fetch loop), and never for a partition this worker no longer
  * owns (a stale batch after a rebalance is dropped uncommitted; its new owner re-reads it).
  * Fetching for a partition waits while its batch is in flight, which bounds memory (backpressure).
  */
 export class KafkaSource {
   private consumer: Consumer | undefined;
+  private committer: OffsetCommitter | undefined;
   private stopping = false;
   private failed = false;
   private onFatal: ((err: unknown) => void) | undefined;
@@ -42,6 +44,19 @@ export class KafkaSource {
       retry: { retries: 8, restartOnFailure: async () => false },
     });
     this.consumer = consumer;
+    this.committer = new OffsetCommitter(
+      (offsets) => consumer.commitOffsets(offsets),
+      (err, offsets) =>
+        this.logger.warn(
+          {
+            error: err instanceof Error ? err.message : String(err),
+            partitions: offsets.map((o) => `${o.topic}[${o.partition}]@${o.offset}`).join(' '),
+          },
+          'Offset commit failed; the records are written, and the next commit (or the next owner) covers them.',
+        ),
+    );
+    // Before partitions move, send the offsets of what is already written (fewer re-reads).
+    consumer.on(consumer.events.REBALANCING, () => void this.committer?.flush());
     consumer.on(consumer.events.CRASH, (e) => {
       if (!e.payload.restart) onFatal(e.payload.error);
     });
@@ -83,7 +98,9 @@ export class KafkaSource {
     }
     const next = (BigInt(batch.lastOffset()) + 1n).toString();
     payload.resolveOffset(batch.lastOffset());
-    await this.consumer!.commitOffsets([{ topic: batch.topic, partition: batch.partition, offset: next }]);
+    // The commit goes out off the fetch loop; while stopping it is awaited (the group is left next).
+    this.committer!.add({ topic: batch.topic, partition: batch.partition, offset: next });
+    if (this.stopping) await this.committer!.flush();
     await heartbeat();
   }
 
@@ -91,6 +108,7 @@ export class KafkaSource {
   async stop(): Promise<void> {
     if (this.stopping || !this.consumer) return;
     this.stopping = true;
+    await this.committer?.flush();
     await this.consumer.stop();
     await this.consumer.disconnect();
   }

@@ -1,0 +1,66 @@
+/** A partition's next offset to read, as the group commit takes it. */
+export interface PartitionOffset {
+  topic: string;
+  partition: number;
+  /** Decimal string (offsets are 64-bit). */
+  offset: string;
+}
+
+/**
+ * Commits consumer-group offsets off the fetch loop: `add` records a partition's next offset
+ * (the highest one wins while it waits) and returns at once; one commit request is in flight at a time and
+ * carries every partition that moved meanwhile. The fetch loop no longer waits a broker round trip
+ * per batch, and a burst of batches costs one request.
+ *
+ * A failed commit loses nothing: the records are written, and the offsets either go out with the
+ * next commit or are re-read by the partition's next owner (sinks are idempotent). Failures are
+ * reported to `onError` (the source logs them).
+ */
+export class OffsetCommitter {
+  private readonly pending = new Map<string, PartitionOffset>();
+  private inFlight: Promise<void> | undefined;
+
+  constructor(
+    private readonly commit: (offsets: PartitionOffset[]) => Promise<void>,
+    private readonly onError: (err: unknown, offsets: PartitionOffset[]) => void,
+  ) {}
+
+  /** Offsets waiting for the next commit request. */
+  get pendingCount(): number {
+    return this.pending.size;
+  }
+
+  add(o: PartitionOffset): void {
+    const key = `${o.topic}\u0000${o.partition}`;
+    const queued = this.pending.get(key);
+    if (queued !== undefined && BigInt(o.offset) <= BigInt(queued.offset)) return;
+    this.pending.set(key, o);
+    this.kick();
+  }
+
+  /** Resolves once everything added so far has been sent (committed, or reported as failed). */
+  async flush(): Promise<void> {
+    while (this.inFlight !== undefined || this.pending.size > 0) {
+      this.kick();
+      await this.inFlight;
+    }
+  }
+
+  private kick(): void {
+    if (this.inFlight !== undefined || this.pending.size === 0) return;
+    const offsets = [...this.pending.values()];
+    this.pending.clear();
+    this.inFlight = this.commit(offsets).then(
+      () => this.settle(),
+      (err: unknown) => {
+        this.onError(err, offsets);
+        this.settle();
+      },
+    );
+  }
+
+  private settle(): void {
+    this.inFlight = undefined;
+    this.kick();
+  }
+}
