@@ -2,7 +2,7 @@
  * streamscore benchmark: `make bench` (BENCH_ARGS=--quick for the smoke run).
  *
  *   npx tsx test/bench/main.ts [--quick | --tiny] [--out .bench/latest.json] [--profile] [--no-peers]
- *                              [--only kcat,consume,stages,e2e,sustain,latency,peers]
+ *                              [--only kcat,consume,stages,e2e,sustain,latency,peers] [--events N]
  *
  * --quick: ~50k events, one run per scenario (a few minutes); --tiny: a harness smoke test
  * (thousands of events; the figures mean nothing); default: the full run (1M Avro events).
@@ -42,6 +42,7 @@ const { values: args } = parseArgs({
     'no-peers': { type: 'boolean', default: false },
     only: { type: 'string' },
     cleanup: { type: 'boolean', default: false },
+    events: { type: 'string' },
   },
 });
 
@@ -91,6 +92,15 @@ const SIZES = args.tiny
         peerCap: 60,
         sustainSeconds: 15,
       };
+
+// --events N: N Avro events (and N/5 JSON) instead of the mode's, e.g. for A/B runs of one change.
+if (args.events !== undefined) {
+  const n = Number(args.events);
+  if (!Number.isInteger(n) || n < 1000)
+    throw new Error(`--events: expected an integer ≥ 1000, got '${args.events}'`);
+  SIZES.avroEvents = n;
+  SIZES.jsonEvents = Math.max(1000, Math.round(n / 5));
+}
 
 const only = args.only ? new Set(args.only.split(',')) : undefined;
 const want = (name: string) => !only || only.has(name);

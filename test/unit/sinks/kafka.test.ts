@@ -3,6 +3,7 @@ import { describe, it } from 'node:test';
 import avro from 'avsc';
 import type { Kafka } from 'kafkajs';
 import { PipelineError } from '../../../workers/core/errors.js';
+import type { PredictionRow, PredictionSchema } from '../../../workers/core/types.js';
 import { createSink, createSinks } from '../../../workers/sinks/create.js';
 import { DLQ_HEADERS, deadLetterMessage } from '../../../workers/sinks/dead-letter/writer.js';
 import { classifyKafkaError } from '../../../workers/sinks/kafka/errors.js';
@@ -45,6 +46,35 @@ describe('kafka prediction messages', () => {
       'streamscore.source.position': pos(100, 7).toString(),
       'streamscore.op': 'u',
     });
+  });
+
+  it('writes JSON text equal to JSON.stringify of the value, for awkward values too', () => {
+    const awkward: PredictionSchema = {
+      key: 'string',
+      fields: [
+        { name: 'p"q', type: 'float' },
+        { name: 'big', type: 'int' },
+        { name: 'ok', type: 'bool' },
+        { name: 'feature.x\\y', type: 'float' },
+        { name: 'feature.s', type: 'string' },
+      ],
+    };
+    const cases: [PredictionSchema, PredictionRow][] = [
+      [schema, row(42, pos(100, 7), 0.8)],
+      [schema, { ...row(1, pos(1)), values: [Number.NaN, null, Number.POSITIVE_INFINITY, undefined] }],
+      [compositeSchema, row({ tenant: 'a"b\u2028', customer_id: 3 }, pos(5))],
+      [
+        awkward,
+        { ...row('k\n"1"', pos(9)), values: [-0.000001, 2n ** 70n, 'true', 1e21, 'line\nbreak "é" \u0001'] },
+      ],
+      [awkward, { ...row('k', pos(9)), values: [1, -(2n ** 60n), 0, -3.5e-7, 7] }],
+    ];
+    for (const [s, r] of cases) {
+      const m = new PredictionMessages(s, 'json');
+      const b = batch([r], { name: 'ch"urn', version: '1.0' });
+      assert.equal(m.json(r, b), JSON.stringify(m.value(r, b)));
+      assert.deepEqual(JSON.parse(m.json(r, b)), JSON.parse(JSON.stringify(m.value(r, b))));
+    }
   });
 
   it('generates an Avro schema that avsc accepts and that round-trips a value', () => {

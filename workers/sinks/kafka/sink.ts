@@ -121,8 +121,9 @@ export class KafkaSink implements Sink {
         };
         continue;
       }
-      const v = m.value(row, batch);
-      const value = enc ? wire(enc.id, enc.type.toBuffer(v)) : Buffer.from(JSON.stringify(v), 'utf8');
+      const value = enc
+        ? wire(enc.id, enc.type.toBuffer(m.value(row, batch)))
+        : Buffer.from(m.json(row, batch), 'utf8');
       out[i] = { key: m.key(row), value, ...(headers === 'all' ? { headers: m.headers(row, batch) } : {}) };
     }
     for (const [from, to] of requestSlices(out, config.max_request_bytes)) {
