@@ -99,7 +99,7 @@ export interface RawMessage {
   offset: string;
   key: Buffer | null;
   value: Buffer | null;
-  headers: Record<string, string>;
+  headers: Readonly<Record<string, string>>;
   /** Broker/producer timestamp, epoch ms as a string (kafkajs). */
   timestamp: string;
 }

@@ -6,23 +6,36 @@ import type { KafkaSourceConfig } from './config.js';
 /** Handles one partition's fetched messages; resolves when all are durably handled. */
 export type BatchHandler = (messages: RawMessage[], heartbeat: () => Promise<void>) => Promise<void>;
 
+/** Shared by every message without headers (most CDC records): nothing to allocate. */
+const NO_HEADERS: Readonly<Record<string, string>> = Object.freeze({});
+
 function toRaw(topic: string, partition: number, m: KafkaMessage): RawMessage {
-  const headers: Record<string, string> = {};
-  for (const [k, v] of Object.entries(m.headers ?? {})) {
-    if (v !== undefined) headers[k] = Array.isArray(v) ? v.map(String).join(',') : String(v);
+  let headers: Record<string, string> = NO_HEADERS as Record<string, string>;
+  const h = m.headers;
+  if (h !== undefined) {
+    for (const k in h) {
+      const v = h[k];
+      if (v === undefined) continue;
+      if (headers === NO_HEADERS) headers = {};
+      headers[k] = Array.isArray(v) ? v.map(String).join(',') : String(v);
+    }
   }
   return { topic, partition, offset: m.offset, key: m.key, value: m.value, headers, timestamp: m.timestamp };
 }
 
 /**
  * Kafka consumer-group source. Offsets are committed manually, per partition, only after the
- * handler resolved for every message up to them (sent by an OffsetCommitter, off the fetch loop), and never for a partition this worker no longer
- * owns (a stale batch after a rebalance is dropped uncommitted; its new owner re-reads it).
- * Fetching for a partition waits while its batch is in flight, which bounds memory (backpressure).
+ * handler resolved for every message up to them (sent by an OffsetCommitter, off the fetch loop),
+ * and never for a partition this worker no longer owns (a stale batch after a rebalance is dropped uncommitted; its new owner re-reads it).
+ * A partition has at most two batches in flight (the next fetch overlaps the previous batch's
+ * writes), which bounds memory (backpressure).
  */
 export class KafkaSource {
   private consumer: Consumer | undefined;
   private committer: OffsetCommitter | undefined;
+  /** Per partition, the last batch started (its promise settles after every earlier one). */
+  private readonly tails = new Map<string, Promise<void>>();
+  private readonly inFlight = new Set<Promise<void>>();
   private stopping = false;
   private failed = false;
   private onFatal: ((err: unknown) => void) | undefined;
@@ -70,44 +83,66 @@ export class KafkaSource {
     });
   }
 
+  /**
+   * Starts the batch and returns once the partition's previous batch is done, so the next fetch
+   * overlaps this batch's sink writes (at most two batches per partition in flight; kafkajs
+   * fetches from the resolved offset, so it is resolved at once). The offset is committed when
+   * this batch and every earlier one of the partition are written, and never for a partition
+   * revoked meanwhile (its new owner re-reads it).
+   */
   private async onBatch(payload: EachBatchPayload, handler: BatchHandler): Promise<void> {
     const { batch, heartbeat, isRunning, isStale } = payload;
-    if (batch.messages.length === 0 || !isRunning() || isStale() || this.failed) return;
+    if (batch.messages.length === 0 || !isRunning() || isStale() || this.failed || this.stopping) return;
     const messages = batch.messages.map((m) => toRaw(batch.topic, batch.partition, m));
+    const key = `${batch.topic}\u0000${batch.partition}`;
+    const previous = this.tails.get(key);
+    const next = (BigInt(batch.lastOffset()) + 1n).toString();
+    payload.resolveOffset(batch.lastOffset());
     // Heartbeats keep flowing while a long batch (slow sink, retries) is in flight.
     const beat = setInterval(
       () => void heartbeat().catch(() => undefined),
       this.config.heartbeat_interval_ms,
     );
-    try {
-      await handler(messages, heartbeat);
-    } catch (err) {
-      // Not resolved, not committed: the worker stops and the batch is re-read by the next owner.
-      this.failed = true;
-      this.onFatal?.(err);
-      return;
-    } finally {
-      clearInterval(beat);
-    }
-    if (isStale()) {
-      this.logger.info(
-        { topic: batch.topic, partition: batch.partition },
-        'Partition revoked during a batch; not committing.',
-      );
-      return;
-    }
-    const next = (BigInt(batch.lastOffset()) + 1n).toString();
-    payload.resolveOffset(batch.lastOffset());
-    // The commit goes out off the fetch loop; while stopping it is awaited (the group is left next).
-    this.committer!.add({ topic: batch.topic, partition: batch.partition, offset: next });
-    if (this.stopping) await this.committer!.flush();
-    await heartbeat();
+    const work = handler(messages, heartbeat);
+    const tail: Promise<void> = Promise.all([previous, work])
+      .then(
+        () => {
+          if (this.failed) return;
+          if (isStale()) {
+            this.logger.info(
+              { topic: batch.topic, partition: batch.partition },
+              'Partition revoked during a batch; not committing.',
+            );
+            return;
+          }
+          this.committer!.add({ topic: batch.topic, partition: batch.partition, offset: next });
+        },
+        (err: unknown) => {
+          // Not committed: the worker stops and the batch is re-read by the next owner.
+          if (this.failed) return;
+          this.failed = true;
+          this.onFatal?.(err);
+        },
+      )
+      .finally(() => {
+        clearInterval(beat);
+        this.inFlight.delete(tail);
+        if (this.tails.get(key) === tail) this.tails.delete(key);
+      });
+    this.tails.set(key, tail);
+    this.inFlight.add(tail);
+    await previous;
+    await heartbeat().catch(() => undefined);
   }
 
   /** Stops fetching, waits for in-flight batches (which commit), and disconnects. */
   async stop(): Promise<void> {
     if (this.stopping || !this.consumer) return;
     this.stopping = true;
+    this.consumer.pause(this.config.topics.map((topic) => ({ topic })));
+    // New batches are left unresolved (re-read later); the ones in flight finish and commit
+    // before the group is left.
+    while (this.inFlight.size > 0) await Promise.all([...this.inFlight]);
     await this.committer?.flush();
     await this.consumer.stop();
     await this.consumer.disconnect();
