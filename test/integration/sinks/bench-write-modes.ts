@@ -2,7 +2,7 @@
  * Throughput of the Postgres sink's write modes on the real database: 10,000-row batches of new
  * keys (inserts), then the same keys at newer positions (updates), then a replay (all rows skipped
  * by the position guard). Measures, never asserts. Run:
- *   npx tsx test/integration/sinks/bench-write-modes.ts [batches=10] [on_delete=delete]
+ *   npx tsx test/integration/sinks/bench-write-modes.ts [batches=10] [on_delete=delete] [rows per batch=10000]
  */
 import { Secret } from '../../../workers/core/secret.js';
 import type { PredictionRow } from '../../../workers/core/types.js';
@@ -12,7 +12,7 @@ import { PostgresSink } from '../../../workers/sinks/postgres/sink.js';
 import { batch, pgConfig, pos, row, schema, silentLogger } from '../../unit/sinks/fixtures.js';
 import { DATABASE_URL, unique } from './env.js';
 
-const BATCH = 10_000;
+const BATCH = Number(process.argv[4] ?? 10_000);
 const batches = Number(process.argv[2] ?? 10);
 const onDelete = (process.argv[3] ?? 'delete') as PostgresSinkConfig['on_delete'];
 const modes = ['unnest', 'values', 'copy'] as const;

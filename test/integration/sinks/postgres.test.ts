@@ -66,7 +66,7 @@ async function readTable(cfg: PostgresSinkConfig): Promise<Map<number, Visible>>
   return out;
 }
 
-for (const write_mode of ['unnest', 'values', 'copy'] as const) {
+for (const write_mode of ['auto', 'unnest', 'values', 'copy'] as const) {
   for (const on_delete of ['delete', 'mark'] as const) {
     sinkContract(
       `postgres write_mode=${write_mode} on_delete=${on_delete}`,

@@ -1,8 +1,11 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
+import type { Knex } from 'knex';
+import type { PostgresSinkConfig } from '../../../workers/sinks/postgres/config.js';
 import { copyTextChunks } from '../../../workers/sinks/postgres/copy.js';
 import { classifyPostgresError, toPipelineError } from '../../../workers/sinks/postgres/errors.js';
 import { sinkMigrationSource } from '../../../workers/sinks/postgres/migrations.js';
+import { AUTO_COPY_ROWS, PostgresSink } from '../../../workers/sinks/postgres/sink.js';
 import {
   deleteStatement,
   lockStatement,
@@ -11,7 +14,7 @@ import {
   valuesSource,
 } from '../../../workers/sinks/postgres/statements.js';
 import { planTable, postgresDdl } from '../../../workers/sinks/postgres/table.js';
-import { pgConfig, schema } from './fixtures.js';
+import { pgConfig, schema, silentLogger } from './fixtures.js';
 
 const plan = (mode: 'delete' | 'mark' | 'ignore' = 'delete') =>
   planTable(pgConfig({ on_delete: mode }), schema);
@@ -191,5 +194,28 @@ describe('postgres error classification', () => {
     assert.equal(e.retryable, false);
     assert.equal(e.message, 'postgres ml.scores: writing 3 rows failed [42P01]: pg 42P01');
     assert.equal(e.context['sqlstate'], '42P01');
+  });
+});
+
+describe('postgres write_mode auto', () => {
+  const sinkWith = (write_mode: PostgresSinkConfig['write_mode']) =>
+    new PostgresSink({
+      config: pgConfig({ write_mode }),
+      schema,
+      pipeline: 'p',
+      knex: {} as Knex,
+      logger: silentLogger,
+    });
+  it('uses unnest for small writes and COPY from AUTO_COPY_ROWS upserts', () => {
+    const auto = sinkWith('auto');
+    assert.equal(auto.bulkPath(1), 'unnest');
+    assert.equal(auto.bulkPath(AUTO_COPY_ROWS - 1), 'unnest');
+    assert.equal(auto.bulkPath(AUTO_COPY_ROWS), 'copy');
+  });
+  it('keeps an explicit mode whatever the size', () => {
+    for (const mode of ['copy', 'unnest', 'values'] as const) {
+      assert.equal(sinkWith(mode).bulkPath(1), mode);
+      assert.equal(sinkWith(mode).bulkPath(AUTO_COPY_ROWS * 2), mode);
+    }
   });
 });

@@ -14,14 +14,16 @@ export const postgresSinkConfig = z
       .default(false)
       .describe('Create the table from the spec at start-up when missing.'),
     write_mode: z
-      .enum(['copy', 'unnest', 'values'])
-      .default('copy')
+      .enum(['auto', 'copy', 'unnest', 'values'])
+      .default('auto')
       .describe(
-        'Bulk path of the order-guarded upsert. `copy` (default, fastest measured) streams the batch ' +
-          'with COPY into a session temp table, then runs one INSERT … SELECT … ON CONFLICT from it; ' +
-          '`unnest` sends one array parameter per column (INSERT … SELECT FROM unnest(…), one ' +
-          'statement per batch; no temp table, e.g. without the TEMP privilege); `values` sends ' +
-          'multi-row INSERT … VALUES statements of max_rows_per_statement rows.',
+        'Bulk path of the order-guarded upsert. `auto` (default) uses `unnest` for writes under 4,000 ' +
+          'rows and `copy` from there (measured: unnest is faster up to ~1,000-row writes, copy ~20 % ' +
+          'faster at 10,000). `copy` streams the batch with COPY into a session temp table, then runs ' +
+          'one INSERT … SELECT … ON CONFLICT from it; `unnest` sends one array parameter per column ' +
+          '(one statement per write, no temp table, e.g. without the TEMP privilege; a write of upserts ' +
+          'only, without the delete guard, is that single statement, no transaction around it); ' +
+          '`values` sends multi-row INSERT … VALUES statements of max_rows_per_statement rows.',
       ),
     max_rows_per_statement: positiveInt()
       .max(5000)

@@ -42,6 +42,11 @@ export interface PostgresSinkOptions {
 /** Postgres' limit on bind parameters in one statement. */
 const MAX_PARAMS = 65535;
 
+/** `write_mode: auto` switches from unnest to COPY at this many upserts in one write. */
+export const AUTO_COPY_ROWS = 4000;
+
+type BulkPath = 'copy' | 'unnest' | 'values';
+
 /**
  * Order-guarded, idempotent upserts into one Postgres table (see table.ts for the delete design).
  *
@@ -102,11 +107,20 @@ export class PostgresSink implements Sink {
     const { upserts, deletes: allDeletes } = splitDeletes(latest);
     const deletes = plan.onDelete === 'ignore' ? [] : allDeletes;
     if (upserts.length === 0 && deletes.length === 0) return;
+    const path = this.bulkPath(upserts.length);
     try {
+      if (!plan.tombstone && deletes.length === 0 && path === 'unnest') {
+        // One statement is atomic by itself: no BEGIN/COMMIT round trips.
+        await run(
+          this.db,
+          upsertStatement(plan, unnestSource(plan.columns, columnArrays(plan.columns, batch, upserts))),
+        );
+        return;
+      }
       await this.db.transaction(async (trx) => {
         if (plan.tombstone) await run(trx, lockStatement(plan, deletes.length > 0));
         if (deletes.length > 0) await this.writeDeletes(trx, batch, deletes);
-        if (upserts.length > 0) await this.writeUpserts(trx, batch, upserts);
+        if (upserts.length > 0) await this.writeUpserts(trx, batch, upserts, path);
       });
     } catch (err) {
       throw toPipelineError(err, {
@@ -116,6 +130,13 @@ export class PostgresSink implements Sink {
         position: `positions ${minMax(batch.rows)}`,
       });
     }
+  }
+
+  /** The bulk path for a write of `rows` upserts (`auto` picks by size). */
+  bulkPath(rows: number): BulkPath {
+    const mode = this.config.write_mode;
+    if (mode !== 'auto') return mode;
+    return rows >= AUTO_COPY_ROWS ? 'copy' : 'unnest';
   }
 
   async close(): Promise<void> {
@@ -136,10 +157,11 @@ export class PostgresSink implements Sink {
     trx: Knex.Transaction,
     batch: PredictionBatch,
     rows: PredictionRow[],
+    path: BulkPath,
   ): Promise<void> {
     const cols = this.plan.columns;
     const arrays = columnArrays(cols, batch, rows);
-    switch (this.config.write_mode) {
+    switch (path) {
       case 'unnest':
         await run(trx, upsertStatement(this.plan, unnestSource(cols, arrays)));
         return;
@@ -174,7 +196,7 @@ export class PostgresSink implements Sink {
   }
 }
 
-async function run(trx: Knex.Transaction, st: Statement): Promise<void> {
+async function run(trx: Knex | Knex.Transaction, st: Statement): Promise<void> {
   await trx.raw(st.sql, st.bindings as Knex.RawBinding[]);
 }
 
