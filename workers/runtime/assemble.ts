@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import type { Kafka } from 'kafkajs';
+import { errorMessage } from '../core/errors.js';
 import type { FieldType, Logger, PredictionSchema, Sink } from '../core/types.js';
 import { createDecoder } from '../decode/create.js';
 import { createSchemaRegistry } from '../decode/registry.js';
@@ -17,6 +18,7 @@ import type { CheckedSpec } from '../spec/checks.js';
 import type { Pipeline } from '../spec/pipeline-schema.js';
 import { BatchProcessor } from './batch-processor.js';
 import { CoalescingSink } from './coalescing-sink.js';
+import { withRetry } from './retry.js';
 
 export interface AssembledPipeline {
   name: string;
@@ -100,6 +102,7 @@ export function assemblePipeline(args: {
   const deadLetters = dlqTopic
     ? new DeadLetterWriter({ kafka, topic: dlqTopic, logger, pipeline: name })
     : undefined;
+  const retry = { maxRetries: p.spec.errors.max_retries, initialBackoffMs: p.spec.errors.retry_backoff_ms };
   const processor = new BatchProcessor({
     pipeline: name,
     model: { name: p.spec.model.name, version: p.spec.model.version },
@@ -110,7 +113,7 @@ export function assemblePipeline(args: {
     deadLetters: deadLetters
       ? { write: (failures) => deadLetters.write(failures.map((f) => ({ ...f, pipeline: name }))) }
       : undefined,
-    retry: { maxRetries: p.spec.errors.max_retries, initialBackoffMs: p.spec.errors.retry_backoff_ms },
+    retry,
     metrics: args.metrics,
   });
   const source = new KafkaSource(kafka, sourceCfg, logger);
@@ -125,7 +128,17 @@ export function assemblePipeline(args: {
     async open() {
       const outputTopics = p.spec.sinks.flatMap((e) => (e.kafka && !e.kafka.brokers ? [e.kafka.topic] : []));
       await ensureTopics(kafka, [...outputTopics, ...(dlqTopic ? [dlqTopic] : [])]);
-      for (const s of sinks) await s.open();
+      // A sink that is briefly unreachable at start-up (a database restarting) is retried with
+      // the pipeline's back-off; a terminal error (missing table, bad credentials) fails at once.
+      for (const s of sinks) {
+        await withRetry(() => s.open(), retry, {
+          onRetry: (err, attempt, delayMs) =>
+            logger.warn(
+              { sink: s.name, attempt, delay_ms: delayMs, error: errorMessage(err) },
+              'Sink not ready at start-up; retrying.',
+            ),
+        });
+      }
       await deadLetters?.open();
     },
     async close() {
