@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
+import { Kafka, logLevel } from 'kafkajs';
 import { startCli } from '../support/cli.js';
 import { churnPipelineCopy } from '../support/pipelines.js';
 import { env, uniqueId, waitFor } from '../support/stack.js';
@@ -13,6 +14,11 @@ const pipelineFile = churnPipelineCopy(`startup-${id}`, { warehouse: false });
 
 before(async () => {
   await proxy.start();
+  const kafka = new Kafka({ brokers: env.kafkaBrokers.split(','), logLevel: logLevel.NOTHING });
+  const admin = kafka.admin();
+  await admin.connect();
+  await admin.createTopics({ topics: [{ topic: `startup-${id}`, numPartitions: 1 }], waitForLeaders: true });
+  await admin.disconnect();
 });
 
 after(async () => {
@@ -42,7 +48,12 @@ test('a Postgres sink unreachable at start-up is retried, and the worker runs on
     );
     assert.equal(worker.child.exitCode, null, `the worker is still up:\n${worker.output().slice(-2000)}`);
     proxy.resume();
-    await waitFor('the worker to run', async () => worker.output().includes('Worker running.'), 60_000);
+    await waitFor(
+      'the worker to run',
+      async () => worker.output().includes('Worker running.') || worker.child.exitCode !== null,
+      60_000,
+    );
+    assert.equal(worker.child.exitCode, null, `the worker runs:\n${worker.output().slice(-2000)}`);
   } finally {
     const code = await worker.stop();
     assert.equal(code, 0, worker.output().slice(-2000));

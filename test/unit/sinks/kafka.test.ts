@@ -6,6 +6,7 @@ import { PipelineError } from '../../../workers/core/errors.js';
 import type { PredictionRow, PredictionSchema } from '../../../workers/core/types.js';
 import { createSink, createSinks } from '../../../workers/sinks/create.js';
 import { DLQ_HEADERS, deadLetterMessage } from '../../../workers/sinks/dead-letter/writer.js';
+import { kafkaSinkConfig } from '../../../workers/sinks/kafka/config.js';
 import { classifyKafkaError } from '../../../workers/sinks/kafka/errors.js';
 import {
   checkMessageNames,
@@ -172,25 +173,10 @@ describe('dead letters', () => {
 describe('createSinks', () => {
   const deps = { pipeline: 'p', schema, logger: silentLogger };
   const fakeKafka = { producer: () => ({}) } as unknown as Kafka;
+  const kafkaEntry = { kafka: kafkaSinkConfig.parse({ topic: 't', client_id: 'x' }) };
 
   it('builds postgres and kafka sinks from spec.sinks entries', async () => {
-    const sinks = createSinks(
-      [
-        { postgres: pgConfig() },
-        {
-          kafka: {
-            topic: 't',
-            format: 'json',
-            acks: -1,
-            compression: 'none',
-            headers: 'tombstones',
-            max_request_bytes: 900_000,
-            client_id: 'x',
-          },
-        },
-      ],
-      { ...deps, kafka: fakeKafka },
-    );
+    const sinks = createSinks([{ postgres: pgConfig() }, kafkaEntry], { ...deps, kafka: fakeKafka });
     assert.deepEqual(
       sinks.map((s) => s.name),
       ['postgres:ml.scores', 'kafka:t'],
@@ -210,17 +196,7 @@ describe('createSinks', () => {
         /^spec\.sinks\[2\]: expected a sink type of postgres, snowflake or kafka, got 'bigquery'/,
       ),
     );
-    const kafka = {
-      kafka: {
-        topic: 't',
-        format: 'json',
-        acks: -1,
-        compression: 'none',
-        headers: 'tombstones',
-        max_request_bytes: 900_000,
-        client_id: 'x',
-      },
-    } as const;
+    const kafka = kafkaEntry;
     assert.throws(() => createSink(kafka, deps), is('SINK_CONFIG_INVALID', /expected brokers/));
     assert.throws(
       () => createSink({ kafka: { ...kafka.kafka, format: 'avro' } }, { ...deps, kafka: fakeKafka }),
