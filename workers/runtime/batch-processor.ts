@@ -1,4 +1,4 @@
-import type { PipelineError } from '../core/errors.js';
+import { PipelineError } from '../core/errors.js';
 import type {
   ChangeRecord,
   DecodedBatch,
@@ -11,6 +11,7 @@ import type {
 import type { FeatureMapper } from '../features/mapper.js';
 import type { Metrics } from '../observability/metrics.js';
 import { type RetryPolicy, withRetry } from './retry.js';
+import { type RowRejection, writeIsolatingRows } from './row-isolation.js';
 
 /** Runs the model on a feature matrix; returns one column per prediction field (already mapped). */
 export interface Predictor {
@@ -46,7 +47,8 @@ export interface BatchResult {
  * One fetch's messages through decode → features → inference → every sink in parallel.
  * Resolves only when every sink has durably written every row and every failure is dead-lettered,
  * so the caller may then commit the offsets. Transient sink errors are retried while `onWait`
- * keeps the consumer alive; terminal errors reject (the caller must not commit).
+ * keeps the consumer alive; terminal errors reject (the caller must not commit). With a dead-letter
+ * topic, rows a sink rejects for their values are isolated and dead-lettered (see row-isolation.ts).
  */
 export class BatchProcessor {
   readonly fields: readonly string[];
@@ -114,13 +116,22 @@ export class BatchProcessor {
 
     const batch: PredictionBatch = { pipeline: d.pipeline, model: d.model, fields: this.fields, rows };
     const writes: Promise<unknown>[] = [];
+    const rejections: SinkRejection[] = [];
     if (rows.length > 0) {
       for (const sink of d.sinks) {
-        writes.push(
-          withRetry(() => sink.write(batch), d.retry, {
+        const write = (b: PredictionBatch) =>
+          withRetry(() => sink.write(b), d.retry, {
             onWait,
             onRetry: (err, attempt, delay) => d.metrics.sinkRetry(sink.name, err, attempt, delay),
-          }),
+          });
+        // With a dead-letter topic, rows a sink rejects for their values go there, and the rest
+        // are written; without one, the error stops the worker (nothing is dropped silently).
+        writes.push(
+          d.deadLetters
+            ? writeIsolatingRows(batch, write).then((rejected) => {
+                for (const r of rejected) rejections.push({ ...r, sink: sink.name });
+              })
+            : write(batch),
         );
       }
     }
@@ -135,6 +146,14 @@ export class BatchProcessor {
       writes.push(withRetry(() => dlq.write(failures), d.retry, { onWait }));
     }
     await Promise.all(writes);
+    if (rejections.length > 0) {
+      const letters = rejectedLetters(rejections, rows, (i) =>
+        i < n ? mapped.scored[i]! : mapped.deletes[i - n]!,
+      );
+      const dlq = d.deadLetters!;
+      await withRetry(() => dlq.write(letters), d.retry, { onWait });
+      d.metrics.deadLettered.add(letters.length);
+    }
     const now = Date.now();
     for (const r of rows) d.metrics.endToEndMs.record(now - r.sourceTsMs);
     d.metrics.recordsIn.add(received);
@@ -143,10 +162,55 @@ export class BatchProcessor {
     return {
       scored: n,
       deleted: mapped.deletes.length,
-      deadLettered: failures.length,
+      deadLettered: failures.length + new Set(rejections.map((r) => r.index)).size,
       skipped: decoded.skipped,
     };
   }
+}
+
+interface SinkRejection extends RowRejection {
+  sink: string;
+}
+
+/**
+ * One dead letter per rejected row (the first sink's reason when several rejected it), carrying
+ * the row's source message and an error naming the sink and the key.
+ */
+function rejectedLetters(
+  rejections: readonly SinkRejection[],
+  rows: readonly PredictionRow[],
+  recordAt: (index: number) => ChangeRecord,
+): { message: RawMessage; error: PipelineError }[] {
+  const seen = new Set<number>();
+  const letters: { message: RawMessage; error: PipelineError }[] = [];
+  for (const r of rejections) {
+    if (seen.has(r.index)) continue;
+    seen.add(r.index);
+    const row = rows[r.index]!;
+    const e = r.error;
+    const error = new PipelineError(
+      `${r.sink} rejected the prediction for key ${keyText(row.key)} (position ${row.position}): ${e.message}`,
+      {
+        code: e.code,
+        stage: 'sink',
+        retryable: false,
+        ...(e.pipeline === undefined ? {} : { pipeline: e.pipeline }),
+        position: String(row.position),
+        context: { ...e.context, sink: r.sink },
+        cause: e,
+      },
+    );
+    letters.push({ message: toRaw(recordAt(r.index)), error });
+  }
+  return letters;
+}
+
+function keyText(key: unknown): string {
+  const text =
+    typeof key === 'bigint'
+      ? String(key)
+      : JSON.stringify(key, (_k, v) => (typeof v === 'bigint' ? String(v) : v));
+  return text === undefined ? String(key) : text.length > 200 ? `${text.slice(0, 200)}…` : text;
 }
 
 function toRaw(r: ChangeRecord): RawMessage {

@@ -1,4 +1,5 @@
 import type { PredictionBatch, PredictionRow, Sink, SinkCapabilities } from '../core/types.js';
+import { isRowDataError } from './row-isolation.js';
 
 interface Pending {
   readonly batch: PredictionBatch;
@@ -15,6 +16,9 @@ interface Pending {
  * load batches grow instead of queueing, and when idle a write goes out on the next turn of the
  * event loop (no timer: the writes of one turn are merged, nothing waits longer). Every caller still resolves only when the write holding its rows has completed,
  * and rejects with that write's error (each caller's own retry then re-enters the queue).
+ *
+ * When a merged write fails for the values of a row (`SINK_DATA`), each caller's batch is written
+ * again alone, so the error reaches only the caller that holds the row.
  *
  * Writes are merged only up to `capabilities.maxBatchRows` rows; a larger batch is written alone.
  * Rows keep their arrival order, and batches from one caller are never reordered.
@@ -87,8 +91,29 @@ export class CoalescingSink implements Sink {
     }
     write.then(
       () => this.settle(taken, undefined),
-      (err: unknown) => this.settle(taken, err ?? new Error(`${this.name}: write failed`)),
+      (err: unknown) => {
+        if (taken.length > 1 && isRowDataError(err)) this.writeEachAlone(taken);
+        else this.settle(taken, err ?? new Error(`${this.name}: write failed`));
+      },
     );
+  }
+
+  /**
+   * A merged write failed for the values of some row: only the caller whose batch holds that row
+   * should see the error (and isolate it), so each caller's batch is written again on its own.
+   */
+  private writeEachAlone(taken: readonly Pending[]): void {
+    const each = async () => {
+      for (const p of taken) {
+        try {
+          await this.inner.write(p.batch);
+          p.resolve();
+        } catch (err) {
+          p.reject(err);
+        }
+      }
+    };
+    void each().then(() => this.settle([], undefined));
   }
 
   private settle(taken: readonly Pending[], err: unknown): void {

@@ -86,7 +86,9 @@ const errorsSection = z
       .string()
       .min(1)
       .optional()
-      .describe('Topic for records that fail decoding or features.'),
+      .describe(
+        'Topic for records that fail decoding or features, and for those whose prediction a sink rejects for its values (a constraint, an encoding); without it such a record stops the worker.',
+      ),
     max_retries: nonNegativeInt()
       .default(8)
       .describe('Retries of a transient sink error before the worker exits.'),

@@ -4,6 +4,8 @@ import type { Knex } from 'knex';
 import { PipelineError } from '../../../workers/core/errors.js';
 import { Secret } from '../../../workers/core/secret.js';
 import type { PredictionRow } from '../../../workers/core/types.js';
+import { CoalescingSink } from '../../../workers/runtime/coalescing-sink.js';
+import { writeIsolatingRows } from '../../../workers/runtime/row-isolation.js';
 import { createPostgresKnex } from '../../../workers/sinks/postgres/client.js';
 import type { PostgresSinkConfig } from '../../../workers/sinks/postgres/config.js';
 import { PostgresSink } from '../../../workers/sinks/postgres/sink.js';
@@ -409,4 +411,40 @@ describe('postgres sink: errors', () => {
     await assert.rejects(sink.write(batch([bad])), rejectsWith('SINK_DATA', /\[22P02\]/));
     await sink.close();
   });
+
+  for (const mode of ['unnest', 'copy'] as const) {
+    it(`isolates the rows a constraint or the encoding rejects, and writes the rest (${mode})`, async () => {
+      const cfg = config({
+        on_delete: 'ignore',
+        write_mode: mode,
+        columns: { ...pgConfig().columns, plan: 'feature.plan' },
+      });
+      const sink = sinkFor(cfg);
+      await sink.open();
+      const table = cfg.table
+        .split('.')
+        .map((p) => `"${p}"`)
+        .join('.');
+      await admin.raw(`ALTER TABLE ${table} ADD CHECK (churn_probability <= 1)`);
+      const rows = Array.from({ length: 1000 }, (_, i) => row(i, pos(1000 + i), 0.25));
+      rows[10] = row(10, pos(1010), 1.5); // violates the CHECK constraint (23514)
+      rows[500] = { ...row(500, pos(1500), 0.25), values: [0.25, 0, 12, 'pro\u0000plus'] }; // NUL (22021)
+      const rejected = await writeIsolatingRows(batch(rows), (b) => new CoalescingSink(sink).write(b));
+      assert.deepEqual(
+        rejected.map((r) => r.index),
+        [10, 500],
+      );
+      assert.deepEqual(
+        rejected.map((r) => [r.error.code, r.error.context['sqlstate']]),
+        [
+          ['SINK_DATA', '23514'],
+          ['SINK_DATA', '22021'],
+        ],
+      );
+      const written = await readTable(cfg);
+      assert.equal(written.size, 998);
+      assert.ok(!written.has(10) && !written.has(500) && written.has(11) && written.has(499));
+      await sink.close();
+    });
+  }
 });

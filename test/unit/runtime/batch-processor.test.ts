@@ -62,7 +62,7 @@ class MemorySink implements Sink {
   }
 }
 
-function processor(records: ChangeRecord[], sink: Sink, onNull: 'reject' | number = 0) {
+function processor(records: ChangeRecord[], sink: Sink, onNull: 'reject' | number = 0, dlq = true) {
   const mapper = new FeatureMapper({
     pipeline: 'p',
     key: expr('after.id'),
@@ -85,7 +85,7 @@ function processor(records: ChangeRecord[], sink: Sink, onNull: 'reject' | numbe
       }),
     },
     sinks: [sink],
-    deadLetters: { write: async (f) => void letters.push(...f) },
+    deadLetters: dlq ? { write: async (f) => void letters.push(...f) } : undefined,
     retry: { maxRetries: 3, initialBackoffMs: 1 },
     metrics,
   });
@@ -136,4 +136,34 @@ test('a transient sink error is retried; a terminal one rejects so nothing is co
   const flaky = new MemorySink();
   flaky.failuresLeft = 10;
   await assert.rejects(processor([record('c', 1, 1, 1n)], flaky).bp.process([]), /connection lost/);
+});
+
+test('rows a sink rejects for their values go to the dead-letter topic; the others are written', async () => {
+  const written: unknown[] = [];
+  const picky: Sink = {
+    name: 'postgres:ml.scores',
+    capabilities: { idempotent: true, maxBatchRows: 100 },
+    open: async () => {},
+    close: async () => {},
+    write: async (b) => {
+      if (b.rows.some((r) => r.key === 3))
+        throw new PipelineError('value too long', { code: 'SINK_DATA', stage: 'sink', pipeline: 'p' });
+      for (const r of b.rows) written.push(r.key);
+    },
+  };
+  const records = [1, 2, 3, 4, 5].map((id) => record('c', id, id, BigInt(id)));
+  const { bp, letters } = processor(records, picky);
+  const result = await bp.process([]);
+  assert.deepEqual(written.sort(), [1, 2, 4, 5]);
+  assert.equal(result.deadLettered, 1);
+  assert.equal(letters.length, 1);
+  assert.equal(letters[0]!.message.offset, '3', 'the dead letter is the source message of the rejected row');
+  assert.equal(letters[0]!.error.code, 'SINK_DATA');
+  assert.match(
+    letters[0]!.error.message,
+    /postgres:ml\.scores rejected the prediction for key 3 \(position 3\): value too long/,
+  );
+
+  // Without a dead-letter topic the same rejection stops the batch: nothing is dropped.
+  await assert.rejects(processor(records, picky, 0, false).bp.process([]), /value too long/);
 });

@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
+import { PipelineError } from '../../../workers/core/errors.js';
 import type { PredictionBatch, PredictionRow, Sink } from '../../../workers/core/types.js';
 import { CoalescingSink } from '../../../workers/runtime/coalescing-sink.js';
 
@@ -33,6 +34,22 @@ class GatedSink implements Sink {
 }
 
 const tick = () => new Promise((r) => setImmediate(r));
+
+/** Writes 1 alone, then 2 and 3 while 1 is in flight: inner.writes[1] is their merged write, pending. */
+async function mergedWriteOf2And3() {
+  const inner = new GatedSink();
+  const sink = new CoalescingSink(inner);
+  const first = sink.write(batch(1));
+  await tick();
+  const b = sink.write(batch(2));
+  const c = sink.write(batch(3));
+  await tick();
+  inner.writes[0]!.release();
+  await first;
+  await tick();
+  assert.deepEqual(inner.writes[1]!.keys, [2, 3]);
+  return { inner, sink, b, c };
+}
 
 describe('CoalescingSink', () => {
   it('merges the writes of one turn, and what arrives during a write into the next one', async () => {
@@ -86,16 +103,7 @@ describe('CoalescingSink', () => {
   });
 
   it('rejects every caller of a failed merged write with its error, and carries on with the next', async () => {
-    const inner = new GatedSink();
-    const sink = new CoalescingSink(inner);
-    const first = sink.write(batch(1));
-    await tick();
-    const b = sink.write(batch(2));
-    const c = sink.write(batch(3));
-    await tick();
-    inner.writes[0]!.release();
-    await first;
-    await tick();
+    const { inner, sink, b, c } = await mergedWriteOf2And3();
     const boom = new Error('connection lost');
     inner.writes[1]!.release(boom);
     await assert.rejects(b, (e) => e === boom);
@@ -104,6 +112,25 @@ describe('CoalescingSink', () => {
     await tick();
     assert.deepEqual(inner.writes[2]!.keys, [4]);
     inner.writes[2]!.release();
+    await d;
+  });
+
+  it('after a merged write fails for the values of a row, writes each batch alone so only its owner fails', async () => {
+    const { inner, sink, b, c } = await mergedWriteOf2And3();
+    const bad = new PipelineError('value too long', { code: 'SINK_DATA', stage: 'sink' });
+    inner.writes[1]!.release(bad);
+    await tick();
+    assert.deepEqual(inner.writes[2]!.keys, [2]);
+    inner.writes[2]!.release();
+    await b;
+    await tick();
+    assert.deepEqual(inner.writes[3]!.keys, [3]);
+    inner.writes[3]!.release(bad);
+    await assert.rejects(c, (e) => e === bad);
+    const d = sink.write(batch(4));
+    await tick();
+    assert.deepEqual(inner.writes[4]!.keys, [4], 'the queue carries on');
+    inner.writes[4]!.release();
     await d;
   });
 
