@@ -232,9 +232,16 @@ export function churnSuite(converter: 'json' | 'avro'): void {
       ],
     });
     await producer.disconnect();
-    await withPg((c) => insertCustomers(c, table, 1001, 1010));
+    await withPg(async (c) => {
+      await insertCustomers(c, table, 1001, 1010);
+      // A real Debezium event whose tenure_months feature is null, under `on_null: reject`.
+      await c.query(
+        `insert into ${table} (customer_id, email, plan, signup_date, monthly_spend, seats, tickets_90d)
+         values (1011, 'no-signup@example.com', 'pro', null, 49.99, 3, 1)`,
+      );
+    });
     const consumer = kafka.consumer({ groupId: `dlq-reader-${uniqueId()}` });
-    const letters: { key: string; value: string; headers: Record<string, string> }[] = [];
+    const letters: { key: string; value: string; raw: Buffer | null; headers: Record<string, string> }[] = [];
     await consumer.connect();
     await consumer.subscribe({ topic: dlq, fromBeginning: true });
     await consumer.run({
@@ -242,10 +249,10 @@ export function churnSuite(converter: 'json' | 'avro'): void {
         const headers = Object.fromEntries(
           Object.entries(message.headers ?? {}).map(([k, v]) => [k, String(v)]),
         );
-        letters.push({ key: String(message.key), value: String(message.value), headers });
+        letters.push({ key: String(message.key), value: String(message.value), raw: message.value, headers });
       },
     });
-    await waitFor('2 dead letters', async () => letters.length >= 2, 60000);
+    await waitFor('3 dead letters', async () => letters.length >= 3, 60000);
     await consumer.disconnect();
     const bad = letters.find((l) => l.key === 'k1')!;
     assert.equal(bad.value, '{not json');
@@ -258,6 +265,19 @@ export function churnSuite(converter: 'json' | 'avro'): void {
       letters.find((l) => l.key === 'k2')?.headers['streamscore.error.code'],
       converter === 'avro' ? 'DECODE_AVRO' : 'DECODE_ENVELOPE',
     );
+    const nullFeature = letters.find((l) => l.headers['streamscore.error.code'] === 'FEATURE_NULL');
+    assert.ok(
+      nullFeature,
+      `a FEATURE_NULL dead letter among ${JSON.stringify(letters.map((l) => l.headers))}`,
+    );
+    assert.equal(nullFeature.headers['streamscore.error.stage'], 'features');
+    assert.match(nullFeature.headers['streamscore.error.message'] ?? '', /tenure_months is null/);
+    assert.equal(nullFeature.headers['streamscore.source.topic'], topic);
+    const original = await envelopeReader.decodeBatch([
+      { topic, partition: 0, offset: '0', key: null, value: nullFeature.raw, headers: {}, timestamp: '0' },
+    ]);
+    const after = original.records[0]?.root['after'] as { customer_id: unknown } | undefined;
+    assert.equal(Number(after?.customer_id), 1011, 'the dead letter holds the original Debezium event');
     await waitFor(
       'customers 1001..1010 scored',
       async () => {
@@ -266,6 +286,7 @@ export function churnSuite(converter: 'json' | 'avro'): void {
       },
       60000,
     );
+    assert.equal((await scoreRows()).has(1011), false, 'the rejected customer has no score');
   });
 
   test('SIGTERM drains and exits 0', async () => {
