@@ -33,15 +33,11 @@ if (files.length === 0) {
 }
 // Integration and e2e tests share one stack: run files one at a time there; unit tests in parallel.
 const serial = suites.some((s) => s !== 'unit');
-// --test-force-exit: a leaked client handle must not hang CI after a file's tests are done.
-const nodeArgs = [
-  '--import',
-  'tsx',
-  '--test',
-  '--test-reporter=spec',
-  '--test-force-exit',
-  '--test-timeout=900000',
-];
-if (serial) nodeArgs.push('--test-concurrency=1');
+const nodeArgs = ['--import', 'tsx', '--test', '--test-reporter=spec', '--test-timeout=900000'];
+// --test-force-exit: a leaked client handle of a stack test must not hang CI after a file's tests
+// are done. Only with one file at a time: with concurrent files it silently drops test verdicts
+// from the report, exit code 0 (nodejs/node#64833; seen here as 14 unit tests missing from a run).
+// Unit tests hold no clients and exit by themselves.
+if (serial) nodeArgs.push('--test-concurrency=1', '--test-force-exit');
 const res = spawnSync(process.execPath, [...nodeArgs, ...files], { stdio: 'inherit' });
 process.exit(res.status ?? 1);
