@@ -1,7 +1,13 @@
 #!/usr/bin/env node
-// Runs node's built-in test runner (through tsx) over test/<suite>/**/*.test.ts.
+// Runs the test files of test/<suite>/**/*.test.ts, each in its own node process (through tsx),
+// and prints one summary over all of them.
 // Usage: node test/run.mjs unit [integration e2e] [--only PATTERN]
-import { spawnSync } from 'node:child_process';
+//
+// Why not `node --test`: its parent/child report stream, with --test-force-exit, silently drops
+// test verdicts (nodejs/node#64833): a CI dry run here reported 14 fewer tests, exit 0. Run
+// directly, a file reports in-process to its own stdout and nothing is lost; the summary below
+// adds the files' own counts, and a file that exits non-zero or prints no summary is a failure.
+import { spawn } from 'node:child_process';
 import { readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 
@@ -31,13 +37,67 @@ if (files.length === 0) {
   console.error(`no test files found for suites: ${suites.join(', ')}`);
   process.exit(1);
 }
-// Integration and e2e tests share one stack: run files one at a time there; unit tests in parallel.
-const serial = suites.some((s) => s !== 'unit');
-const nodeArgs = ['--import', 'tsx', '--test', '--test-reporter=spec', '--test-timeout=900000'];
+
 // --test-force-exit: a leaked client handle of a stack test must not hang CI after a file's tests
-// are done. Only with one file at a time: with concurrent files it silently drops test verdicts
-// from the report, exit code 0 (nodejs/node#64833; seen here as 14 unit tests missing from a run).
-// Unit tests hold no clients and exit by themselves.
-if (serial) nodeArgs.push('--test-concurrency=1', '--test-force-exit');
-const res = spawnSync(process.execPath, [...nodeArgs, ...files], { stdio: 'inherit' });
-process.exit(res.status ?? 1);
+// are done. Stack tests share one stack: one file at a time; unit files two at a time (their
+// output is printed whole when each file ends, so it never interleaves).
+const nodeArgs = ['--import', 'tsx', '--test-reporter=spec', '--test-force-exit', '--test-timeout=900000'];
+const stackFile = (f) => !f.startsWith(join('test', 'unit'));
+const COUNTS = ['tests', 'suites', 'pass', 'fail', 'cancelled', 'skipped', 'todo'];
+
+function runFile(file, live) {
+  return new Promise((resolve) => {
+    const started = Date.now();
+    let out = '';
+    if (live) process.stdout.write(`\n── ${file}\n`);
+    const child = spawn(process.execPath, [...nodeArgs, file], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const take = (chunk) => {
+      const text = chunk.toString();
+      out += text;
+      if (live) process.stdout.write(text);
+    };
+    child.stdout.on('data', take);
+    child.stderr.on('data', take);
+    child.on('close', (code, signal) => {
+      const seconds = ((Date.now() - started) / 1000).toFixed(1);
+      if (!live) process.stdout.write(`\n── ${file}\n${out}`);
+      const counts = {};
+      for (const name of COUNTS) {
+        const all = [...out.matchAll(new RegExp(`^ℹ ${name} (\\d+)$`, 'gm'))];
+        if (all.length > 0) counts[name] = Number(all[all.length - 1][1]);
+      }
+      const summarised = counts.tests !== undefined;
+      const failed = code !== 0 || !summarised || (counts.fail ?? 0) > 0;
+      const why = !summarised
+        ? `printed no test summary (exit ${code ?? signal})`
+        : code !== 0
+          ? `exited with ${code ?? signal}, ${counts.fail ?? 0} failing`
+          : '';
+      process.stdout.write(`── ${file}: ${failed ? `FAILED, ${why}` : 'ok'} in ${seconds} s\n`);
+      resolve({ file, counts, failed, why });
+    });
+  });
+}
+
+const results = [];
+const unitFiles = files.filter((f) => !stackFile(f));
+const stackFiles = files.filter(stackFile);
+let next = 0;
+async function unitLane() {
+  while (next < unitFiles.length) results.push(await runFile(unitFiles[next++], false));
+}
+const started = Date.now();
+await Promise.all([unitLane(), unitLane()]);
+for (const f of stackFiles) results.push(await runFile(f, true));
+
+const total = Object.fromEntries(COUNTS.map((n) => [n, 0]));
+for (const r of results) for (const n of COUNTS) total[n] += r.counts[n] ?? 0;
+const failedFiles = results.filter((r) => r.failed);
+console.log(`\n${results.length} test files`);
+for (const n of COUNTS) console.log(`ℹ ${n} ${total[n]}`);
+console.log(`ℹ duration_ms ${Date.now() - started}`);
+if (failedFiles.length > 0) {
+  console.log(`\n✖ ${failedFiles.length} failing file(s):`);
+  for (const r of failedFiles) console.log(`  ${r.file}: ${r.why || 'failing tests'}`);
+  process.exit(1);
+}
