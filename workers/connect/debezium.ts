@@ -61,6 +61,9 @@ export function connectorConfig(o: DebeziumConnectorOptions): Record<string, str
     'publication.name': `pub_${safe(o.name)}`,
     'publication.autocreate.mode': 'filtered',
     'snapshot.mode': o.snapshotMode ?? 'initial',
+    // The task hands captured changes to Kafka once per poll (500 ms by default): 100 ms takes
+    // ~200 ms off the mean commit → score latency.
+    'poll.interval.ms': '100',
     // Topics Connect creates get 6 partitions, so a worker fleet can share them.
     'topic.creation.default.replication.factor': '1',
     'topic.creation.default.partitions': '6',

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { positiveInt, secret } from '../../spec/fields.js';
+import { nonNegativeInt, positiveInt, secret } from '../../spec/fields.js';
 
 const brokers = z
   .union([z.string().min(1), z.array(z.string().min(1)).min(1)])
@@ -46,6 +46,11 @@ export const kafkaSourceConfig = z
     session_timeout_ms: positiveInt().default(30000).describe('Group session timeout.'),
     heartbeat_interval_ms: positiveInt().default(3000).describe('Heartbeat interval.'),
     max_bytes_per_partition: positiveInt().default(1048576).describe('Fetch size per partition.'),
+    max_records_in_flight: nonNegativeInt()
+      .default(0)
+      .describe(
+        'Records of one partition fetched ahead of their writes: two batches may always be in flight, more while they hold at most this many records. Lets fast sinks run ahead of a slow one (a warehouse flushing once a second) with bounded memory. 0 (default): two batches, best for latency without such a sink.',
+      ),
     partitions_consumed_concurrently: positiveInt()
       .default(8)
       .describe(

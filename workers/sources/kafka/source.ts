@@ -2,6 +2,7 @@ import type { Consumer, EachBatchPayload, Kafka, KafkaMessage } from 'kafkajs';
 import type { Logger, RawMessage } from '../../core/types.js';
 import { OffsetCommitter } from './committer.js';
 import type { KafkaSourceConfig } from './config.js';
+import { InFlightWindow } from './window.js';
 
 /** Handles one partition's fetched messages; resolves when all are durably handled. */
 export type BatchHandler = (messages: RawMessage[], heartbeat: () => Promise<void>) => Promise<void>;
@@ -27,14 +28,14 @@ function toRaw(topic: string, partition: number, m: KafkaMessage): RawMessage {
  * Kafka consumer-group source. Offsets are committed manually, per partition, only after the
  * handler resolved for every message up to them (sent by an OffsetCommitter, off the fetch loop),
  * and never for a partition this worker no longer owns (a stale batch after a rebalance is dropped uncommitted; its new owner re-reads it).
- * A partition has at most two batches in flight (the next fetch overlaps the previous batch's
- * writes), which bounds memory (backpressure).
+ * A partition has a bounded window of batches in flight (see window.ts): the next fetch overlaps
+ * earlier batches' writes, and fetching waits when the window is full (backpressure).
  */
 export class KafkaSource {
   private consumer: Consumer | undefined;
   private committer: OffsetCommitter | undefined;
-  /** Per partition, the last batch started (its promise settles after every earlier one). */
-  private readonly tails = new Map<string, Promise<void>>();
+  /** Per partition, the batches in flight (each settles after every earlier one). */
+  private readonly windows = new Map<string, InFlightWindow>();
   private readonly inFlight = new Set<Promise<void>>();
   private stopping = false;
   private failed = false;
@@ -84,9 +85,8 @@ export class KafkaSource {
   }
 
   /**
-   * Starts the batch and returns once the partition's previous batch is done, so the next fetch
-   * overlaps this batch's sink writes (at most two batches per partition in flight; kafkajs
-   * fetches from the resolved offset, so it is resolved at once). The offset is committed when
+   * Starts the batch and returns once the partition's window has room, so the next fetch overlaps
+   * this batch's sink writes (kafkajs fetches from the resolved offset, so it is resolved at once). The offset is committed when
    * this batch and every earlier one of the partition are written, and never for a partition
    * revoked meanwhile (its new owner re-reads it).
    */
@@ -95,7 +95,12 @@ export class KafkaSource {
     if (batch.messages.length === 0 || !isRunning() || isStale() || this.failed || this.stopping) return;
     const messages = batch.messages.map((m) => toRaw(batch.topic, batch.partition, m));
     const key = `${batch.topic}\u0000${batch.partition}`;
-    const previous = this.tails.get(key);
+    let window = this.windows.get(key);
+    if (window === undefined) {
+      window = new InFlightWindow(this.config.max_records_in_flight);
+      this.windows.set(key, window);
+    }
+    const previous = window.newest;
     const next = (BigInt(batch.lastOffset()) + 1n).toString();
     payload.resolveOffset(batch.lastOffset());
     // Heartbeats keep flowing while a long batch (slow sink, retries) is in flight.
@@ -127,11 +132,10 @@ export class KafkaSource {
       .finally(() => {
         clearInterval(beat);
         this.inFlight.delete(tail);
-        if (this.tails.get(key) === tail) this.tails.delete(key);
       });
-    this.tails.set(key, tail);
+    window.add(tail, messages.length);
     this.inFlight.add(tail);
-    await previous;
+    await window.ready();
     await heartbeat().catch(() => undefined);
   }
 
