@@ -11,6 +11,7 @@ import type { Kafka, Message } from 'kafkajs';
 import { ModelRegistry } from '../../workers/inference/index.js';
 import { predictionSchemaOf } from '../../workers/runtime/assemble.js';
 import { planTable, postgresDdl } from '../../workers/sinks/postgres/table.js';
+import { waitForGroup } from '../../workers/sources/kafka/group.js';
 import { validatePipelineFile } from '../../workers/spec/validate.js';
 import { uniqueId, withPg } from '../support/stack.js';
 import { measureCatchUp } from './catchup.js';
@@ -67,14 +68,7 @@ export async function groupStable(kafka: Kafka, group: string, timeoutMs: number
   const admin = kafka.admin();
   await admin.connect();
   try {
-    const end = Date.now() + timeoutMs;
-    while (Date.now() < end) {
-      const d = await admin.describeGroups([group]);
-      const g = d.groups[0];
-      if (g && g.state === 'Stable' && g.members.length > 0) return true;
-      await sleep(200);
-    }
-    return false;
+    return await waitForGroup(admin, group, { members: 1, timeoutMs });
   } finally {
     await admin.disconnect();
   }

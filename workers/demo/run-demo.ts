@@ -13,6 +13,7 @@ import { silentLogger } from '../core/silent-logger.js';
 import { snowflakeConnector } from '../sinks/snowflake/client.js';
 import { snowflakeSinkConfig } from '../sinks/snowflake/config.js';
 import { snowflakeConnectionFromEnv } from '../sinks/snowflake/env.js';
+import { waitForGroup } from '../sources/kafka/group.js';
 import { dropCrm, seedCrm } from './seed.js';
 import { readStatus, statusLine } from './status.js';
 import { generateTraffic } from './traffic.js';
@@ -98,7 +99,32 @@ export async function runDemo(o: DemoOptions): Promise<void> {
         env: { ...process.env, STREAMSCORE_LOG_LEVEL: 'warn' },
       },
     );
-    const fleetExit = new Promise<number | null>((r) => fleet.once('exit', (c) => r(c)));
+    let exited = false;
+    const fleetExit = new Promise<number | null>((r) =>
+      fleet.once('exit', (c) => {
+        exited = true;
+        r(c);
+      }),
+    );
+    // Traffic starts once every worker has joined, so the latency shown is the stream's, not the
+    // fleet's start-up (model load, connections, the group's rebalance).
+    const booting = Date.now();
+    const joined = await waitForGroup(admin, GROUP, {
+      members: o.workers,
+      timeoutMs: 90_000,
+      gaveUp: () => exited,
+    });
+    if (!joined) {
+      fleet.kill('SIGTERM');
+      throw new Error(
+        exited
+          ? `the worker fleet exited with code ${await fleetExit} before joining consumer group ${GROUP} (its log is above)`
+          : `the worker fleet did not join consumer group ${GROUP} within 90 s`,
+      );
+    }
+    o.out(
+      `   fleet ready: ${o.workers} workers in consumer group ${GROUP} after ${((Date.now() - booting) / 1000).toFixed(1)} s`,
+    );
     const since = new Date();
     const startedAt = Date.now();
     let last = { at: Date.now(), events: 0 };
