@@ -257,7 +257,9 @@ async function warehouseCount(): Promise<string> {
     const hist = await session.execute(`select count(*) as N from ${fq}."${WAREHOUSE_HISTORY}"`);
     const n = Number(cur[0]?.['N'] ?? 0);
     if (n === 0) throw new Error(`no predictions in the warehouse table ${WAREHOUSE_TABLE}`);
-    return `${n} rows in ${WAREHOUSE_TABLE}, ${Number(hist[0]?.['N'] ?? 0)} in ${WAREHOUSE_HISTORY}`;
+    // The history is append-only and the demo never drops warehouse tables (they may be a real
+    // account's): it holds every run's predictions.
+    return `${n} rows in ${WAREHOUSE_TABLE}, ${Number(hist[0]?.['N'] ?? 0)} in ${WAREHOUSE_HISTORY} (append-only: every run so far)`;
   } finally {
     await session.close();
   }
