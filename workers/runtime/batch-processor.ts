@@ -146,6 +146,7 @@ export class BatchProcessor {
       writes.push(withRetry(() => dlq.write(failures), d.retry, { onWait }));
     }
     await Promise.all(writes);
+    let rejected = 0;
     if (rejections.length > 0) {
       const letters = rejectedLetters(rejections, rows, (i) =>
         i < n ? mapped.scored[i]! : mapped.deletes[i - n]!,
@@ -153,6 +154,7 @@ export class BatchProcessor {
       const dlq = d.deadLetters!;
       await withRetry(() => dlq.write(letters), d.retry, { onWait });
       d.metrics.deadLettered.add(letters.length);
+      rejected = letters.length;
     }
     const now = Date.now();
     for (const r of rows) d.metrics.endToEndMs.record(now - r.sourceTsMs);
@@ -162,7 +164,7 @@ export class BatchProcessor {
     return {
       scored: n,
       deleted: mapped.deletes.length,
-      deadLettered: failures.length + new Set(rejections.map((r) => r.index)).size,
+      deadLettered: failures.length + rejected,
       skipped: decoded.skipped,
     };
   }

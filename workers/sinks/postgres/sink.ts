@@ -111,10 +111,7 @@ export class PostgresSink implements Sink {
     try {
       if (!plan.tombstone && deletes.length === 0 && path === 'unnest') {
         // One statement is atomic by itself: no BEGIN/COMMIT round trips.
-        await run(
-          this.db,
-          upsertStatement(plan, unnestSource(plan.columns, columnArrays(plan.columns, batch, upserts))),
-        );
+        await run(this.db, this.unnestUpsert(batch, upserts));
         return;
       }
       await this.db.transaction(async (trx) => {
@@ -139,6 +136,12 @@ export class PostgresSink implements Sink {
     return rows >= AUTO_COPY_ROWS ? 'copy' : 'unnest';
   }
 
+  /** The upsert of `rows` as one statement with one array parameter per column. */
+  private unnestUpsert(batch: PredictionBatch, rows: PredictionRow[]): Statement {
+    const cols = this.plan.columns;
+    return upsertStatement(this.plan, unnestSource(cols, columnArrays(cols, batch, rows)));
+  }
+
   async close(): Promise<void> {
     if (this.ownsKnex) await this.db.destroy();
   }
@@ -159,12 +162,13 @@ export class PostgresSink implements Sink {
     rows: PredictionRow[],
     path: BulkPath,
   ): Promise<void> {
+    if (path === 'unnest') {
+      await run(trx, this.unnestUpsert(batch, rows));
+      return;
+    }
     const cols = this.plan.columns;
     const arrays = columnArrays(cols, batch, rows);
     switch (path) {
-      case 'unnest':
-        await run(trx, upsertStatement(this.plan, unnestSource(cols, arrays)));
-        return;
       case 'values': {
         const step = Math.max(
           1,

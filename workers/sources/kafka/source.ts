@@ -36,7 +36,6 @@ export class KafkaSource {
   private committer: OffsetCommitter | undefined;
   /** Per partition, the batches in flight (each settles after every earlier one). */
   private readonly windows = new Map<string, InFlightWindow>();
-  private readonly inFlight = new Set<Promise<void>>();
   private stopping = false;
   private failed = false;
   private onFatal: ((err: unknown) => void) | undefined;
@@ -129,12 +128,8 @@ export class KafkaSource {
           this.onFatal?.(err);
         },
       )
-      .finally(() => {
-        clearInterval(beat);
-        this.inFlight.delete(tail);
-      });
+      .finally(() => clearInterval(beat));
     window.add(tail, messages.length);
-    this.inFlight.add(tail);
     await window.ready();
     await heartbeat().catch(() => undefined);
   }
@@ -145,8 +140,8 @@ export class KafkaSource {
     this.stopping = true;
     this.consumer.pause(this.config.topics.map((topic) => ({ topic })));
     // New batches are left unresolved (re-read later); the ones in flight finish and commit
-    // before the group is left.
-    while (this.inFlight.size > 0) await Promise.all([...this.inFlight]);
+    // before the group is left (a partition's newest batch settles after all its earlier ones).
+    await Promise.all([...this.windows.values()].map((w) => w.newest));
     await this.committer?.flush();
     await this.consumer.stop();
     await this.consumer.disconnect();
