@@ -86,17 +86,3 @@ export function rowTypesFromAvsc(json: unknown): RowTypes {
   }
   return { fields: new Map(fields.map((f) => [f.name, exprTypeOfAvro(f.type)])) };
 }
-
-/** A field-type lookup for expressions: after.x / before.x / x resolve to the row's fields. */
-export function rowFieldTypes(row: RowTypes | undefined): (path: readonly string[]) => ExprType | undefined {
-  return (path) => {
-    const [head, field, ...rest] = path;
-    if (head === 'source' && field === 'ts_ms' && rest.length === 0) return { kind: 'timestamp' };
-    if (head === 'op' && path.length === 1) return { kind: 'string' };
-    if (!row) return undefined;
-    if ((head === 'after' || head === 'before') && field !== undefined && rest.length === 0)
-      return row.fields.get(field);
-    if (head !== undefined && path.length === 1) return row.fields.get(head);
-    return undefined;
-  };
-}

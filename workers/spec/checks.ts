@@ -3,7 +3,8 @@ import { dirname, relative, resolve } from 'node:path';
 import { suggestion } from '../core/suggest.js';
 import { type CompiledExpression, compileExpression, type ExprType } from '../expr/index.js';
 import { METADATA_REFS } from '../sinks/columns.js';
-import { type RowTypes, rowFieldTypes, rowTypesFromAvsc } from './avro-types.js';
+import { type RowTypes, rowTypesFromAvsc } from './avro-types.js';
+import { rowFieldTypes, unknownFields } from './field-refs.js';
 import type { LoadedPipeline } from './load.js';
 import { only } from './one-of.js';
 import type { FeatureDefinition, Pipeline } from './pipeline-schema.js';
@@ -69,14 +70,17 @@ export function checkPipeline(
       );
     }
   }
-  const fieldTypes = rowFieldTypes(rowTypes);
+  const envelope = only(p.spec.decode)[0] === 'debezium';
+  const fieldTypes = rowFieldTypes(rowTypes, envelope);
 
   const compile = (path: Path, source: string): CompiledExpression | undefined => {
     const r = compileExpression(source, { fieldTypes });
-    if (r.ok) return r.value;
-    for (const e of r.errors)
+    const unknown =
+      rowTypes && schemaFile !== undefined ? unknownFields(source, rowTypes, envelope, schemaFile) : [];
+    const errors = [...(r.ok ? [] : r.errors), ...unknown].sort((a, b) => a.offset - b.offset);
+    for (const e of errors)
       add(path, e.code, `${e.message} (at offset ${e.offset} of the expression)`, e.offset);
-    return undefined;
+    return r.ok && unknown.length === 0 ? r.value : undefined;
   };
 
   const key = compile(['spec', 'features', 'key'], p.spec.features.key);

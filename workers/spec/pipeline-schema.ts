@@ -43,7 +43,10 @@ const featuresSection = z
       .string()
       .optional()
       .describe(
-        'Avro schema (.avsc, relative to the pipeline file) of the row, used to type-check expressions.',
+        'Avro schema (.avsc, relative to the pipeline file) of the row. With it, `validate` type-checks ' +
+          'expressions against its column types, and a column it does not have (after.x, before.x; x for a ' +
+          'plain json/avro record) is an error. Without it, fields are unknown-typed and only checked at ' +
+          'run time: a missing column reads null (the feature then takes its on_null policy).',
       ),
     map: z
       .record(sqlIdentifier(), featureDefinition)
