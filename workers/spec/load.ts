@@ -4,6 +4,7 @@ import { type Env, interpolate } from './interpolate.js';
 import { type Pipeline, pipelineSchema } from './pipeline-schema.js';
 import { locator, type SourceLocator } from './positions.js';
 import { formatPath, type Problem, sortProblems } from './problems.js';
+import { decodeUtf8, type Utf8Result } from './utf8.js';
 import { explainIssues } from './zod-issues.js';
 
 export interface LoadOptions {
@@ -26,10 +27,9 @@ export interface LoadedPipeline {
 
 /** Reads, parses (keeping positions), interpolates and schema-checks one pipeline file. */
 export function loadPipeline(file: string, options: LoadOptions = {}): LoadedPipeline {
-  const read = options.readFile ?? ((p: string) => readFileSync(p, 'utf8'));
-  let text: string;
+  let content: Utf8Result;
   try {
-    text = read(file);
+    content = options.readFile ? { ok: true, text: options.readFile(file) } : decodeUtf8(readFileSync(file));
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code ?? 'error';
     return emptyResult(file, '', {
@@ -41,7 +41,19 @@ export function loadPipeline(file: string, options: LoadOptions = {}): LoadedPip
       message: `cannot read the pipeline file (${code})`,
     });
   }
-  return loadPipelineText(file, text, options);
+  if (!content.ok) {
+    // Read leniently, such a byte would silently become U+FFFD inside a value ('Köln' → 'K�ln').
+    const byte = content.byte.toString(16).toUpperCase().padStart(2, '0');
+    return emptyResult(file, '', {
+      file,
+      line: content.line,
+      column: content.column,
+      path: '',
+      code: 'not_utf8',
+      message: `expected a UTF-8 file, got the byte 0x${byte}, which is not valid UTF-8 (is the file Latin-1 or Windows-1252? convert it, e.g. iconv -f latin1 -t utf-8)`,
+    });
+  }
+  return loadPipelineText(file, content.text, options);
 }
 
 export function loadPipelineText(file: string, text: string, options: LoadOptions = {}): LoadedPipeline {
