@@ -5,6 +5,7 @@ import { type Pipeline, pipelineSchema } from './pipeline-schema.js';
 import { locator, type SourceLocator } from './positions.js';
 import { formatPath, type Problem, sortProblems } from './problems.js';
 import { decodeUtf8, type Utf8Result } from './utf8.js';
+import { type AliasBomb, findAliasBomb, locateYamlError, MAX_ALIAS_EXPANSION } from './yaml-errors.js';
 import { explainIssues } from './zod-issues.js';
 
 export interface LoadOptions {
@@ -72,12 +73,13 @@ export function loadPipelineText(file: string, text: string, options: LoadOption
   const syntax = doc.errors.filter((e) => e.code !== 'DUPLICATE_KEY').slice(0, 1);
   const duplicates = doc.errors.filter((e) => e.code === 'DUPLICATE_KEY');
   for (const e of [...syntax, ...duplicates]) {
-    const p = at(e.pos[0]);
+    const located = locateYamlError(e, doc.errors, text);
+    const p = at(located.offset);
     const keyText = /^\s*["']?([^:"'\n]+)/.exec(text.slice(e.pos[0]))?.[1]?.trim() ?? '?';
     const message =
       e.code === 'DUPLICATE_KEY'
         ? `duplicate key '${keyText}': each key may appear once in a map`
-        : `YAML syntax: ${e.message.split('\n')[0]}`;
+        : `YAML syntax: ${located.message}`;
     problems.push({
       file,
       line: p.line,
@@ -104,17 +106,20 @@ export function loadPipelineText(file: string, text: string, options: LoadOption
 
   let data: unknown;
   try {
-    data = doc.toJS({ maxAliasCount: 100 });
+    const bomb = findAliasBomb(doc);
+    if (bomb) throw new AliasBombError(bomb);
+    // findAliasBomb bounds what aliases copy; the library's own (coarser) count is not needed.
+    data = doc.toJS({ maxAliasCount: -1 });
   } catch (err) {
-    // e.g. a merge key (<<) whose value is not a map, or an alias bomb.
-    const at = text.indexOf('<<');
-    const p = locate.offset(Math.max(at, 0));
+    // An alias bomb, or e.g. a merge key (<<) whose value is not a map.
+    const bomb = err instanceof AliasBombError ? err.bomb : undefined;
+    const p = locate.offset(bomb?.alias.range?.[0] ?? Math.max(text.indexOf('<<'), 0));
     problems.push({
       file,
       line: p.line,
       column: p.column,
       path: '',
-      code: 'yaml_syntax',
+      code: bomb ? 'yaml_alias_expansion' : 'yaml_syntax',
       message: `YAML: ${(err as Error).message}`,
     });
     return {
@@ -195,4 +200,12 @@ function emptyResult(file: string, text: string, problem?: Problem): LoadedPipel
     },
     text,
   };
+}
+
+class AliasBombError extends Error {
+  constructor(readonly bomb: AliasBomb) {
+    super(
+      `alias *${bomb.alias.source} copies ${bomb.size} values, taking the values copied by aliases in this document past ${MAX_ALIAS_EXPANSION} (an alias bomb?)`,
+    );
+  }
 }
