@@ -3,12 +3,13 @@ import { after, before, describe, it } from 'node:test';
 import type { Knex } from 'knex';
 import { PipelineError } from '../../../workers/core/errors.js';
 import { Secret } from '../../../workers/core/secret.js';
-import type { PredictionRow } from '../../../workers/core/types.js';
+import type { Logger, PredictionRow } from '../../../workers/core/types.js';
 import { CoalescingSink } from '../../../workers/runtime/coalescing-sink.js';
 import { writeIsolatingRows } from '../../../workers/runtime/row-isolation.js';
 import { createPostgresKnex } from '../../../workers/sinks/postgres/client.js';
 import type { PostgresSinkConfig } from '../../../workers/sinks/postgres/config.js';
 import { PostgresSink } from '../../../workers/sinks/postgres/sink.js';
+import { verifyTable } from '../../../workers/sinks/postgres/verify.js';
 import {
   batch,
   compositeSchema,
@@ -19,6 +20,7 @@ import {
   schema,
   silentLogger,
 } from '../../unit/sinks/fixtures.js';
+import { missingDespiteCreateTable } from './assertions.js';
 import { type ContractHarness, sinkContract, type Visible } from './contract.js';
 import { DATABASE_URL, unique } from './env.js';
 
@@ -37,14 +39,14 @@ function config(overrides: Partial<PostgresSinkConfig> = {}): PostgresSinkConfig
   return pgConfig({ url: new Secret(DATABASE_URL), table: `${SCHEMA}.${unique('scores')}`, ...overrides });
 }
 
-function sinkFor(cfg: PostgresSinkConfig, s = schema): PostgresSink {
+function sinkFor(cfg: PostgresSinkConfig, s = schema, logger: Logger = silentLogger): PostgresSink {
   return new PostgresSink({
     config: cfg,
     schema: s,
     pipeline: 'test-pipeline',
     knex: createPostgresKnex(cfg),
     ownsKnex: true,
-    logger: silentLogger,
+    logger,
   });
 }
 
@@ -80,11 +82,12 @@ for (const write_mode of ['auto', 'unnest', 'values', 'copy'] as const) {
   }
 }
 
-const qualified = (cfg: PostgresSinkConfig) =>
-  cfg.table
+const quote = (table: string) =>
+  table
     .split('.')
     .map((p) => `"${p}"`)
     .join('.');
+const qualified = (cfg: PostgresSinkConfig) => quote(cfg.table);
 
 function rejectsWith(code: string, ...patterns: RegExp[]) {
   return (err: unknown) => {
@@ -132,6 +135,56 @@ describe('postgres sink: table creation and verification', () => {
       );
       assert.deepEqual(lock.rows, [{ index: 1, is_locked: 0 }]);
       await admin.raw(`DROP SCHEMA "${cfg.table.split('.')[0]}" CASCADE`);
+    }
+  });
+
+  for (const dropped of ['the table', 'the tombstone table', 'both tables'] as const) {
+    it(`re-creates ${dropped} dropped by hand although the migration is recorded (create_table: true)`, async () => {
+      const cfg = config({ on_delete: 'delete' });
+      const first = sinkFor(cfg);
+      await first.open();
+      await first.write(batch([row(1, pos(1), 0.1)]));
+      await first.close();
+      const tables = {
+        'the table': [cfg.table],
+        'the tombstone table': [`${cfg.table}__tombstones`],
+        'both tables': [cfg.table, `${cfg.table}__tombstones`],
+      }[dropped];
+      for (const t of tables) await admin.raw(`DROP TABLE ${quote(t)}`);
+
+      const warnings: string[] = [];
+      const again = sinkFor(cfg, schema, {
+        ...silentLogger,
+        warn: (_fields, msg) => warnings.push(msg ?? ''),
+      });
+      await again.open();
+      assert.deepEqual(warnings, [
+        `Re-created ${tables.join(' and ')}: dropped since the sink first created it (create_table: true).`,
+      ]);
+      await again.write(batch([row(2, pos(2), 0.2), del(3, pos(2))]));
+      const state = await readTable(cfg);
+      assert.equal(state.get(2)?.probability, 0.2);
+      assert.equal(state.has(1), dropped === 'the tombstone table', 'rows of a dropped table are gone');
+      const tombstones = await admin.raw<{ rows: { customer_id: string }[] }>(
+        `SELECT customer_id FROM ${quote(`${cfg.table}__tombstones`)}`,
+      );
+      assert.deepEqual(
+        tombstones.rows.map((r) => r.customer_id),
+        ['3'],
+      );
+      await again.close();
+    });
+  }
+
+  it('never tells to set create_table: true when it is set and the table is missing', async () => {
+    const cfg = config({ create_table: true });
+    const db = createPostgresKnex(cfg);
+    try {
+      const plan = new PostgresSink({ config: cfg, schema, pipeline: 'p', knex: db, logger: silentLogger })
+        .plan;
+      await assert.rejects(verifyTable(db, plan), missingDespiteCreateTable);
+    } finally {
+      await db.destroy();
     }
   });
 

@@ -9,7 +9,25 @@ export const MIGRATIONS_TABLE = 'streamscore_migrations';
 
 interface SinkMigration {
   name: string;
+  /** The table the migration creates, as the config names it (`ml.x`) and quoted. */
+  table: string;
+  creates: string;
   statements: string[];
+}
+
+/** One migration per object the sink creates: the table, then (on_delete: delete) its tombstone table. */
+function sinkMigrations(plan: PostgresTablePlan): SinkMigration[] {
+  const statements = createTableStatements(plan);
+  const objects = [
+    { name: plan.config.table, quoted: plan.quoted },
+    ...(plan.tombstone ? [{ name: plan.tombstone.name.parts.join('.'), quoted: plan.tombstone.quoted }] : []),
+  ];
+  return objects.map((obj, i) => ({
+    name: `create table ${obj.name}`,
+    table: obj.name,
+    creates: obj.quoted,
+    statements: [statements[i]!],
+  }));
 }
 
 /**
@@ -20,12 +38,7 @@ interface SinkMigration {
  * verification after it reports the difference with the DDL to apply.
  */
 export function sinkMigrationSource(plan: PostgresTablePlan): Knex.MigrationSource<SinkMigration> {
-  const statements = createTableStatements(plan);
-  const objects = [plan.config.table, ...(plan.tombstone ? [plan.tombstone.name.parts.join('.')] : [])];
-  const migrations: SinkMigration[] = objects.map((obj, i) => ({
-    name: `create table ${obj}`,
-    statements: [statements[i]!],
-  }));
+  const migrations = sinkMigrations(plan);
   return {
     getMigrations: async () => migrations,
     getMigrationName: (m) => m.name,
@@ -41,6 +54,34 @@ export function sinkMigrationSource(plan: PostgresTablePlan): Knex.MigrationSour
 }
 
 /**
+ * Forgets the recorded migrations whose table no longer exists (dropped by hand since), so that
+ * `migrate.latest` runs them again: the bookkeeping says what was done once, the catalog says what
+ * is there now. Returns the names of the tables to be re-created.
+ */
+async function forgetDroppedTables(
+  trx: Knex.Transaction,
+  plan: PostgresTablePlan,
+  schemaName: string | undefined,
+): Promise<string[]> {
+  const bookkeeping = [...(schemaName === undefined ? [] : [schemaName]), MIGRATIONS_TABLE]
+    .map(quoteIdent)
+    .join('.');
+  const present = await trx.raw<{ rows: { present: boolean }[] }>(
+    'SELECT to_regclass(?) IS NOT NULL AS present',
+    [bookkeeping],
+  );
+  if (!present.rows[0]?.present) return [];
+  const migrations = sinkMigrations(plan);
+  const res = await trx.raw<{ rows: { name: string }[] }>(
+    `DELETE FROM ${bookkeeping} AS b USING unnest(?::text[], ?::text[]) AS m(name, creates)
+      WHERE b.name = m.name AND to_regclass(m.creates) IS NULL RETURNING b.name`,
+    [migrations.map((m) => m.name), migrations.map((m) => m.creates)],
+  );
+  const forgotten = new Set(res.rows.map((r) => r.name));
+  return migrations.filter((m) => forgotten.has(m.name)).map((m) => m.table);
+}
+
+/**
  * Creates the schema, then runs the sink's migrations with the bookkeeping table in that schema.
  *
  * Workers of a fleet start together, and knex's own bootstrap (creating the bookkeeping and lock
@@ -48,22 +89,32 @@ export function sinkMigrationSource(plan: PostgresTablePlan): Knex.MigrationSour
  * duplicate-object errors or leave two lock rows, after which knex reports "already locked"
  * forever. So everything runs in one transaction holding an advisory lock for the schema: workers
  * queue, the first creates, the others find the migrations done. One connection suffices (pool_size 1).
+ *
+ * A recorded migration whose table has been dropped since is forgotten first and runs again: with
+ * create_table: true a dropped prediction table comes back (empty) at the next start. Returns the
+ * tables re-created that way.
  */
-export async function migrateTable(db: Knex, plan: PostgresTablePlan, pipeline?: string): Promise<void> {
+export async function migrateTable(
+  db: Knex,
+  plan: PostgresTablePlan,
+  pipeline?: string,
+): Promise<{ recreated: string[] }> {
   const schemaName = plan.name.schema;
   try {
-    await db.transaction(async (trx) => {
+    return await db.transaction(async (trx) => {
       await trx.raw('SELECT pg_advisory_xact_lock(?, hashtext(?))', [
         LOCK_NAMESPACE,
         `migrations:${schemaName ?? ''}`,
       ]);
       if (schemaName !== undefined) await trx.raw(`CREATE SCHEMA IF NOT EXISTS ${quoteIdent(schemaName)}`);
+      const recreated = await forgetDroppedTables(trx, plan, schemaName);
       await trx.migrate.latest({
         migrationSource: sinkMigrationSource(plan),
         tableName: MIGRATIONS_TABLE,
         ...(schemaName === undefined ? {} : { schemaName }),
         disableMigrationsListValidation: true,
       });
+      return { recreated };
     });
   } catch (err) {
     throw toPipelineError(err, {

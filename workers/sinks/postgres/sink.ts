@@ -84,7 +84,15 @@ export class PostgresSink implements Sink {
 
   async open(): Promise<void> {
     try {
-      if (this.config.create_table) await migrateTable(this.db, this.plan, this.pipeline);
+      if (this.config.create_table) {
+        const { recreated } = await migrateTable(this.db, this.plan, this.pipeline);
+        if (recreated.length > 0) {
+          this.logger.warn(
+            { sink: this.name, tables: recreated },
+            `Re-created ${recreated.join(' and ')}: dropped since the sink first created it (create_table: true).`,
+          );
+        }
+      }
       await verifyTable(this.db, this.plan, this.pipeline);
     } catch (err) {
       throw toPipelineError(err, {

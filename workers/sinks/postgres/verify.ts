@@ -91,13 +91,13 @@ async function checkTable(
 ): Promise<void> {
   const found = await readColumns(db, name);
   if (found.size === 0) {
-    throw schemaError(
-      'SINK_TABLE_MISSING',
-      `postgres sink: expected table ${quoted} to exist (create_table is false), found no such table ` +
-        `(or no privilege to see it). Create it with:\n\n${postgresDdl(plan)}\n\nor set create_table: true.`,
-      plan,
-      pipeline,
-    );
+    const message = plan.config.create_table
+      ? `postgres sink: created table ${quoted} (create_table: true), then found no such table: it was ` +
+        'dropped while the sink opened, or the role cannot see it (it needs USAGE on the schema and ' +
+        'SELECT, INSERT, UPDATE, DELETE on the table). Restart the worker to create it again.'
+      : `postgres sink: expected table ${quoted} to exist (create_table is false), found no such table ` +
+        `(or no privilege to see it). Create it with:\n\n${postgresDdl(plan)}\n\nor set create_table: true.`;
+    throw schemaError('SINK_TABLE_MISSING', message, plan, pipeline);
   }
   const problems: string[] = [];
   const fixes: string[] = [];
