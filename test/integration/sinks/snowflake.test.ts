@@ -14,7 +14,9 @@ import type {
 import type { SnowflakeSession } from '../../../workers/sinks/snowflake/client.js';
 import type { SnowflakeSinkConfig } from '../../../workers/sinks/snowflake/config.js';
 import type { SnowflakeSink } from '../../../workers/sinks/snowflake/sink.js';
+import { verifyTable } from '../../../workers/sinks/snowflake/verify.js';
 import { batch, del, pos, row } from '../../unit/sinks/fixtures.js';
+import { missingDespiteCreateTable } from './assertions.js';
 import { type ContractHarness, sinkContract, type Visible } from './contract.js';
 import { unique } from './env.js';
 import { adminSession, bigPos, connection, isoOf, sfConfig, sfSink } from './snowflake-support.js';
@@ -328,6 +330,29 @@ describe('snowflake sink: table creation and verification', () => {
     await again.write(batch([row(1, pos(1))]));
     assert.equal((await readVisible(again)).size, 1);
     await again.close();
+  });
+  it('re-creates the table and the tombstone table dropped by hand (create_table: true)', async () => {
+    const cfg = config();
+    const first = sinkFor(cfg);
+    await first.open();
+    await first.write(batch([row(1, pos(1))]));
+    await first.close();
+    await admin.execute(`DROP TABLE ${first.plan.quoted}`);
+    await admin.execute(`DROP TABLE ${first.plan.tombstone!.quoted}`);
+    const again = sinkFor(cfg);
+    await again.open();
+    await again.write(batch([row(2, pos(2), 0.2), del(3, pos(2))]));
+    assert.deepEqual([...(await readVisible(again)).keys()], [2]);
+    const tombstones = await admin.execute(`SELECT CUSTOMER_ID FROM ${again.plan.tombstone!.quoted}`);
+    assert.deepEqual(
+      tombstones.map((r) => Number(r['CUSTOMER_ID'])),
+      [3],
+    );
+    await again.close();
+  });
+  it('never tells to set create_table: true when it is set and the table is missing', async () => {
+    const sink = sinkFor(config());
+    await assert.rejects(verifyTable(admin, sink.plan), missingDespiteCreateTable);
   });
   it('fails on a missing table without create_table, with the DDL to create it', async () => {
     const sink = sinkFor(config({ create_table: false }));

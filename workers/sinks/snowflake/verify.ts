@@ -167,14 +167,15 @@ export async function verifyTable(
   );
   const missing = targets.filter((t) => !found.some((f) => f.table === t.table));
   if (missing.length > 0) {
-    throw schemaError(
-      'SINK_TABLE_MISSING',
-      `snowflake sink: expected table ${missing.map((t) => t.quoted).join(' and ')} to exist (create_table is false), ` +
+    const names = missing.map((t) => t.quoted).join(' and ');
+    const message = plan.config.create_table
+      ? `snowflake sink: created table ${names} (create_table: true), then found no such table: it was ` +
+        'dropped while the sink opened, or the role cannot see it (it needs USAGE on the database and ' +
+        'schema and privileges on the table). Restart the worker to create it again.'
+      : `snowflake sink: expected table ${names} to exist (create_table is false), ` +
         `found no such table (or the role has no privilege on it). Create it with:\n\n${snowflakeDdl(plan)}\n\n` +
-        'or set create_table: true (the role then needs CREATE TABLE on the schema).',
-      plan,
-      options.pipeline,
-    );
+        'or set create_table: true (the role then needs CREATE TABLE on the schema).';
+    throw schemaError('SINK_TABLE_MISSING', message, plan, options.pipeline);
   }
   const problems: string[] = [];
   const fixes: string[] = [];
