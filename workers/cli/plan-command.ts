@@ -60,7 +60,7 @@ async function renderPlan(v: ValidatedPipeline): Promise<string> {
     col += f.width;
   }
   lines.push(`  width ${col}`);
-  h(`model: ${p.spec.model.name} v${p.spec.model.version} — ${model.path}`);
+  h(`model: ${p.spec.model.name} v${p.spec.model.version} — ${p.spec.model.path} (${model.path})`);
   lines.push(
     `  inputs:  ${model.signature.inputs.map(describeValue).join('; ')}  ✓ width ${model.width} matches the features`,
   );

@@ -1,5 +1,5 @@
 import { existsSync, readFileSync } from 'node:fs';
-import { dirname, relative, resolve } from 'node:path';
+import { dirname, resolve } from 'node:path';
 import { suggestion } from '../core/suggest.js';
 import { type CompiledExpression, compileExpression, type ExprType } from '../expr/index.js';
 import { METADATA_REFS } from '../sinks/columns.js';
@@ -63,10 +63,11 @@ export function checkPipeline(
     try {
       rowTypes = rowTypesFromAvsc(JSON.parse(readFileSync(full, 'utf8')));
     } catch (err) {
+      const got = (err as NodeJS.ErrnoException).code === 'ENOENT' ? 'no file' : (err as Error).message;
       add(
         ['spec', 'features', 'input_schema'],
         'bad_input_schema',
-        `expected a readable Avro schema (.avsc) at ${full}, got ${(err as Error).message}`,
+        `expected a readable Avro schema (.avsc) at ${schemaFile} (relative to the pipeline file: ${full}), got ${got}`,
       );
     }
   }
@@ -106,11 +107,12 @@ export function checkPipeline(
   }
 
   checkReferences(p, add);
-  if (!existsSync(resolve(baseDir, p.spec.model.path))) {
+  const modelPath = resolve(baseDir, p.spec.model.path);
+  if (!existsSync(modelPath)) {
     add(
       ['spec', 'model', 'path'],
       'model_not_found',
-      `expected an ONNX file, got no file at ${relative(process.cwd(), resolve(baseDir, p.spec.model.path))}`,
+      `expected an ONNX file at ${p.spec.model.path} (relative to the pipeline file: ${modelPath}), got no file`,
     );
   }
   return { problems, checked: { key, features, rowTypes } };

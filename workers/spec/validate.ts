@@ -1,4 +1,4 @@
-import { dirname, relative, resolve } from 'node:path';
+import { dirname, resolve } from 'node:path';
 import { errorMessage } from '../core/errors.js';
 import { ModelError, ModelRegistry, OnnxModel } from '../inference/index.js';
 import { type CheckedSpec, checkPipeline } from './checks.js';
@@ -29,7 +29,8 @@ export async function validatePipelineFile(
   const { problems, checked } = checkPipeline(loaded, pipeline);
   let model: OnnxModel | undefined;
   if (problems.length === 0) {
-    const modelPath = relative(process.cwd(), resolve(dirname(resolve(file)), pipeline.spec.model.path));
+    // Loaded by its absolute path (whatever the working directory); reported as written.
+    const modelPath = resolve(dirname(resolve(file)), pipeline.spec.model.path);
     try {
       model = await OnnxModel.load(modelPath, {
         registry: options.registry ?? new ModelRegistry(),
@@ -42,7 +43,13 @@ export async function validatePipelineFile(
       });
     } catch (err) {
       const code = ModelError.is(err) ? err.code : 'MODEL_LOAD_FAILED';
-      const field = /output of field '([^']+)'/.exec(errorMessage(err))?.[1];
+      // A ModelError's message starts with `model <the path it was loaded by>: `.
+      const loadedAs = `model ${modelPath}: `;
+      const raw = errorMessage(err);
+      const message = raw.startsWith(loadedAs)
+        ? `model ${pipeline.spec.model.path}: ${raw.slice(loadedAs.length)}`
+        : raw;
+      const field = /output of field '([^']+)'/.exec(message)?.[1];
       const path = code.startsWith('MODEL_OUTPUT')
         ? ['spec', 'model', 'outputs', ...(field ? [field] : [])]
         : ['spec', 'model', 'path'];
@@ -53,7 +60,7 @@ export async function validatePipelineFile(
         column: pos.column,
         path: formatPath(path),
         code: code.toLowerCase(),
-        message: errorMessage(err),
+        message,
       });
     }
   }

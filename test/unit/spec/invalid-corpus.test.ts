@@ -5,7 +5,8 @@ import { test } from 'node:test';
 import { formatProblem } from '../../../workers/spec/problems.js';
 import { validatePipelineFile } from '../../../workers/spec/validate.js';
 
-// Each invalid/<case>.yaml comes with <case>.expected: the exact problems, one per line.
+// Each invalid/<case>.yaml comes with <case>.expected: the exact problems, one per line; the
+// working directory (the repository) is written <repo> in them.
 const dir = join(import.meta.dirname, 'invalid');
 const cases = readdirSync(dir).filter((f) => f.endsWith('.yaml'));
 
@@ -21,7 +22,8 @@ for (const name of cases) {
       .split('\n');
     const result = await validatePipelineFile(file, { env: { PATH: '' } });
     assert.equal(result.pipeline, undefined);
-    assert.deepEqual(result.problems.map(formatProblem), expected);
+    const problems = result.problems.map((p) => formatProblem(p).replaceAll(process.cwd(), '<repo>'));
+    assert.deepEqual(problems, expected);
   });
 }
 
