@@ -57,6 +57,17 @@ function unwrap(node: unknown, value: unknown): unknown {
   return node;
 }
 
+/** zod's type names in the reference's terms (docs/pipeline-reference.md: map, list, integer). */
+const DOC_TYPES: Readonly<Record<string, string>> = {
+  object: 'map',
+  record: 'map',
+  map: 'map',
+  array: 'list',
+  tuple: 'list',
+  set: 'list',
+  int: 'integer',
+};
+
 function expectedGot(expected: string, input: unknown): string {
   return `expected ${expected}, got ${describeValue(input)}`;
 }
@@ -86,7 +97,7 @@ function explain(schema: z.ZodType, data: unknown, issue: Issue, out: PathMessag
       return;
     }
     case 'invalid_type': {
-      const expected = issue.expected === 'int' ? 'an integer' : issue.expected;
+      const expected = DOC_TYPES[issue.expected] ?? issue.expected;
       const msg = input === undefined ? `required ${expected} is missing` : expectedGot(expected, input);
       out.push({ path, code: input === undefined ? 'missing_key' : 'invalid_type', message: msg });
       return;
