@@ -73,15 +73,32 @@ export function churnSuite(converter: 'json' | 'avro'): void {
     });
   }
 
-  /** The Debezium events on the topic, by customer id (latest wins), read independently of streamscore. */
-  async function eventsById(expected: number): Promise<Map<number, { tsMs: number; op: string }>> {
+  interface TopicEvent {
+    tsMs: number;
+    op: string;
+    position: bigint;
+    after: Record<string, unknown> | null;
+  }
+
+  /**
+   * The Debezium events on the topic, read independently of streamscore up to the topic's end, by
+   * customer id: the one with the greatest position, which is the one the order-guarded sink keeps
+   * (Debezium is at-least-once: a restarted snapshot emits a row twice, with a later ts_ms).
+   */
+  async function eventsById(expected: number): Promise<Map<number, TopicEvent>> {
+    const admin = kafka.admin();
+    await admin.connect();
+    const end = await admin.fetchTopicOffsets(topic);
+    await admin.disconnect();
     const consumer = kafka.consumer({ groupId: `reader-${uniqueId()}` });
-    const seen = new Map<number, { tsMs: number; op: string }>();
+    const seen = new Map<number, TopicEvent>();
+    const next = new Map<number, bigint>();
     let count = 0;
     await consumer.connect();
     await consumer.subscribe({ topic, fromBeginning: true });
     await consumer.run({
-      eachMessage: async ({ message }) => {
+      eachMessage: async ({ message, partition }) => {
+        next.set(partition, BigInt(message.offset) + 1n);
         if (!message.value) return;
         const raw = {
           topic,
@@ -92,18 +109,26 @@ export function churnSuite(converter: 'json' | 'avro'): void {
           headers: {},
           timestamp: '0',
         };
-        const v = (await envelopeReader.decodeBatch([raw])).records[0]?.root as {
-          after: { customer_id: unknown } | null;
-          before: { customer_id: unknown } | null;
+        const r = (await envelopeReader.decodeBatch([raw])).records[0]!;
+        const v = r.root as {
+          after: Record<string, unknown> | null;
+          before: Record<string, unknown> | null;
           source: { ts_ms: number };
           op: string;
         };
-        const row = (v.after ?? v.before)!;
-        seen.set(Number(row.customer_id), { tsMs: v.source.ts_ms, op: v.op });
+        const id = Number((v.after ?? v.before)!['customer_id']);
+        const prev = seen.get(id);
+        if (!prev || r.position > prev.position)
+          seen.set(id, { tsMs: v.source.ts_ms, op: v.op, position: r.position, after: v.after });
         count++;
       },
     });
-    await waitFor(`${expected} events on ${topic}`, async () => count >= expected, 60000);
+    const atEnd = () => end.every((p) => (next.get(p.partition) ?? 0n) >= BigInt(p.high));
+    await waitFor(
+      `${expected} events on ${topic}, read to its end`,
+      async () => count >= expected && atEnd(),
+      60000,
+    );
     await consumer.disconnect();
     return seen;
   }
@@ -118,14 +143,38 @@ export function churnSuite(converter: 'json' | 'avro'): void {
       120000,
     );
     const events = await eventsById(300);
+    // The columns as they are, to the microsecond and without the local time zone: node-postgres
+    // reads timestamptz into a Date, which drops the microseconds that Debezium carries (and the
+    // worker keeps). A snapshot taken ~165 ms after the insert put days_since_login (39 days + 165 ms)
+    // right on a float32 rounding edge, so the dropped µs flipped a tree split at 39.0 for customer 39.
     const customers = await withPg(
-      async (c) => (await c.query(`select * from ${table} order by customer_id`)).rows,
+      async (c) =>
+        (
+          await c.query(
+            `select customer_id, plan, monthly_spend, seats, tickets_90d, signup_date::text as signup_date,
+                    (extract(epoch from last_login_at) * 1000)::text as last_login_ms
+             from ${table} order by customer_id`,
+          )
+        ).rows,
     );
     // The same model without ZipMap: plain tensors, readable directly by onnxruntime.
     const session = await ort.InferenceSession.create('pipelines/models/churn/2/model.onnx');
     const features = new Float32Array(customers.length * 8);
     for (const [i, row] of customers.entries()) {
-      features.set(churnFeatures(row, events.get(Number(row.customer_id))!.tsMs), i * 8);
+      const event = events.get(Number(row.customer_id));
+      assert.ok(event, `customer ${row.customer_id} has no event on ${topic}`);
+      // The hand-built inputs are the event's: signup date exactly, last login to the microsecond.
+      assert.equal(event.after?.['signup_date'], Date.parse(row.signup_date), `customer ${row.customer_id}`);
+      const lastLogin = row.last_login_ms === null ? null : Number(row.last_login_ms);
+      const eventLogin = event.after?.['last_login_at'];
+      assert.ok(
+        lastLogin === null ? eventLogin === null : Math.abs(Number(eventLogin) - lastLogin) < 0.001,
+        `customer ${row.customer_id}: last_login_at ${lastLogin} ms in the table, ${eventLogin} ms in the event`,
+      );
+      // churnFeatures reads last_login_at as a Date (whole ms): days_since_login (index 5) from the µs here.
+      const f = churnFeatures({ ...row, last_login_at: null }, event.tsMs);
+      if (lastLogin !== null) f[5] = (event.tsMs - lastLogin) / 86_400_000;
+      features.set(f, i * 8);
     }
     const out = await session.run({ features: new ort.Tensor('float32', features, [customers.length, 8]) });
     const probs = out['probabilities']?.data as Float32Array;
@@ -133,6 +182,11 @@ export function churnSuite(converter: 'json' | 'avro'): void {
     customers.forEach((row, i) => {
       const got = rows.get(Number(row.customer_id));
       assert.ok(got, `customer ${row.customer_id} has no score`);
+      assert.equal(
+        got.position,
+        String(events.get(Number(row.customer_id))!.position),
+        `customer ${row.customer_id}: the score comes from the latest event`,
+      );
       assert.ok(
         Math.abs(got.p - probs[i * 2 + 1]!) < 1e-5,
         `customer ${row.customer_id}: ${got.p} vs ${probs[i * 2 + 1]}`,
