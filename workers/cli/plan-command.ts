@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import { redactText } from '../core/secret.js';
-import { describeValue } from '../inference/index.js';
+import { describeDeclared, describeValue } from '../inference/index.js';
 import { only } from '../spec/one-of.js';
 import { formatProblem } from '../spec/problems.js';
 import { type ValidatedPipeline, validatePipelineFile } from '../spec/validate.js';
@@ -28,7 +28,8 @@ export function registerPlan(program: Command): void {
     });
 }
 
-async function renderPlan(v: ValidatedPipeline): Promise<string> {
+/** The text `streamscore plan` prints for a valid pipeline (validated with `keepModel`). */
+export async function renderPlan(v: ValidatedPipeline): Promise<string> {
   const p = v.pipeline!;
   const checked = v.checked!;
   const model = v.model!;
@@ -64,7 +65,7 @@ async function renderPlan(v: ValidatedPipeline): Promise<string> {
   lines.push(
     `  inputs:  ${model.signature.inputs.map(describeValue).join('; ')}  ✓ width ${model.width} matches the features`,
   );
-  lines.push(`  outputs: ${model.signature.outputs.map(describeValue).join('; ')}`);
+  lines.push(`  outputs: ${model.signature.outputs.map(describeDeclared).join('; ')}`);
   for (const f of model.fieldTypes)
     lines.push(`  ${f.name.padEnd(24)} ${f.type.padEnd(6)} ← ${p.spec.model.outputs[f.name]}`);
   lines.push(

@@ -44,6 +44,7 @@ export {
   type CheckedSignature,
   checkInput,
   checkSignature,
+  describeDeclared,
   describeValue,
   type ExpectedSignature,
   type ModelSignature,

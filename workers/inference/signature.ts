@@ -1,6 +1,6 @@
 import type { InferenceSession, Tensor } from 'onnxruntime-node';
 import { ModelError } from './errors.js';
-import type { ClassLabel } from './onnx-graph.js';
+import type { ClassLabel, ZipMapRewrite } from './onnx-graph.js';
 import type { OutputRef } from './output-ref.js';
 import { type ResolvedOutput, resolveOutputs } from './outputs.js';
 import type { LoadedSession } from './session.js';
@@ -11,6 +11,8 @@ export interface TensorMeta {
   readonly isTensor: true;
   readonly type: Tensor.Type;
   readonly shape: readonly (number | string)[];
+  /** Set when the model file declares a ZipMap here, which streamscore reads as this tensor. */
+  readonly zipMap?: ZipMapRewrite;
 }
 
 /** A sequence, map or optional value: onnxruntime-node cannot return these. */
@@ -54,9 +56,10 @@ export interface CheckedSignature {
   readonly outputs: readonly ResolvedOutput[];
 }
 
-function toMeta(m: InferenceSession.ValueMetadata): ValueMeta {
+function toMeta(m: InferenceSession.ValueMetadata, zipMaps: readonly ZipMapRewrite[] = []): ValueMeta {
   if (!m.isTensor) return { name: m.name, isTensor: false };
-  return { name: m.name, isTensor: true, type: m.type, shape: [...m.shape] };
+  const zipMap = zipMaps.find((z) => z.output === m.name);
+  return { name: m.name, isTensor: true, type: m.type, shape: [...m.shape], ...(zipMap ? { zipMap } : {}) };
 }
 
 /** The signature of a loaded session, with what the model file itself declares. */
@@ -66,8 +69,8 @@ export function readSignature(loaded: LoadedSession): ModelSignature {
     version: loaded.version,
     sha256: loaded.sha256,
     producer: loaded.info.producer,
-    inputs: loaded.session.inputMetadata.map(toMeta),
-    outputs: loaded.session.outputMetadata.map(toMeta),
+    inputs: loaded.session.inputMetadata.map((m) => toMeta(m)),
+    outputs: loaded.session.outputMetadata.map((m) => toMeta(m, loaded.info.zipMaps)),
     classes: loaded.info.classes,
     rewrites: loaded.info.zipMaps.map(
       (z) => `ZipMap '${z.output}' read as tensor(float) [N, ${z.classes.length}] from '${z.input}'`,
@@ -83,7 +86,24 @@ function dim(d: number | string): string {
 /** e.g. `features float32 [?, 8]`, or `output_probability (sequence/map)`. */
 export function describeValue(m: ValueMeta): string {
   if (!m.isTensor) return `${m.name} (not a tensor: a sequence or map)`;
-  return `${m.name} ${m.type} [${m.shape.map(dim).join(', ')}]`;
+  return `${m.name} ${tensorType(m)}`;
+}
+
+function tensorType(m: TensorMeta): string {
+  return `${m.type} [${m.shape.map(dim).join(', ')}]`;
+}
+
+/**
+ * A value as the model file declares it: a ZipMap output is a sequence of maps (class → probability),
+ * e.g. `output_probability seq(map(int64, float32)) of classes 0, 1 (a ZipMap: read as float32 [?, 2]
+ * from 'proba_output')`; anything else as `describeValue`.
+ */
+export function describeDeclared(m: ValueMeta): string {
+  if (!m.isTensor || m.zipMap === undefined) return describeValue(m);
+  const { classes, input } = m.zipMap;
+  const keyType = classes.every((c) => typeof c === 'string') ? 'string' : 'int64';
+  const names = classes.map((c) => (typeof c === 'string' ? `'${c}'` : String(c))).join(', ');
+  return `${m.name} seq(map(${keyType}, float32)) of classes ${names} (a ZipMap: read as ${tensorType(m)} from '${input}')`;
 }
 
 function featureList(names: readonly string[] | undefined): string {
