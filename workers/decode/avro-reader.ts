@@ -1,3 +1,4 @@
+import { int64FromBigInt } from '../core/int64.js';
 import {
   decimalFromBytes,
   isDecimal,
@@ -12,8 +13,8 @@ import { type DecodeState, type Placeholder, UNAVAILABLE } from './unavailable.j
 /**
  * Avro binary decoding compiled from the writer schema (the registry's schema for the message's
  * id), straight into plain objects with Connect logical types converted on the way: one pass, no
- * intermediate avsc records, longs beyond 2^53 read as the nearest double (like JSON.parse does
- * for JsonConverter output; Debezium's `ts_ns` is such a long), unions unwrapped, bytes → base64.
+ * intermediate avsc records, long values exact (a bigint beyond 2^53, see `core/int64.ts`;
+ * Debezium's `ts_ns` is such a long), unions unwrapped, bytes → base64.
  */
 
 /** Malformed Avro bytes (truncated, bad lengths, union/enum index out of range, trailing bytes). */
@@ -109,6 +110,51 @@ function readLong(c: Cursor): number {
   }
   c.pos = pos;
   return (n >>> 1) ^ -(n & 1);
+}
+
+/**
+ * A long *value*, exact: a number while it is a safe integer, else a bigint. Lengths, counts and
+ * indexes use `readLong` (a value beyond 2^53 is malformed there anyway).
+ */
+function readLongValue(c: Cursor): number | bigint {
+  const buf = c.buf;
+  let pos = c.pos;
+  let b = buf[pos++] ?? truncated();
+  if (!(b & 0x80)) {
+    c.pos = pos;
+    return (b >>> 1) ^ -(b & 1);
+  }
+  // Up to 8 bytes in a double: exact while the zigzag value stays below 2^53 (µs timestamps do).
+  let u = b & 0x7f;
+  let mul = 128;
+  do {
+    b = buf[pos++] ?? truncated();
+    u += (b & 0x7f) * mul;
+    mul *= 128;
+  } while (b & 0x80 && mul <= 2 ** 49);
+  if (!(b & 0x80) && u < 2 ** 53) {
+    c.pos = pos;
+    // Zigzag: even → u / 2, odd → −(u + 1) / 2.
+    return u % 2 === 0 ? u / 2 : -(u + 1) / 2;
+  }
+  return readLongBig(c);
+}
+
+function readLongBig(c: Cursor): number | bigint {
+  const buf = c.buf;
+  let pos = c.pos;
+  let big = 0n;
+  let shift = 0n;
+  let b: number;
+  do {
+    if (shift > 63n) throw new AvroReadError('Avro long longer than 10 bytes');
+    b = buf[pos++] ?? truncated();
+    big |= BigInt(b & 0x7f) << shift;
+    shift += 7n;
+  } while (b & 0x80);
+  c.pos = pos;
+  big = BigInt.asUintN(64, big);
+  return int64FromBigInt((big >> 1n) ^ -(big & 1n));
 }
 
 /**
@@ -271,7 +317,7 @@ class Compiler {
         return readDouble;
       case 'int':
       case 'long': {
-        const read = type === 'int' ? readInt : readLong;
+        const read: Reader = type === 'int' ? readInt : readLongValue;
         const leaf = logicalLeaf(hint);
         return leaf === undefined ? read : (c) => leaf(read(c));
       }

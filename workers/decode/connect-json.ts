@@ -1,4 +1,5 @@
 import { type ConvertOptions, compileConnectSchema, isConnectSchema } from './connect-schema.js';
+import { parseJsonExact } from './exact-json.js';
 import type { Leaf } from './logical.js';
 
 const SCHEMA_PREFIX = '{"schema":';
@@ -10,7 +11,7 @@ type Schema = Parameters<typeof compileConnectSchema>[0];
 
 /**
  * Reads JsonConverter output, with schemas (`{"schema":…,"payload":…}`) or without, into the
- * payload with Connect logical types converted.
+ * payload with Connect logical types converted and integers exact (`exact-json.ts`).
  *
  * With schemas, every message repeats the same schema text, often several times larger than the
  * payload, so the schema is neither parsed nor decoded again:
@@ -53,7 +54,7 @@ export class ConnectJsonReader {
       const fast = this.readFast(text);
       if (fast !== NOT_FAST) return fast;
     }
-    const parsed: unknown = JSON.parse(text);
+    const parsed: unknown = parseJsonExact(text);
     if (isSchemaEnvelope(parsed)) {
       const { schema, payload } = parsed;
       if (payload === null) return null;
@@ -95,7 +96,7 @@ export class ConnectJsonReader {
   private payload(text: string, conv: Leaf | null): unknown {
     let payload: unknown;
     try {
-      payload = JSON.parse(text);
+      payload = parseJsonExact(text);
     } catch {
       return NOT_FAST;
     }

@@ -1,7 +1,9 @@
+import { int64FromBigInt } from '../core/int64.js';
+
 /**
  * Kafka Connect / Debezium logical types → plain JS values, shared by the JSON (Connect schema)
  * and Avro paths so both encodings of the same change produce identical values:
- * decimals → number, dates and timestamps → epoch ms (fractional ms kept), times → ms of day,
+ * decimals → number (integral ones exact, see `core/int64.ts`), dates and timestamps → epoch ms (fractional ms kept), times → ms of day,
  * Uuid → string, Json → parsed value, plain bytes → base64 string (what JsonConverter emits).
  */
 
@@ -46,8 +48,14 @@ for (let i = 0, p = 1; i <= 22; i++, p *= 10) POW10.push(p);
 /**
  * Big-endian two's-complement unscaled integer with `scale` → the nearest double of the exact
  * decimal (the same value `Number('<digits>e-<scale>')` gives), e.g. [0x30, 0x39] scale 2 → 123.45.
+ * An integral decimal (scale 0, e.g. NUMERIC(20,0)) stays exact: a bigint beyond 2^53.
  */
-export function decimalFromBytes(bytes: Uint8Array, scale: number, start = 0, end = bytes.length): number {
+export function decimalFromBytes(
+  bytes: Uint8Array,
+  scale: number,
+  start = 0,
+  end = bytes.length,
+): number | bigint {
   const n = end - start;
   if (n <= 0) return 0;
   // Magnitude in a double (two's complement negated on the fly); exact while it stays ≤ 2^53.
@@ -59,10 +67,10 @@ export function decimalFromBytes(bytes: Uint8Array, scale: number, start = 0, en
   } else {
     for (let i = start; i < end; i++) v = v * 256 + bytes[i]!;
   }
-  if (v <= 2 ** 53) return scaleNumber(negative ? -v : v, scale);
+  if (v < 2 ** 53) return scaleNumber(negative ? -v : v, scale);
   const hex = Buffer.from(bytes.buffer, bytes.byteOffset + start, n).toString('hex');
   const unscaled = BigInt.asIntN(8 * n, BigInt(`0x${hex}`));
-  return Number(`${unscaled}e${-scale}`);
+  return scale === 0 ? int64FromBigInt(unscaled) : Number(`${unscaled}e${-scale}`);
 }
 
 function scaleNumber(unscaled: number, scale: number): number {
@@ -106,18 +114,18 @@ function base64Into(s: string, scratch: { buf: Uint8Array }): number {
 const scratch = { buf: new Uint8Array(64) };
 
 /** A Connect Decimal as JsonConverter writes it: base64 bytes (or a number with decimal.format=NUMERIC). */
-export function decimalFromJson(value: unknown, scale: number): number {
+export function decimalFromJson(value: unknown, scale: number): number | bigint {
   if (typeof value === 'string') {
     const n = base64Into(value, scratch);
     return decimalFromBytes(scratch.buf, scale, 0, n);
   }
-  if (typeof value === 'number') return value;
+  if (typeof value === 'number' || typeof value === 'bigint') return value;
   if (value instanceof Uint8Array) return decimalFromBytes(value, scale);
   throw new ValueConversionError(`expected a decimal (base64 bytes), found ${describe(value)}`);
 }
 
 /** `io.debezium.data.VariableScaleDecimal`: `{ scale, value }` with value as bytes or base64. */
-export function variableScaleDecimal(value: unknown): number {
+export function variableScaleDecimal(value: unknown): number | bigint {
   if (typeof value !== 'object' || value === null) {
     throw new ValueConversionError(
       `expected a VariableScaleDecimal {scale, value}, found ${describe(value)}`,
@@ -241,8 +249,10 @@ function parseJson(value: unknown): unknown {
   }
 }
 
+/** A conversion of a number; a bigint (a long beyond 2^53, e.g. NanoTimestamp) is read as its double. */
 function numeric(f: (n: number) => number): Leaf {
   return (v) => {
+    if (typeof v === 'bigint') return f(Number(v));
     if (typeof v !== 'number') throw new ValueConversionError(`expected a number, found ${describe(v)}`);
     return f(v);
   };

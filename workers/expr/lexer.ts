@@ -100,6 +100,14 @@ function readNumber(source: string, start: number, tokens: Token[], syntax: Repo
   }
   const text = source.slice(start, i);
   if (!valid) syntax(start, i - start, `invalid number '${text}'`);
+  else if (!/[.eE]/.test(text) && !Number.isSafeInteger(Number(text))) {
+    // Columns keep int64 exact (bigints); a literal would be rounded to a double, so it is refused.
+    syntax(
+      start,
+      i - start,
+      `integer literal ${text} is beyond 2^53 - 1 and would not be exact; compare its text instead: to_string(x) == '${text}'`,
+    );
+  }
   tokens.push({ kind: 'number', text, offset: start, length: i - start, value: valid ? Number(text) : 0 });
   return i;
 }

@@ -78,10 +78,18 @@ export function compare(a: unknown, b: unknown, site: Site): number {
 
 function compareSlow(a: unknown, b: unknown, site: Site): number {
   if (typeof a === 'string' && typeof b === 'string') return a < b ? -1 : a > b ? 1 : 0;
+  if (isInteger64(a) && isInteger64(b)) {
+    // An int64 beyond 2^53 is a bigint: JS compares bigints with numbers exactly.
+    return a < b ? -1 : a > b ? 1 : Number.isNaN(a) || Number.isNaN(b) ? Number.NaN : 0;
+  }
   const x = comparableNumber(a, b);
   const y = comparableNumber(b, a);
   if (x !== undefined && y !== undefined) return compare(x, y, site);
   throw new ExprRuntimeError(`${site.op} cannot compare ${describeValue(a)} with ${describeValue(b)}`, site);
+}
+
+function isInteger64(v: unknown): v is number | bigint {
+  return typeof v === 'bigint' || typeof v === 'number';
 }
 
 /**

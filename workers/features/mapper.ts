@@ -101,7 +101,10 @@ export class FeatureMapper {
               break;
             }
             n = f.onNull;
-          } else n = typeof v === 'boolean' ? (v ? 1 : 0) : (v as number);
+          } else if (typeof v === 'number') n = v;
+          else if (typeof v === 'boolean') n = v ? 1 : 0;
+          // An int64 beyond 2^53 (exact until here) becomes the nearest float: features are float32.
+          else n = typeof v === 'bigint' ? Number(v) : (v as number);
           if (typeof n !== 'number' || !Number.isFinite(n)) {
             failed = this.fail(
               record,

@@ -1,4 +1,5 @@
 import { PipelineError } from '../core/errors.js';
+import { bigintAsText } from '../core/int64.js';
 import type {
   ChangeRecord,
   DecodedBatch,
@@ -208,10 +209,7 @@ function rejectedLetters(
 }
 
 function keyText(key: unknown): string {
-  const text =
-    typeof key === 'bigint'
-      ? String(key)
-      : JSON.stringify(key, (_k, v) => (typeof v === 'bigint' ? String(v) : v));
+  const text = typeof key === 'bigint' ? String(key) : JSON.stringify(key, bigintAsText);
   return text === undefined ? String(key) : text.length > 200 ? `${text.slice(0, 200)}…` : text;
 }
 

@@ -52,7 +52,17 @@ describe('Postgres text values as Debezium values', () => {
   });
 
   it('int8 and numeric → number; arrays element by element; json parsed; others as pg parses them', () => {
-    assert.equal(parserFor(20)('9007199254740993'), 9007199254740992);
+    // int64 exact (core/int64.ts): a number while safe, a bigint beyond 2^53 − 1.
+    assert.equal(parserFor(20)('9007199254740991'), 9007199254740991);
+    assert.equal(parserFor(20)('9007199254740993'), 9007199254740993n);
+    assert.equal(parserFor(20)('9223372036854775807'), 9223372036854775807n);
+    assert.equal(parserFor(20)('-9223372036854775808'), -9223372036854775808n);
+    assert.equal(parserFor(20)('-42'), -42);
+    // Integral NUMERIC text is exact too (Debezium's scale-0 decimals are); fractions are doubles.
+    assert.equal(parserFor(1700)('123456789012345678901234567890'), 123456789012345678901234567890n);
+    assert.equal(parserFor(1700)('12345'), 12345);
+    assert.ok(Number.isNaN(parserFor(1700)('NaN')));
+    assert.deepEqual(parserFor(1016)('{9223372036854775807,1}'), [9223372036854775807n, 1]);
     assert.equal(parserFor(1700)('12345.67'), 12345.67);
     assert.equal(
       parserFor(1700)('-12345678901234567890.123456789'),

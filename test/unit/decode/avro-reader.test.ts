@@ -69,17 +69,33 @@ describe('Avro reader', () => {
     assert.equal(Object.getPrototypeOf(got), Object.prototype);
   });
 
-  it('reads longs beyond 2^53 as the double JSON.parse gives their digits', () => {
+  it('reads longs beyond 2^53 exactly, as bigints, and every other long as a number', () => {
     for (const v of [
       1795531035497063000n,
       -1795531035497063123n,
       9223372036854775807n,
       -9223372036854775808n,
+      2n ** 53n,
+      -(2n ** 53n),
       2n ** 53n + 1n,
+      2n ** 62n + 12345n,
     ]) {
-      assert.equal(read('long', zigzag(v)), Number(String(v)), String(v));
+      assert.equal(read('long', zigzag(v)), v, String(v));
     }
-    for (const v of [0n, -1n, 1n, 2n ** 27n, -(2n ** 27n) - 1n, 2n ** 31n, 2n ** 52n - 1n]) {
+    for (const v of [
+      0n,
+      -1n,
+      1n,
+      63n,
+      -64n,
+      2n ** 27n,
+      -(2n ** 27n) - 1n,
+      2n ** 31n,
+      2n ** 52n - 1n,
+      2n ** 53n - 1n,
+      -(2n ** 53n) + 1n,
+      1705326330123456n,
+    ]) {
       assert.equal(read('long', zigzag(v)), Number(v), String(v));
     }
   });

@@ -305,3 +305,25 @@ describe('compiler: results', () => {
     );
   });
 });
+
+describe('compiler: int64 beyond 2^53', () => {
+  const MAX = 2n ** 63n - 1n;
+  const row = { after: { id: MAX, next: MAX - 1n, small: 9007199254740991, big: 2n ** 53n } };
+
+  it('compares bigints with each other and with numbers exactly', () => {
+    assert.equal(run('after.id == after.next', row), false);
+    assert.equal(run('after.id > after.next', row), true);
+    assert.equal(run('after.big > after.small', row), true);
+    assert.equal(run('after.big == after.small', row), false);
+    assert.equal(run('after.big >= 9007199254740991', row), true);
+    assert.equal(run("to_string(after.id) == '9223372036854775807'", row), true);
+  });
+
+  it('hashes the exact digits (FNV-1a of the decimal text)', () => {
+    assert.equal(
+      run('hash_bucket(after.id, 1000)', row),
+      run("hash_bucket('9223372036854775807', 1000)", row),
+    );
+    assert.notEqual(run('hash_bucket(after.id, 1000000)', row), run('hash_bucket(after.next, 1000000)', row));
+  });
+});

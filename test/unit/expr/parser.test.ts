@@ -131,6 +131,17 @@ describe('parser: syntax errors name the offending token', () => {
     ["'a\\qb'", [[2, 2, "invalid escape '\\q'"]]],
     ['12abc', [[0, 5, "invalid number '12abc'"]]],
     ['1e', [[0, 2, "invalid number '1e'"]]],
+    [
+      'a == 9007199254740993',
+      [
+        [
+          5,
+          16,
+          "integer literal 9007199254740993 is beyond 2^53 - 1 and would not be exact; compare its text instead: to_string(x) == '9007199254740993'",
+        ],
+      ],
+    ],
+    ['a == 9007199254740991 + 9.007199254740993e15', []],
     ['1.2.3', [[3, 1, "expected an operator or end of input, got '.'"]]],
     [
       'f(a # b, c $)',

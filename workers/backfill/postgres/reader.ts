@@ -1,5 +1,6 @@
 import pg from 'pg';
 import { PipelineError } from '../../core/errors.js';
+import { bigintAsText } from '../../core/int64.js';
 import { makePosition } from '../../core/position.js';
 import type { ChangeRecord, Origin } from '../../core/types.js';
 import { parseTableName, quoteQualified } from '../../sinks/shared/identifiers.js';
@@ -49,10 +50,10 @@ class RowOrigin implements Origin {
     private readonly row: Row,
   ) {}
   get key(): Buffer {
-    return Buffer.from(JSON.stringify(this.keyValue));
+    return Buffer.from(JSON.stringify(this.keyValue, bigintAsText));
   }
   get value(): Buffer {
-    return Buffer.from(JSON.stringify(this.row));
+    return Buffer.from(JSON.stringify(this.row, bigintAsText));
   }
 }
 
@@ -167,7 +168,7 @@ export class PostgresTableReader implements TableReader {
         sourceTsMs: tsMs,
         origin: new RowOrigin(
           table,
-          keys.length === 1 ? String(key[keys[0]!]) : JSON.stringify(key),
+          keys.length === 1 ? String(key[keys[0]!]) : JSON.stringify(key, bigintAsText),
           key,
           row,
         ),

@@ -1,4 +1,5 @@
 import pg from 'pg';
+import { int64FromText } from '../../core/int64.js';
 import { zonedTime, zonedTimestamp } from '../../decode/logical.js';
 
 /**
@@ -8,8 +9,8 @@ import { zonedTime, zonedTimestamp } from '../../decode/logical.js';
  *
  * | type | value | as Debezium (default modes) |
  * |---|---|---|
- * | int8 | number | int64 |
- * | numeric | number (nearest double of the decimal text) | Decimal / VariableScaleDecimal |
+ * | int8 | number, bigint beyond 2^53 (`core/int64.ts`) | int64 |
+ * | numeric | number (nearest double of the decimal text); integral text exact like int8 | Decimal / VariableScaleDecimal |
  * | date | epoch ms at UTC midnight | Date (days) × 86 400 000 |
  * | time | ms of day, µs kept as a fraction | MicroTime / 1000, Time |
  * | timetz | ms of day in UTC | ZonedTime |
@@ -92,6 +93,13 @@ function special(text: string): number | string {
   return text;
 }
 
+const INTEGRAL = /^-?\d+$/;
+
+/** NUMERIC text: an integer exactly (as Debezium's scale-0 decimals), anything else its nearest double. */
+export function parseNumeric(text: string): number | bigint {
+  return INTEGRAL.test(text) ? int64FromText(text) : Number(text);
+}
+
 export function parseBytea(text: string): string {
   return text.startsWith('\\x') ? Buffer.from(text.slice(2), 'hex').toString('base64') : text;
 }
@@ -112,8 +120,8 @@ const OID = {
 
 const SCALARS = new Map<number, Parser>([
   [OID.bytea, parseBytea],
-  [OID.int8, Number],
-  [OID.numeric, Number],
+  [OID.int8, int64FromText],
+  [OID.numeric, parseNumeric],
   [OID.date, parseDate],
   [OID.time, parseTime],
   [OID.timetz, parseTimetz],

@@ -1,4 +1,5 @@
 import { PipelineError } from '../../core/errors.js';
+import { int64FromBigInt } from '../../core/int64.js';
 import type { FieldType, PredictionBatch, PredictionRow, PredictionSchema } from '../../core/types.js';
 import { type FieldSlot, fieldSlots, keyParts } from '../shared/fields.js';
 
@@ -134,12 +135,8 @@ function convert(type: FieldType, v: unknown, format: Format): unknown {
       return format === 'json' && !Number.isFinite(n) ? null : n;
     }
     case 'int':
-      if (typeof v === 'bigint') {
-        return format === 'json' &&
-          (v > BigInt(Number.MAX_SAFE_INTEGER) || v < -BigInt(Number.MAX_SAFE_INTEGER))
-          ? v.toString()
-          : Number(v);
-      }
+      // Exact in both formats: JSON text takes any integer, and the Avro encoder's long is exact.
+      if (typeof v === 'bigint') return int64FromBigInt(v);
       return typeof v === 'boolean' ? Number(v) : Math.trunc(Number(v));
     case 'bool':
       return typeof v === 'boolean' ? v : typeof v === 'string' ? v === 'true' : Number(v) !== 0;
@@ -156,11 +153,23 @@ function keyValue(schema: PredictionSchema, key: unknown, format: Format): unkno
   return out;
 }
 
-/** JSON text of a converted scalar (`convert(…, 'json')` output: finite numbers, no bigint). */
+/** The key's JSON text, integers exact (a composite key: an object in key-part order). */
+function keyJson(schema: PredictionSchema, key: unknown): string {
+  const v = keyValue(schema, key, 'json');
+  if (typeof v !== 'object' || v === null) return scalarJson(v);
+  const parts = Object.entries(v as Record<string, unknown>);
+  return `{${parts.map(([k, x]) => `${JSON.stringify(k)}:${scalarJson(x)}`).join(',')}}`;
+}
+
+/**
+ * JSON text of a converted value (`convert(…, 'json')` output: finite numbers, bigints, strings,
+ * bools; a composite key's object): a bigint is written as its exact digits.
+ */
 function scalarJson(v: unknown): string {
   if (v === null) return 'null';
   switch (typeof v) {
     case 'number':
+    case 'bigint':
       return String(v);
     case 'boolean':
       return v ? 'true' : 'false';
@@ -198,7 +207,7 @@ export class PredictionMessages {
    */
   json(row: PredictionRow, batch: PredictionBatch): string {
     const v = row.values;
-    let s = `{"key":${JSON.stringify(keyValue(this.schema, row.key, 'json'))}`;
+    let s = `{"key":${keyJson(this.schema, row.key)}`;
     for (let i = 0; i < this.outputs.length; i++) {
       const o = this.outputs[i]!;
       s += this.outputPrefixes[i]! + scalarJson(convert(o.type, v[o.index], 'json'));
@@ -222,7 +231,7 @@ export class PredictionMessages {
 
   /** The message key: the entity key as JSON text (composite keys: an object in key-part order). */
   key(row: PredictionRow): Buffer {
-    return Buffer.from(JSON.stringify(keyValue(this.schema, row.key, 'json')), 'utf8');
+    return Buffer.from(keyJson(this.schema, row.key), 'utf8');
   }
 
   /** The value object of an upsert (not for deletes: they are tombstones). */

@@ -2,6 +2,7 @@ import { type SchemaRegistry, SchemaType } from '@kafkajs/confluent-schema-regis
 import { CompressionTypes, type Kafka, type Message, type Producer } from 'kafkajs';
 import { PipelineError } from '../../core/errors.js';
 import type { Logger, PredictionBatch, PredictionSchema, Sink, SinkCapabilities } from '../../core/types.js';
+import { exactAvroType } from './avro-long.js';
 import type { KafkaSinkConfig } from './config.js';
 import { kafkaPipelineError } from './errors.js';
 import { checkMessageNames, PredictionMessages, predictionAvroSchema } from './message.js';
@@ -82,8 +83,8 @@ export class KafkaSink implements Sink {
           { type: SchemaType.AVRO, schema: JSON.stringify(this.avroSchema) },
           { subject: this.subject },
         );
-        const type = (await registry.getSchema(id)) as unknown as AvroEncoder;
-        this.encoder = { id, type };
+        // The registered schema is ours: encode with it, longs exact (avsc's own stop at 2^53).
+        this.encoder = { id, type: exactAvroType(this.avroSchema) as unknown as AvroEncoder };
       }
     } catch (err) {
       throw kafkaPipelineError(err, {

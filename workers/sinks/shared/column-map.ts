@@ -1,4 +1,5 @@
 import { PipelineError } from '../../core/errors.js';
+import { bigintAsText } from '../../core/int64.js';
 import type { FieldType, PredictionBatch, PredictionRow, PredictionSchema } from '../../core/types.js';
 import { METADATA_REFS } from '../columns.js';
 
@@ -236,12 +237,8 @@ export function resolveColumnMap(opts: ColumnMapOptions): ColumnMap {
     : (row, batch) =>
         JSON.stringify(
           keyColumns.map((c) => c.read(row, batch)),
-          bigintAsString,
+          bigintAsText,
         );
 
   return { columns, keyColumns, schema: opts.schema, check, keyIdentity };
-}
-
-function bigintAsString(_key: string, value: unknown): unknown {
-  return typeof value === 'bigint' ? value.toString() : value;
 }

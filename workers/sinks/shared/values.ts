@@ -1,3 +1,4 @@
+import { bigintAsText } from '../../core/int64.js';
 import type { PredictionBatch, PredictionRow } from '../../core/types.js';
 import type { ColumnType, ResolvedColumn } from './column-map.js';
 
@@ -22,8 +23,7 @@ export function toSqlParam(type: ColumnType, value: unknown): unknown {
       return Boolean(value);
     case 'string':
       if (typeof value === 'string') return value;
-      if (typeof value === 'object')
-        return JSON.stringify(value, (_k, v) => (typeof v === 'bigint' ? v.toString() : v));
+      if (typeof value === 'object') return JSON.stringify(value, bigintAsText);
       return String(value);
     case 'position':
       return typeof value === 'bigint' ? value.toString() : String(value);
