@@ -20,6 +20,8 @@ export interface FeatureMapperOptions {
   key: CompiledExpression;
   features: readonly CompiledFeature[];
   scoreOps: readonly Op[];
+  /** `features.delete_key`: where a delete's key is read from (default message_key). */
+  deleteKey?: 'message_key' | 'before';
 }
 
 function where(r: ChangeRecord): string {
@@ -35,6 +37,8 @@ export class FeatureMapper {
   readonly width: number;
   readonly names: readonly string[];
   private readonly scoreOps: ReadonlySet<Op>;
+  /** Row columns the key expression reads (`after.x` / `before.x`): a delete's message key must carry them. */
+  private readonly keyColumns: readonly string[];
 
   constructor(private readonly opts: FeatureMapperOptions) {
     this.width = opts.features.reduce((w, f) => w + f.width, 0);
@@ -42,6 +46,41 @@ export class FeatureMapper {
       f.width === 1 ? [f.name] : Array.from({ length: f.width }, (_, i) => `${f.name}[${i}]`),
     );
     this.scoreOps = new Set(opts.scoreOps);
+    this.keyColumns = [
+      ...new Set(
+        opts.key.fields
+          .filter((f) => (f[0] === 'after' || f[0] === 'before') && f[1] !== undefined)
+          .map((f) => f[1]!),
+      ),
+    ];
+  }
+
+  /**
+   * A delete's key. Under REPLICA IDENTITY DEFAULT a delete's `before` holds real values only for
+   * the key columns (Debezium fills the table's other NOT NULL columns with 0 or ''), so by default
+   * the key expression reads the Kafka message key (Debezium's key struct) as the row, and a key
+   * that needs any other column fails rather than naming entity 0.
+   */
+  private deleteKeyOf(record: ChangeRecord): unknown {
+    const root = record.root;
+    if (this.opts.deleteKey === 'before') return this.opts.key.evaluate({ ...root, after: root['before'] });
+    const msgKey = root['key'];
+    if (typeof msgKey !== 'object' || msgKey === null || Array.isArray(msgKey)) {
+      throw new Error(
+        'the delete has no message key to read its entity key from (features.delete_key: message_key); with REPLICA IDENTITY FULL set delete_key: before',
+      );
+    }
+    const k = msgKey as Record<string, unknown>;
+    const missing = this.keyColumns.filter((c) => !(c in k));
+    if (missing.length > 0) {
+      throw new Error(
+        `the key reads ${missing.map((c) => `after.${c}`).join(', ')}, which the delete's message key ` +
+          `(${Object.keys(k).join(', ')}) does not carry; under REPLICA IDENTITY DEFAULT Debezium fills it ` +
+          'with a default in `before`, so the delete cannot be keyed: key the pipeline on the table key, or ' +
+          'with REPLICA IDENTITY FULL set features.delete_key: before',
+      );
+    }
+    return this.opts.key.evaluate({ ...root, after: k, before: k });
   }
 
   map(records: readonly ChangeRecord[]): MappedBatch {
@@ -57,9 +96,7 @@ export class FeatureMapper {
       const isDelete = record.op === 'd';
       let key: unknown;
       try {
-        key = this.opts.key.evaluate(
-          isDelete ? { ...record.root, after: record.root['before'] } : record.root,
-        );
+        key = isDelete ? this.deleteKeyOf(record) : this.opts.key.evaluate(record.root);
       } catch (err) {
         failures.push({ record, error: this.fail(record, 'FEATURE_KEY', `key: ${errorMessage(err)}`, err) });
         continue;

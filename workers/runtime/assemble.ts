@@ -89,6 +89,7 @@ export function assemblePipeline(args: {
     key: checked.key!,
     features: checked.features,
     scoreOps: p.spec.features.score_ops,
+    deleteKey: p.spec.features.delete_key,
   });
   const batcher = new ModelBatcher(model, {
     maxSize: p.spec.model.batch.max_size,

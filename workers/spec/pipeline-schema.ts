@@ -33,7 +33,17 @@ const featuresSection = z
     key: z
       .string()
       .min(1)
-      .describe('Expression for the entity key, e.g. after.customer_id (before.* on deletes).'),
+      .describe('Expression for the entity key, e.g. after.customer_id (see delete_key for deletes).'),
+    delete_key: z
+      .enum(['message_key', 'before'])
+      .default('message_key')
+      .describe(
+        "How a Debezium delete finds its entity key. message_key: the key expression reads the delete's " +
+          'Kafka message key (the table’s primary key or replica identity, exact) as `after`/`before`; a delete ' +
+          'whose key expression reads a column the message key does not carry goes to the dead-letter topic, ' +
+          'since under REPLICA IDENTITY DEFAULT Debezium fills such columns of `before` with zeros or empty ' +
+          "values. before: the delete's `before` image, only right under REPLICA IDENTITY FULL.",
+      ),
     score_ops: z
       .array(z.enum(['c', 'u', 'r']))
       .min(1)

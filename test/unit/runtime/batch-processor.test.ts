@@ -35,7 +35,13 @@ function record(op: ChangeRecord['op'], id: number, amount: unknown, position: b
   const row = { id, amount };
   return {
     op,
-    root: { op, before: op === 'd' ? row : null, after: op === 'd' ? null : row, source: { ts_ms: 1000 } },
+    root: {
+      op,
+      before: op === 'd' ? row : null,
+      after: op === 'd' ? null : row,
+      source: { ts_ms: 1000 },
+      key: { id },
+    },
     position,
     sourceTsMs: 1000,
     origin: {
