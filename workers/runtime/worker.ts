@@ -41,7 +41,11 @@ export class Worker {
 
   private constructor(private readonly opts: WorkerOptions) {}
 
-  /** Builds every pipeline, opens the sinks, starts the consumers. Rejects on terminal start-up errors. */
+  /**
+   * Builds every pipeline, opens the sinks, connects the consumers. Rejects on terminal start-up
+   * errors. A consumer whose topics do not exist yet waits for them in the background (the worker
+   * is RUNNING, so it can be stopped, but not ready); its later errors end the worker like a crash.
+   */
   static async create(opts: WorkerOptions): Promise<Worker> {
     const w = new Worker(opts);
     await w.start();
@@ -56,7 +60,8 @@ export class Worker {
     if (port > 0) {
       this.server = await startObservabilityServer(port, telemetry.exporter, {
         live: () => this.state !== 'FAILED',
-        ready: () => this.state === 'RUNNING',
+        // Not ready while a source waits for its topics to be created.
+        ready: () => this.state === 'RUNNING' && !this.assembled.some((a) => a.source.waiting),
       });
     }
     for (const v of this.opts.pipelines) {
@@ -74,6 +79,7 @@ export class Worker {
     }
     for (const a of this.assembled) await a.open();
     for (const a of this.opts.backfill?.only ? [] : this.assembled) {
+      if (this.state !== 'INITIALIZED') return; // an earlier source failed in the background
       await a.source.start(
         (messages, heartbeat) => a.processor.process(messages, heartbeat).then(() => undefined),
         (err) => this.fail(a.name, err),
@@ -90,6 +96,8 @@ export class Worker {
         logger,
       });
     }
+    // A source fails in the background (after waiting for its topics): it may have failed already.
+    if (this.state !== 'INITIALIZED') return;
     this.state = 'RUNNING';
     logger.info({ pipelines: this.assembled.map((a) => a.name), port }, 'Worker running.');
   }

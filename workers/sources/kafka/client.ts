@@ -20,6 +20,12 @@ export interface KafkaConnectionConfig {
     | undefined;
 }
 
+/** kafkajs' messages for UNKNOWN_TOPIC_OR_PARTITION and LEADER_NOT_AVAILABLE. */
+const TOPIC_NOT_READY = new Set([
+  'This server does not host this topic-partition',
+  'There is no leader for this topic-partition as we are in the middle of a leadership election',
+]);
+
 /** Builds a kafkajs client; secrets are revealed only here, at the client boundary. */
 export function createKafkaClient(cfg: KafkaConnectionConfig, logger: Logger): Kafka {
   const options: KafkaConfig = {
@@ -29,7 +35,11 @@ export function createKafkaClient(cfg: KafkaConnectionConfig, logger: Logger): K
     logCreator: () => (entry) => {
       const { message, ...rest } = entry.log;
       const fields = { kafka: entry.namespace, ...rest };
-      if (entry.level <= logLevel.ERROR) logger.error(fields, message);
+      // A metadata answer for a topic that does not exist (yet) is an error to kafkajs, once per
+      // request; its callers handle it (the source waits for the topic and says so once per step).
+      if (message.startsWith('Response Metadata') && TOPIC_NOT_READY.has(String(rest['error']))) {
+        logger.debug(fields, message);
+      } else if (entry.level <= logLevel.ERROR) logger.error(fields, message);
       else if (entry.level === logLevel.WARN) logger.warn(fields, message);
     },
     retry: { retries: 8, initialRetryTime: 200 },

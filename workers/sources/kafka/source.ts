@@ -1,7 +1,9 @@
 import type { Consumer, EachBatchPayload, Kafka, KafkaMessage } from 'kafkajs';
+import { errorMessage } from '../../core/errors.js';
 import type { Logger, RawMessage } from '../../core/types.js';
 import { OffsetCommitter } from './committer.js';
 import type { KafkaSourceConfig } from './config.js';
+import { isTopicNotReady, missingTopics, TopicWait } from './topic-wait.js';
 import { InFlightWindow } from './window.js';
 
 /** Handles one partition's fetched messages; resolves when all are durably handled. */
@@ -39,6 +41,14 @@ export class KafkaSource {
   private stopping = false;
   private failed = false;
   private onFatal: ((err: unknown) => void) | undefined;
+  /** Aborts a wait for topics when the source stops. */
+  private readonly stopSignal = new AbortController();
+  /** Subscribing (after waiting for the topics) and starting the consumer, in the background. */
+  private starting: Promise<void> | undefined;
+  /** Whether the consumer was started (kafkajs `run`) and did not crash since. */
+  private running = false;
+  /** Whether it is subscribing, or waiting for its topics to exist (the worker is not ready meanwhile). */
+  waiting = false;
 
   constructor(
     private readonly kafka: Kafka,
@@ -46,6 +56,16 @@ export class KafkaSource {
     private readonly logger: Logger,
   ) {}
 
+  /**
+   * Connects (bad credentials or unreachable brokers reject here), then subscribes and consumes in
+   * the background: a topic that does not exist yet (or was just created and is not on every broker
+   * yet) is waited for with back-off and a warning naming it, until it appears or `stop()` is
+   * called. The source never creates its topics (kafkajs auto-creation is off): a topic auto-created
+   * by a consumer gets the broker's defaults and would race its real producer (Debezium). Any other
+   * error of the background start is fatal (`onFatal`), as are crashes of the running consumer,
+   * except a crash on a topic the brokers do not know (yet): right after a topic is created its
+   * metadata may not have reached every broker, and the consumer waits for it again.
+   */
   async start(handler: BatchHandler, onFatal: (err: unknown) => void): Promise<void> {
     const c = this.config;
     this.onFatal = onFatal;
@@ -54,6 +74,7 @@ export class KafkaSource {
       sessionTimeout: c.session_timeout_ms,
       heartbeatInterval: c.heartbeat_interval_ms,
       maxBytesPerPartition: c.max_bytes_per_partition,
+      allowAutoTopicCreation: false,
       retry: { retries: 8, restartOnFailure: async () => false },
     });
     this.consumer = consumer;
@@ -71,10 +92,55 @@ export class KafkaSource {
     // Before partitions move, send the offsets of what is already written (fewer re-reads).
     consumer.on(consumer.events.REBALANCING, () => void this.committer?.flush());
     consumer.on(consumer.events.CRASH, (e) => {
-      if (!e.payload.restart) onFatal(e.payload.error);
+      if (e.payload.restart) return;
+      this.running = false;
+      if (!this.stopping && !this.failed && isTopicNotReady(e.payload.error)) {
+        this.logger.warn(
+          { group: c.group_id, topics: c.topics, error: errorMessage(e.payload.error) },
+          'Consumer stopped on a topic the brokers do not know (yet); waiting for it.',
+        );
+        this.runInBackground(consumer, handler);
+      } else this.fail(e.payload.error);
     });
     await consumer.connect();
-    await consumer.subscribe({ topics: c.topics, fromBeginning: c.from_beginning });
+    this.runInBackground(consumer, handler);
+  }
+
+  private runInBackground(consumer: Consumer, handler: BatchHandler): void {
+    this.starting = this.subscribeAndRun(consumer, handler).catch((err: unknown) => {
+      if (!this.stopping) this.fail(err);
+    });
+  }
+
+  private fail(err: unknown): void {
+    if (this.failed) return;
+    this.failed = true;
+    this.onFatal?.(err);
+  }
+
+  /** Subscribes once every topic is there (waiting with back-off), then runs the consumer. */
+  private async subscribeAndRun(consumer: Consumer, handler: BatchHandler): Promise<void> {
+    const c = this.config;
+    const wait = new TopicWait(this.logger, { group: c.group_id }, this.stopSignal.signal);
+    this.waiting = true;
+    for (;;) {
+      if (this.stopping) return;
+      try {
+        await consumer.connect();
+        await consumer.subscribe({ topics: c.topics, fromBeginning: c.from_beginning });
+        break;
+      } catch (err) {
+        if (!isTopicNotReady(err)) throw err;
+        const missing = await missingTopics(this.kafka, c.topics);
+        if (!(await wait.wait(c.topics, missing, errorMessage(err)))) return;
+      }
+    }
+    this.waiting = false;
+    if (this.stopping) return;
+    if (wait.waited)
+      this.logger.info({ group: c.group_id, topics: c.topics }, 'Topics available; consuming.');
+    // Set first: a crash while joining is reported (CRASH clears it) before `run` resolves.
+    this.running = true;
     await consumer.run({
       autoCommit: false,
       eachBatchAutoResolve: false,
@@ -123,9 +189,7 @@ export class KafkaSource {
         },
         (err: unknown) => {
           // Not committed: the worker stops and the batch is re-read by the next owner.
-          if (this.failed) return;
-          this.failed = true;
-          this.onFatal?.(err);
+          this.fail(err);
         },
       )
       .finally(() => clearInterval(beat));
@@ -134,11 +198,18 @@ export class KafkaSource {
     await heartbeat().catch(() => undefined);
   }
 
-  /** Stops fetching, waits for in-flight batches (which commit), and disconnects. */
+  /** Stops waiting for topics or fetching, waits for in-flight batches (which commit), and disconnects. */
   async stop(): Promise<void> {
     if (this.stopping || !this.consumer) return;
     this.stopping = true;
-    this.consumer.pause(this.config.topics.map((topic) => ({ topic })));
+    this.stopSignal.abort();
+    // A crash just before stopping may have begun another start: wait for the newest.
+    let started: Promise<void> | undefined;
+    while (started !== this.starting) {
+      started = this.starting;
+      await started;
+    }
+    if (this.running) this.consumer.pause(this.config.topics.map((topic) => ({ topic })));
     // New batches are left unresolved (re-read later); the ones in flight finish and commit
     // before the group is left (a partition's newest batch settles after all its earlier ones).
     await Promise.all([...this.windows.values()].map((w) => w.newest));
