@@ -6,6 +6,7 @@ import { redactText } from '../core/secret.js';
 import { ModelRegistry } from '../inference/index.js';
 import { createLogger } from '../observability/logger.js';
 import { runFleet } from '../runtime/fleet.js';
+import { shouldExitWithParent, watchParent } from '../runtime/parent-watch.js';
 import { Worker } from '../runtime/worker.js';
 import { formatProblem } from '../spec/problems.js';
 import { type ValidatedPipeline, validatePipelineFile } from '../spec/validate.js';
@@ -17,6 +18,7 @@ interface RunOptions {
   logLevel: string;
   backfill: boolean;
   backfillOnly?: boolean;
+  exitWithParent?: boolean;
 }
 
 export function registerRun(program: Command): void {
@@ -33,6 +35,11 @@ export function registerRun(program: Command): void {
     .option('--backfill-only', 'process only backfill chunks (BullMQ), no Kafka consumers; needs REDIS_URL')
     .option('--no-backfill', 'do not process backfill chunks even when REDIS_URL is set')
     .option(
+      '--exit-with-parent',
+      'drain and exit when the parent process exits (default: when started by npx/npm, and for fleet workers)',
+    )
+    .option('--no-exit-with-parent', 'keep running when the parent process exits')
+    .option(
       '--log-level <level>',
       'debug, info, warn or error',
       process.env['STREAMSCORE_LOG_LEVEL'] ?? 'info',
@@ -41,6 +48,9 @@ export function registerRun(program: Command): void {
       'after',
       `
 SIGTERM/SIGINT stop fetching, finish and commit in-flight batches, and exit 0.
+npx/npm run the bin through \`sh -c\` and pass SIGTERM only to that shell: started that way,
+a worker also drains when its parent exits. Supervisors should run \`node dist/workers/cli/main.js run\`
+(or \`exec\` it) so the signal reaches the worker itself. Fleet workers stop with their supervisor.
 A terminal error (bad credentials, missing table, retries exhausted) exits non-zero without
 committing past unwritten records.
 
@@ -68,6 +78,7 @@ Examples:
         process.exitCode = 1;
         return;
       }
+      const exitWithParent = shouldExitWithParent(opts.exitWithParent);
       if (workers > 1) {
         const args = ['run', ...files, '--workers', '1', '--log-level', opts.logLevel, '--port', '0'];
         if (opts.backfillOnly) args.push('--backfill-only');
@@ -77,10 +88,20 @@ Examples:
           module: process.argv[1] ?? fileURLToPath(new URL('./main.js', import.meta.url)),
           args,
           logger,
+          exitWithParent,
         });
         return;
       }
-      let worker: Worker;
+      let worker: Worker | undefined;
+      let orphaned = false;
+      const stop = () => void worker?.stop();
+      const parent = exitWithParent
+        ? watchParent((why) => {
+            logger.warn({ why }, 'Parent process gone; draining as on SIGTERM.');
+            orphaned = true;
+            stop();
+          })
+        : undefined;
       try {
         const backfill = await backfillOptions(validated, opts);
         worker = await Worker.create({
@@ -93,10 +114,13 @@ Examples:
         process.stderr.write(`streamscore run: ${errorMessage(err)}\n`);
         process.exit(1);
       }
-      const stop = () => void worker.stop();
       process.once('SIGTERM', stop);
       process.once('SIGINT', stop);
-      process.exit(await worker.finished);
+      // Orphaned while starting: stop now that there is a worker to drain.
+      if (orphaned) stop();
+      const code = await worker.finished;
+      parent?.stop();
+      process.exit(code);
     });
 }
 

@@ -1,5 +1,6 @@
 import { type ChildProcess, fork } from 'node:child_process';
 import type { Logger } from '../core/types.js';
+import { type ParentWatch, watchParent } from './parent-watch.js';
 
 export interface FleetOptions {
   workers: number;
@@ -9,11 +10,15 @@ export interface FleetOptions {
   logger: Logger;
   /** Longest a draining worker may take before it is killed. */
   drainTimeoutMs?: number;
+  /** Drain the fleet when the supervisor's own parent exits (see `parent-watch.ts`). */
+  exitWithParent?: boolean;
 }
 
 /**
  * Supervises N worker processes in the same consumer groups. A crashed worker is restarted with
- * exponential back-off (reset after a minute of healthy running); SIGTERM/SIGINT drain them all.
+ * exponential back-off (reset after a minute of healthy running); SIGTERM/SIGINT drain them all, as
+ * does the exit of the supervisor's parent with `exitWithParent`. The workers watch the supervisor
+ * (`run` does, for a forked worker): killed outright, it leaves no worker running behind it.
  * Resolves with the exit code: 0 after a clean drain, 1 if a worker keeps failing terminally.
  */
 export async function runFleet(opts: FleetOptions): Promise<number> {
@@ -44,6 +49,7 @@ export async function runFleet(opts: FleetOptions): Promise<number> {
   };
 
   for (let i = 0; i < opts.workers; i++) start(i);
+  let parent: ParentWatch | undefined;
 
   await new Promise<void>((resolve) => {
     const stop = () => {
@@ -65,6 +71,13 @@ export async function runFleet(opts: FleetOptions): Promise<number> {
     };
     process.once('SIGTERM', stop);
     process.once('SIGINT', stop);
+    if (opts.exitWithParent) {
+      parent = watchParent((why) => {
+        opts.logger.warn({ why }, 'Parent process gone; draining as on SIGTERM.');
+        stop();
+      });
+    }
   });
+  parent?.stop();
   return exitCode;
 }
