@@ -60,8 +60,9 @@ export class KafkaSource {
    * Connects (bad credentials or unreachable brokers reject here), then subscribes and consumes in
    * the background: a topic that does not exist yet (or was just created and is not on every broker
    * yet) is waited for with back-off and a warning naming it, until it appears or `stop()` is
-   * called. The source never creates its topics (kafkajs auto-creation is off): a topic auto-created
-   * by a consumer gets the broker's defaults and would race its real producer (Debezium). Any other
+   * called. Whether the consumer's request creates a missing topic is the broker's choice
+   * (`auto.create.topics.enable`, on in the local stack): then the topic exists at once, but is not
+   * ready on the brokers for a moment, and that moment is waited for the same way. Any other
    * error of the background start is fatal (`onFatal`), as are crashes of the running consumer,
    * except a crash on a topic the brokers do not know (yet): right after a topic is created its
    * metadata may not have reached every broker, and the consumer waits for it again.
@@ -74,7 +75,6 @@ export class KafkaSource {
       sessionTimeout: c.session_timeout_ms,
       heartbeatInterval: c.heartbeat_interval_ms,
       maxBytesPerPartition: c.max_bytes_per_partition,
-      allowAutoTopicCreation: false,
       retry: { retries: 8, restartOnFailure: async () => false },
     });
     this.consumer = consumer;
