@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { type ChildProcess, spawn } from 'node:child_process';
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { after, before, test } from 'node:test';
 import { Kafka, logLevel } from 'kafkajs';
 import { waitForGroup } from '../../workers/sources/kafka/group.js';
@@ -111,6 +111,16 @@ async function members(group: string): Promise<number> {
 
 before(async () => {
   assert.ok(existsSync(CLI), `${CLI} is missing: run \`npm run build\` first (make test does)`);
+  const built = statSync('dist/workers/runtime/parent-watch.js', { throwIfNoEntry: false })?.mtimeMs ?? 0;
+  for (const src of [
+    'workers/cli/run-command.ts',
+    'workers/runtime/fleet.ts',
+    'workers/runtime/parent-watch.ts',
+  ])
+    assert.ok(
+      statSync(src).mtimeMs <= built,
+      `dist/ is older than ${src}: run \`npm run build\` (make test does)`,
+    );
   await admin.connect();
 });
 
