@@ -34,6 +34,12 @@ export interface ChangeRecord {
   /** Commit time of the change in the source database, epoch ms (latency metrics). */
   sourceTsMs: number;
   origin: Origin | undefined;
+  /**
+   * Columns of `after` Debezium could not provide (unchanged TOASTed values), still holding the
+   * UNAVAILABLE marker, under `unavailable_value: lookup`: filled in from the source table before
+   * the features are computed.
+   */
+  unavailable?: string[];
 }
 
 /** One prediction, ready for the sinks; `values` follow the sink-independent field order of the batch. */

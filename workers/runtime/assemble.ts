@@ -19,6 +19,7 @@ import type { Pipeline } from '../spec/pipeline-schema.js';
 import { BatchProcessor } from './batch-processor.js';
 import { CoalescingSink } from './coalescing-sink.js';
 import { withRetry } from './retry.js';
+import { sourceTable } from './source-table.js';
 
 export interface AssembledPipeline {
   name: string;
@@ -104,6 +105,7 @@ export function assemblePipeline(args: {
     ? new DeadLetterWriter({ kafka, topic: dlqTopic, logger, pipeline: name })
     : undefined;
   const retry = { maxRetries: p.spec.errors.max_retries, initialBackoffMs: p.spec.errors.retry_backoff_ms };
+  const table = sourceTable(p, checked, name, logger);
   const processor = new BatchProcessor({
     pipeline: name,
     model: { name: p.spec.model.name, version: p.spec.model.version },
@@ -116,6 +118,7 @@ export function assemblePipeline(args: {
       : undefined,
     retry,
     metrics: args.metrics,
+    unavailable: table?.fill,
   });
   const source = new KafkaSource(kafka, sourceCfg, logger);
   return {
@@ -127,6 +130,7 @@ export function assemblePipeline(args: {
     batcher,
     kafka,
     async open() {
+      await table?.check();
       const outputTopics = p.spec.sinks.flatMap((e) => (e.kafka && !e.kafka.brokers ? [e.kafka.topic] : []));
       await ensureTopics(kafka, [...outputTopics, ...(dlqTopic ? [dlqTopic] : [])]);
       // A sink that is briefly unreachable at start-up (a database restarting) is retried with
@@ -143,6 +147,7 @@ export function assemblePipeline(args: {
       await deadLetters?.open();
     },
     async close() {
+      await table?.close().catch(() => undefined);
       await deadLetters?.close();
       for (const s of sinks) await s.close().catch(() => undefined);
     },

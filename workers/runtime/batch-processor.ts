@@ -1,5 +1,6 @@
 import { PipelineError } from '../core/errors.js';
 import { bigintAsText } from '../core/int64.js';
+import { rawMessageOf } from '../core/raw-message.js';
 import type {
   ChangeRecord,
   DecodedBatch,
@@ -35,6 +36,8 @@ export interface BatchProcessorDeps {
   retry: RetryPolicy;
   metrics: Metrics;
   now?: () => Date;
+  /** `unavailable_value: lookup`: fills unchanged TOASTed columns from the source table (retried). */
+  unavailable?: ((batch: DecodedBatch) => Promise<unknown>) | undefined;
 }
 
 export interface BatchResult {
@@ -59,6 +62,8 @@ export class BatchProcessor {
 
   async process(messages: readonly RawMessage[], onWait?: () => Promise<void>): Promise<BatchResult> {
     const decoded = await this.deps.decoder.decodeBatch(messages);
+    const fill = this.deps.unavailable;
+    if (fill !== undefined) await withRetry(() => fill(decoded), this.deps.retry, { onWait });
     return this.processDecoded(decoded, messages.length, onWait);
   }
 
@@ -76,7 +81,7 @@ export class BatchProcessor {
     const mapped = d.mapper.map(decoded.records);
     const failures = [
       ...decoded.failures,
-      ...mapped.failures.map((f) => ({ message: toRaw(f.record), error: f.error })),
+      ...mapped.failures.map((f) => ({ message: rawMessageOf(f.record), error: f.error })),
     ];
     const rows: PredictionRow[] = [];
     const scoredAt = (d.now ?? (() => new Date()))();
@@ -203,7 +208,7 @@ function rejectedLetters(
         cause: e,
       },
     );
-    letters.push({ message: toRaw(recordAt(r.index)), error });
+    letters.push({ message: rawMessageOf(recordAt(r.index)), error });
   }
   return letters;
 }
@@ -211,17 +216,4 @@ function rejectedLetters(
 function keyText(key: unknown): string {
   const text = typeof key === 'bigint' ? String(key) : JSON.stringify(key, bigintAsText);
   return text === undefined ? String(key) : text.length > 200 ? `${text.slice(0, 200)}…` : text;
-}
-
-function toRaw(r: ChangeRecord): RawMessage {
-  const o = r.origin;
-  return {
-    topic: o?.topic ?? '',
-    partition: o?.partition ?? -1,
-    offset: o?.offset ?? '-1',
-    key: o?.key ?? null,
-    value: o?.value ?? null,
-    headers: o?.headers ?? {},
-    timestamp: String(r.sourceTsMs),
-  };
 }

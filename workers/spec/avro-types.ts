@@ -75,6 +75,24 @@ export interface RowTypes {
   fields: Map<string, ExprType>;
 }
 
+/** Record schemas by name (short and namespace-qualified) anywhere in a schema. */
+function namedRecords(schema: unknown, out = new Map<string, unknown>(), ns?: string): Map<string, unknown> {
+  if (Array.isArray(schema)) {
+    for (const s of schema) namedRecords(s, out, ns);
+    return out;
+  }
+  if (typeof schema !== 'object' || schema === null) return out;
+  const s = schema as { type?: unknown; name?: string; namespace?: string; fields?: { type: unknown }[] };
+  const namespace = s.namespace ?? ns;
+  if (s.type === 'record' && typeof s.name === 'string') {
+    out.set(s.name, s);
+    if (namespace) out.set(`${namespace}.${s.name}`, s);
+  }
+  for (const f of s.fields ?? []) namedRecords(f.type, out, namespace);
+  if (typeof s.type === 'object') namedRecords(s.type, out, namespace);
+  return out;
+}
+
 /** Field types of a row record schema (.avsc). Accepts the row record itself or a Debezium envelope. */
 export function rowTypesFromAvsc(json: unknown): RowTypes {
   const schema = json as { type?: string; fields?: { name: string; type: AvroType }[] };
@@ -82,7 +100,9 @@ export function rowTypesFromAvsc(json: unknown): RowTypes {
   const after = fields.find((f) => f.name === 'after');
   if (after && fields.some((f) => f.name === 'op')) {
     const t = Array.isArray(after.type) ? after.type.find((x) => x !== 'null') : after.type;
-    fields = (t as { fields?: { name: string; type: AvroType }[] }).fields ?? [];
+    // Debezium's registered envelope defines the row record in `before`; `after` names it.
+    const row: unknown = typeof t === 'string' ? (namedRecords(json).get(t) ?? t) : t;
+    fields = (row as { fields?: { name: string; type: AvroType }[] }).fields ?? [];
   }
   return { fields: new Map(fields.map((f) => [f.name, exprTypeOfAvro(f.type)])) };
 }

@@ -107,6 +107,14 @@ export function checkPipeline(
   }
 
   checkReferences(p, add);
+  const dbz = (p.spec.decode as { debezium?: { unavailable_value?: string } }).debezium;
+  if (dbz?.unavailable_value === 'lookup' && p.spec.backfill?.source.postgres === undefined) {
+    add(
+      ['spec', 'decode', 'debezium', 'unavailable_value'],
+      'lookup_without_table',
+      'expected spec.backfill.source.postgres (the table the events come from) for unavailable_value: lookup, got none',
+    );
+  }
   const modelPath = resolve(baseDir, p.spec.model.path);
   if (!existsSync(modelPath)) {
     add(

@@ -20,6 +20,9 @@ import {
   boundariesStatement,
   COLUMNS_SQL,
   chunkStatement,
+  IDENTITY_SQL,
+  keyText,
+  lookupStatement,
   SNAPSHOT_SQL,
   type Statement,
   type TableShape,
@@ -136,6 +139,36 @@ export class PostgresTableReader implements TableReader {
       if (!done && !broken) await client.query('ROLLBACK').catch((e: Error) => (broken = e));
       client.release(broken);
     }
+  }
+
+  /**
+   * The current values of `columns` for the rows with these keys, in one statement (the key tuples
+   * travel as typed arrays, so the primary-key index serves it), converted exactly like backfilled
+   * rows. Keys are the key columns' values in `config.key` order; the result is keyed by
+   * `keyText` of them. Rows that no longer exist are absent.
+   */
+  async lookupColumns(
+    keys: readonly (readonly unknown[])[],
+    columns: readonly string[],
+  ): Promise<Map<string, Row>> {
+    const shape = await this.tableShape();
+    const stmt = lookupStatement(shape, columns, keys);
+    const rows = await this.query<Row>('look up unchanged columns', stmt);
+    const out = new Map<string, Row>();
+    for (const row of rows) out.set(keyText(shape.keys.map((k) => row[k.name])), row);
+    return out;
+  }
+
+  /** Replica identity (`d` default, `f` full, `i` index, `n` nothing) and each column's storage. */
+  async identity(): Promise<{ replicaIdentity: string; toastable: Set<string> }> {
+    const rows = await this.query<{ relreplident: string; name: string; storage: string }>(
+      'read the table’s replica identity',
+      { sql: IDENTITY_SQL, params: [quoteQualified(this.table)] },
+    );
+    return {
+      replicaIdentity: rows[0]?.relreplident ?? 'd',
+      toastable: new Set(rows.filter((r) => r.storage === 'x' || r.storage === 'e').map((r) => r.name)),
+    };
   }
 
   async close(): Promise<void> {

@@ -28,6 +28,36 @@ export const COLUMNS_SQL =
   'SELECT a.attname AS name, format_type(a.atttypid, a.atttypmod) AS type FROM pg_attribute a ' +
   'WHERE a.attrelid = $1::regclass AND a.attnum > 0 AND NOT a.attisdropped';
 
+/** The table's replica identity and its columns' storage (`x`/`e`: may be TOASTed out of line). */
+export const IDENTITY_SQL =
+  'SELECT c.relreplident, a.attname AS name, a.attstorage AS storage FROM pg_class c ' +
+  'JOIN pg_attribute a ON a.attrelid = c.oid WHERE c.oid = $1::regclass AND a.attnum > 0 AND NOT a.attisdropped';
+
+/** One key tuple as text, for matching looked-up rows to records (int64 keys are exact already). */
+export function keyText(values: readonly unknown[]): string {
+  return values.map((v) => String(v)).join('\u0000');
+}
+
+/**
+ * `SELECT <key>, <columns> FROM t WHERE (<key>) IN (SELECT * FROM unnest($1::<type>[], …))`: the
+ * key tuples as one array parameter per key column, cast to the column's own type.
+ */
+export function lookupStatement(
+  s: TableShape,
+  columns: readonly string[],
+  keys: readonly (readonly unknown[])[],
+): Statement {
+  const params = s.keys.map((_, i) =>
+    keys.map((k) => (k[i] === null || k[i] === undefined ? null : String(k[i]))),
+  );
+  const arrays = s.keys.map((k, i) => `$${i + 1}::${k.type}[]`).join(', ');
+  const cols = [...s.keys.map((k) => k.name), ...columns.filter((c) => !s.keys.some((k) => k.name === c))];
+  const sql =
+    `SELECT ${cols.map(quoteIdent).join(', ')} FROM ${quoteQualified(s.table)} ` +
+    `WHERE (${keyList(s)}) IN (SELECT * FROM unnest(${arrays}))`;
+  return { sql, params };
+}
+
 /** First statement of a chunk's transaction: it takes the snapshot; now() is the transaction's start. */
 export const SNAPSHOT_SQL =
   'SELECT (extract(epoch FROM now()) * 1000000)::int8::text AS us, current_database() AS db';

@@ -9,11 +9,14 @@ export const debeziumDecoderConfig = z
       .describe('Value converter used by Kafka Connect: JsonConverter (schemas on or off) or Avro.'),
     schema_registry: schemaRegistryConfig.optional(),
     unavailable_value: z
-      .enum(['before', 'null', 'reject'])
+      .enum(['before', 'null', 'reject', 'lookup'])
       .default('before')
       .describe(
-        "Unchanged TOASTed columns arrive as '__debezium_unavailable_value': take the value from `before` " +
-          '(REPLICA IDENTITY FULL) else null; always null; or reject the record to the dead-letter topic.',
+        "Unchanged TOASTed columns (REPLICA IDENTITY DEFAULT) arrive as '__debezium_unavailable_value'. " +
+          'lookup: read them from the source table (spec.backfill.source.postgres) by key, one query per ' +
+          'batch, converted as the backfill converts them, so stream and backfill score alike; before: take ' +
+          'the value from `before` (REPLICA IDENTITY FULL), else null; null: always null; reject: send the ' +
+          'record to the dead-letter topic.',
       ),
     unavailable_placeholder: z
       .string()

@@ -1,5 +1,5 @@
 import { makePosition } from '../../core/position.js';
-import type { Op, RawMessage } from '../../core/types.js';
+import type { ChangeRecord, Op, RawMessage } from '../../core/types.js';
 import { decodeError } from '../failure.js';
 import { originOf, type RecordResult } from '../payload.js';
 import { type DecodeState, type Placeholder, UNAVAILABLE } from '../unavailable.js';
@@ -52,7 +52,10 @@ export function envelopeToRecord(
   }
   const src = source as Row;
   const before = (env['before'] ?? null) as Row | null;
-  if (state.unavailable) {
+  let pending: string[] | undefined;
+  if (state.unavailable && policy === 'lookup') {
+    pending = unavailableColumns(before, (after ?? null) as Row | null);
+  } else if (state.unavailable) {
     const rejected = resolveUnavailable(before, (after ?? null) as Row | null, policy);
     if (rejected !== undefined) {
       return decodeError(
@@ -72,13 +75,25 @@ export function envelopeToRecord(
   }
   const commitUs = typeof tsUs === 'number' && Number.isSafeInteger(tsUs) ? tsUs : tsMs * 1000;
   const tiebreak = typeof lsn === 'number' && Number.isSafeInteger(lsn) && lsn >= 0 ? lsn : 0;
-  return {
+  const record: ChangeRecord = {
     op,
     root: { before, after: after ?? null, source: src, op, ts_ms: env['ts_ms'] ?? null, key },
     position: makePosition(commitUs, tiebreak),
     sourceTsMs: tsMs,
     origin: originOf(msg),
   };
+  if (pending !== undefined && pending.length > 0) record.unavailable = pending;
+  return record;
+}
+
+/** `before`'s markers become null; `after`'s stay, and their columns are returned (lookup policy). */
+function unavailableColumns(before: Row | null, after: Row | null): string[] {
+  if (before !== null) {
+    for (const k in before) if (before[k] === UNAVAILABLE) before[k] = null;
+  }
+  const out: string[] = [];
+  if (after !== null) for (const k in after) if (after[k] === UNAVAILABLE) out.push(k);
+  return out;
 }
 
 /**
