@@ -46,10 +46,12 @@ export function sourceTable(
       if (identity.replicaIdentity === 'f') return;
       const read = columnsRead(checked.features.flatMap((f) => f.expr.fields));
       const toasted = read.filter((c) => identity.toastable.has(c));
-      if (toasted.length > 0 && (dbz.unavailable_value === 'before' || dbz.unavailable_value === 'null')) {
+      // Short values are never stored out of line: only a table whose TOAST relation holds data risks it.
+      const lenient = dbz.unavailable_value === 'before' || dbz.unavailable_value === 'null';
+      if (toasted.length > 0 && lenient && identity.toastBytes > 0) {
         logger.warn(
           { pipeline, table: src.table, columns: toasted, unavailable_value: dbz.unavailable_value },
-          `Features read column(s) ${toasted.join(', ')} that Postgres may TOAST, and ${src.table} is not REPLICA IDENTITY FULL: an update that leaves them unchanged carries Debezium's placeholder, which is scored as null. Set decode.debezium.unavailable_value: lookup, or REPLICA IDENTITY FULL.`,
+          `Features read column(s) ${toasted.join(', ')} that Postgres may TOAST (${src.table} holds out-of-line values), and it is not REPLICA IDENTITY FULL: an update that leaves them unchanged carries Debezium's placeholder, which is scored as null. Set decode.debezium.unavailable_value: lookup, or REPLICA IDENTITY FULL.`,
         );
       }
       const keyRead = columnsRead(checked.key?.fields ?? []);

@@ -160,14 +160,17 @@ export class PostgresTableReader implements TableReader {
   }
 
   /** Replica identity (`d` default, `f` full, `i` index, `n` nothing) and each column's storage. */
-  async identity(): Promise<{ replicaIdentity: string; toastable: Set<string> }> {
-    const rows = await this.query<{ relreplident: string; name: string; storage: string }>(
-      'read the table’s replica identity',
-      { sql: IDENTITY_SQL, params: [quoteQualified(this.table)] },
-    );
+  async identity(): Promise<{ replicaIdentity: string; toastable: Set<string>; toastBytes: number }> {
+    const rows = await this.query<{
+      relreplident: string;
+      name: string;
+      storage: string;
+      toast_bytes: string;
+    }>('read the table’s replica identity', { sql: IDENTITY_SQL, params: [quoteQualified(this.table)] });
     return {
       replicaIdentity: rows[0]?.relreplident ?? 'd',
       toastable: new Set(rows.filter((r) => r.storage === 'x' || r.storage === 'e').map((r) => r.name)),
+      toastBytes: Number(rows[0]?.toast_bytes ?? 0),
     };
   }
 

@@ -28,9 +28,13 @@ export const COLUMNS_SQL =
   'SELECT a.attname AS name, format_type(a.atttypid, a.atttypmod) AS type FROM pg_attribute a ' +
   'WHERE a.attrelid = $1::regclass AND a.attnum > 0 AND NOT a.attisdropped';
 
-/** The table's replica identity and its columns' storage (`x`/`e`: may be TOASTed out of line). */
+/**
+ * The table's replica identity, its columns' storage (`x`/`e`: may be TOASTed out of line) and the
+ * size of its TOAST relation (0: no value is stored out of line now).
+ */
 export const IDENTITY_SQL =
-  'SELECT c.relreplident, a.attname AS name, a.attstorage AS storage FROM pg_class c ' +
+  'SELECT c.relreplident, a.attname AS name, a.attstorage AS storage, ' +
+  'CASE WHEN c.reltoastrelid = 0 THEN 0 ELSE pg_relation_size(c.reltoastrelid) END::int8::text AS toast_bytes FROM pg_class c ' +
   'JOIN pg_attribute a ON a.attrelid = c.oid WHERE c.oid = $1::regclass AND a.attnum > 0 AND NOT a.attisdropped';
 
 /** One key tuple as text, for matching looked-up rows to records (int64 keys are exact already). */
