@@ -1,7 +1,11 @@
 import type { Command } from 'commander';
 import { redactText } from '../core/secret.js';
+import type { Logger } from '../core/types.js';
 import { describeDeclared, describeValue } from '../inference/index.js';
+import { sourceTable } from '../runtime/source-table.js';
+import type { CheckedSpec } from '../spec/checks.js';
 import { only } from '../spec/one-of.js';
+import type { Pipeline } from '../spec/pipeline-schema.js';
 import { formatProblem } from '../spec/problems.js';
 import { type ValidatedPipeline, validatePipelineFile } from '../spec/validate.js';
 import { describeSinks } from './sink-plan.js';
@@ -28,6 +32,26 @@ export function registerPlan(program: Command): void {
     });
 }
 
+/**
+ * What the CDC source table's replica identity means for this pipeline (TOASTed columns, delete
+ * keys), read from the backfill source's Postgres; the same warnings `run` logs at start-up.
+ */
+async function sourceTableNotes(p: Pipeline, checked: CheckedSpec): Promise<string[]> {
+  const notes: string[] = [];
+  const collect = (_o: object, msg?: string) => {
+    if (msg) notes.push(msg);
+  };
+  const logger: Logger = { debug: collect, info: () => undefined, warn: collect, error: collect };
+  const table = sourceTable(p, checked, p.metadata.name, logger);
+  if (table === undefined) return [];
+  try {
+    await table.check();
+  } finally {
+    await table.close();
+  }
+  return notes.map((n) => `  ⚠ ${n}`);
+}
+
 /** The text `streamscore plan` prints for a valid pipeline (validated with `keepModel`). */
 export async function renderPlan(v: ValidatedPipeline): Promise<string> {
   const p = v.pipeline!;
@@ -49,7 +73,7 @@ export async function renderPlan(v: ValidatedPipeline): Promise<string> {
   const [decoderType, decoder] = only(p.spec.decode);
   h(`decode: ${decoderType} ${JSON.stringify(decoder)}`);
   h(
-    `features: key = ${p.spec.features.key}; scored ops ${p.spec.features.score_ops.join(', ')}; deletes go to the sinks' on_delete`,
+    `features: key = ${p.spec.features.key}; scored ops ${p.spec.features.score_ops.join(', ')}; deletes go to the sinks' on_delete, keyed from ${p.spec.features.delete_key === 'before' ? 'their before image (REPLICA IDENTITY FULL)' : 'the Kafka message key'}`,
   );
   let col = 0;
   for (const f of checked.features) {
@@ -83,6 +107,7 @@ export async function renderPlan(v: ValidatedPipeline): Promise<string> {
       `backfill: ${t} ${bs.table} by (${bs.key.join(', ')}), ${p.spec.backfill.chunk_size} rows/chunk, concurrency ${p.spec.backfill.concurrency}${p.spec.backfill.schedule ? `, cron "${p.spec.backfill.schedule.cron}" ${p.spec.backfill.schedule.tz}` : ''}`,
     );
   }
+  for (const line of await sourceTableNotes(p, checked)) lines.push(line);
   lines.push(
     `monitoring: /metrics /healthz /readyz on port ${p.spec.monitoring.port}; log level ${p.spec.monitoring.log_level}`,
   );
