@@ -74,7 +74,12 @@ export function envelopeToRecord(
     return decodeError('DECODE_ENVELOPE', msg, 'the Debezium source block has no integer `ts_ms`');
   }
   const commitUs = typeof tsUs === 'number' && Number.isSafeInteger(tsUs) ? tsUs : tsMs * 1000;
-  const tiebreak = typeof lsn === 'number' && Number.isSafeInteger(lsn) && lsn >= 0 ? lsn : 0;
+  // An LSN is a uint64: beyond 2^53 it arrives as a bigint (exact), and still orders the change.
+  const tiebreak =
+    (typeof lsn === 'number' && Number.isSafeInteger(lsn) && lsn >= 0) ||
+    (typeof lsn === 'bigint' && lsn >= 0n)
+      ? lsn
+      : 0;
   const record: ChangeRecord = {
     op,
     root: { before, after: after ?? null, source: src, op, ts_ms: env['ts_ms'] ?? null, key },
