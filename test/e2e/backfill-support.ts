@@ -1,9 +1,19 @@
+import assert from 'node:assert/strict';
 import { after, before } from 'node:test';
 import { Redis } from 'ioredis';
 import * as ort from 'onnxruntime-node';
+import { PostgresTableReader } from '../../workers/backfill/postgres/reader.js';
 import { BackfillQueues, type RunStatus } from '../../workers/backfill/queues.js';
 import { positionTimeUs } from '../../workers/core/position.js';
-import { CUSTOMERS_DDL, churnFeatures, insertCustomers } from '../support/churn.js';
+import { Secret } from '../../workers/core/secret.js';
+import {
+  CHURN_INPUT_COLUMNS,
+  type ChurnInputRow,
+  CUSTOMERS_DDL,
+  churnFeatures,
+  churnInputTimes,
+  insertCustomers,
+} from '../support/churn.js';
 import { type RunningCli, startCli } from '../support/cli.js';
 import { churnPipelineCopy } from '../support/pipelines.js';
 import { env, uniqueId, waitFor, withPg } from '../support/stack.js';
@@ -150,30 +160,70 @@ export function runIdOf(output: string): string {
   return m[1]!;
 }
 
+type CustomerInputs = ChurnInputRow & { customer_id: string };
+
+/**
+ * Asserts that the times the test builds features from are the backfilled record's: signup_date
+ * and last_login_at of each row as the backfill reader converts them (`lookupColumns`, the
+ * conversions of a chunk read: last_login_at in epoch ms with the µs as a fraction) equal
+ * churnInputTimes of the test's own read exactly. A ms-truncated read (node-pg's Date) fails here
+ * for any row whose last login has a sub-ms part.
+ */
+async function assertInputsAreBackfilled(table: string, rows: CustomerInputs[]): Promise<void> {
+  const reader = new PostgresTableReader(
+    { url: new Secret(env.databaseUrl), table, key: ['customer_id'] },
+    { poolSize: 1 },
+  );
+  let backfilled: Map<string, Record<string, unknown>>;
+  try {
+    backfilled = await reader.lookupColumns(
+      rows.map((r) => [r.customer_id]),
+      ['signup_date', 'last_login_at'],
+    );
+  } finally {
+    await reader.close();
+  }
+  for (const row of rows) {
+    const b = backfilled.get(String(Number(row.customer_id)));
+    assert.ok(b, `customer ${row.customer_id}: not read by the backfill reader`);
+    const { signupMs, lastLoginMs } = churnInputTimes(row);
+    assert.deepStrictEqual(
+      { signup_date: signupMs, last_login_at: lastLoginMs },
+      { signup_date: b['signup_date'], last_login_at: b['last_login_at'] },
+      `customer ${row.customer_id}: the test's inputs (actual) are not the backfilled record's (expected)`,
+    );
+  }
+}
+
 /**
  * Checks stored predictions against onnxruntime on hand-built features of the current source
  * rows, with the source time each prediction's position carries. Returns the keys that differ.
+ * The rows are read exactly (CHURN_INPUT_COLUMNS: last_login_at to the µs, as the product keeps
+ * it: with the model's split at days_since_login 39.0, the float32 of a value off by under a ms can
+ * fall on the split's other side), and asserted equal to the backfill reader's values first.
  */
 export async function checkPredictions(
   table: string,
   scores: Map<number, Score>,
   ids?: number[],
 ): Promise<number[]> {
-  const rows = await withPg(
+  const rows: CustomerInputs[] = await withPg(
     async (c) =>
       (
         await c.query(
           ids
-            ? `select * from ${table} where customer_id = any($1) order by customer_id`
-            : `select * from ${table} order by customer_id`,
+            ? `select ${CHURN_INPUT_COLUMNS} from ${table} where customer_id = any($1) order by customer_id`
+            : `select ${CHURN_INPUT_COLUMNS} from ${table} order by customer_id`,
           ids ? [ids] : [],
         )
       ).rows,
   );
+  await assertInputsAreBackfilled(table, rows);
   const session = await ort.InferenceSession.create('pipelines/models/churn/2/model.onnx');
   const features = new Float32Array(rows.length * 8);
   rows.forEach((row, i) => {
     const s = scores.get(Number(row.customer_id));
+    // source.ts_ms of the record: whole ms of the position's µs, as the backfill reader and Debezium.
     const tsMs = s ? Number(positionTimeUs(s.position) / 1000n) : 0;
     features.set(churnFeatures(row, tsMs), i * 8);
   });

@@ -32,23 +32,60 @@ export async function insertCustomers(c: pg.Client, table: string, from: number,
 const MS_PER_DAY = 86_400_000;
 
 /**
- * The churn pipeline's features, written out by hand (not through the expression engine) so a
- * test can compute the expected score independently: same order as the model's input.
+ * The select list of the columns churnFeatures reads, exactly as the product gets them. Not
+ * `select *`: node-pg reads a timestamptz into a Date, which cuts last_login_at to whole ms, while
+ * Debezium's ZonedTimestamp and the backfill reader (`parseTimestamptz`) keep the microseconds as a
+ * fraction of a ms; and it reads a date as local midnight, where both take UTC midnight. So:
+ * last_login_at as exact epoch ms in decimal text, signup_date as its text.
  */
-export function churnFeatures(row: Record<string, unknown>, sourceTsMs: number): number[] {
-  const signup =
-    row['signup_date'] instanceof Date
-      ? row['signup_date'].getTime()
-      : Date.parse(String(row['signup_date']));
-  const lastLogin = row['last_login_at'] === null ? null : new Date(row['last_login_at'] as string).getTime();
-  const plan = row['plan'];
+export const CHURN_INPUT_COLUMNS = `customer_id, plan, monthly_spend, seats, tickets_90d,
+  signup_date::text as signup_date, (extract(epoch from last_login_at) * 1000)::text as last_login_ms`;
+
+/** A customer row selected with CHURN_INPUT_COLUMNS. */
+export interface ChurnInputRow {
+  plan: string | null;
+  monthly_spend: string | number | null;
+  seats: number | null;
+  tickets_90d: number | null;
+  /** `YYYY-MM-DD` (signup_date::text). */
+  signup_date: string | null;
+  /** Epoch ms to the microsecond, as decimal text (`extract(epoch from last_login_at) * 1000`). */
+  last_login_ms: string | null;
+}
+
+/**
+ * The two times of a row as the product holds them: signup_date as epoch ms at UTC midnight,
+ * last_login_at as epoch ms with the microseconds as a fraction (null when null). Refuses a row read
+ * with `select *` (a Date, or a last_login_at column), whose times are not those.
+ */
+export function churnInputTimes(row: ChurnInputRow): { signupMs: number; lastLoginMs: number | null } {
+  const r = row as unknown as Record<string, unknown>;
+  if (r['signup_date'] instanceof Date || (r['last_login_at'] !== undefined && r['last_login_at'] !== null)) {
+    throw new Error(
+      'churn features: select the row with CHURN_INPUT_COLUMNS (last_login_at to the microsecond, signup_date as text), not as Dates',
+    );
+  }
+  return {
+    signupMs: Date.parse(String(row.signup_date)),
+    lastLoginMs: row.last_login_ms === null ? null : Number(row.last_login_ms),
+  };
+}
+
+/**
+ * The churn pipeline's features, written out by hand (not through the expression engine) so a
+ * test can compute the expected score independently: same order as the model's input. `row` is
+ * selected with CHURN_INPUT_COLUMNS; `sourceTsMs` is the record's source.ts_ms.
+ */
+export function churnFeatures(row: ChurnInputRow, sourceTsMs: number): number[] {
+  const { signupMs, lastLoginMs } = churnInputTimes(row);
+  const plan = row.plan;
   return [
-    (sourceTsMs - signup) / (30.436875 * MS_PER_DAY),
-    row['monthly_spend'] === null ? 0 : Number(row['monthly_spend']),
+    (sourceTsMs - signupMs) / (30.436875 * MS_PER_DAY),
+    row.monthly_spend === null ? 0 : Number(row.monthly_spend),
     plan === 'enterprise' ? 1 : 0,
-    row['tickets_90d'] === null ? 0 : Number(row['tickets_90d']),
-    row['seats'] === null ? 1 : Number(row['seats']),
-    lastLogin === null ? 365 : (sourceTsMs - lastLogin) / MS_PER_DAY,
+    row.tickets_90d === null ? 0 : Number(row.tickets_90d),
+    row.seats === null ? 1 : Number(row.seats),
+    lastLoginMs === null ? 365 : (sourceTsMs - lastLoginMs) / MS_PER_DAY,
     plan === 'basic' ? 1 : 0,
     plan === 'pro' ? 1 : 0,
   ];
