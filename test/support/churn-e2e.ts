@@ -4,7 +4,7 @@ import { Kafka } from 'kafkajs';
 import * as ort from 'onnxruntime-node';
 import { createDecoder } from '../../workers/decode/create.js';
 import { createSchemaRegistry } from '../../workers/decode/registry.js';
-import { CUSTOMERS_DDL, churnFeatures, insertCustomers } from './churn.js';
+import { CHURN_INPUT_COLUMNS, CUSTOMERS_DDL, churnFeatures, insertCustomers } from './churn.js';
 import { type RunningCli, startCli } from './cli.js';
 import { dropDebezium, env, registerDebezium, uniqueId, waitFor, withPg } from './stack.js';
 import { warehouseSession, warehouseTable } from './warehouse.js';
@@ -148,14 +148,7 @@ export function churnSuite(converter: 'json' | 'avro'): void {
     // worker keeps). A snapshot taken ~165 ms after the insert put days_since_login (39 days + 165 ms)
     // right on a float32 rounding edge, so the dropped µs flipped a tree split at 39.0 for customer 39.
     const customers = await withPg(
-      async (c) =>
-        (
-          await c.query(
-            `select customer_id, plan, monthly_spend, seats, tickets_90d, signup_date::text as signup_date,
-                    (extract(epoch from last_login_at) * 1000)::text as last_login_ms
-             from ${table} order by customer_id`,
-          )
-        ).rows,
+      async (c) => (await c.query(`select ${CHURN_INPUT_COLUMNS} from ${table} order by customer_id`)).rows,
     );
     // The same model without ZipMap: plain tensors, readable directly by onnxruntime.
     const session = await ort.InferenceSession.create('pipelines/models/churn/2/model.onnx');
@@ -171,10 +164,7 @@ export function churnSuite(converter: 'json' | 'avro'): void {
         lastLogin === null ? eventLogin === null : Math.abs(Number(eventLogin) - lastLogin) < 0.001,
         `customer ${row.customer_id}: last_login_at ${lastLogin} ms in the table, ${eventLogin} ms in the event`,
       );
-      // churnFeatures reads last_login_at as a Date (whole ms): days_since_login (index 5) from the µs here.
-      const f = churnFeatures({ ...row, last_login_at: null }, event.tsMs);
-      if (lastLogin !== null) f[5] = (event.tsMs - lastLogin) / 86_400_000;
-      features.set(f, i * 8);
+      features.set(churnFeatures(row, event.tsMs), i * 8);
     }
     const out = await session.run({ features: new ort.Tensor('float32', features, [customers.length, 8]) });
     const probs = out['probabilities']?.data as Float32Array;
