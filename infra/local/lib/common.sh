@@ -32,13 +32,25 @@ ensure_dirs() { mkdir -p "$RUN_DIR" "$LOG_DIR" "$LIB_DIR" "$PLUGIN_DIR"; }
 
 pid_file() { printf '%s/%s.pid' "$RUN_DIR" "$1"; }
 
-# pid recorded for a service, if that process is still alive
+# PID is a running process. A zombie is not: it has exited, but until its parent reaps it
+# `kill -0` still succeeds. The launcher's services are reparented to init, which in some
+# containers and VMs reaps late (seconds) or never.
+pid_running() {
+  local state
+  kill -0 "$1" 2>/dev/null || return 1
+  state="$(ps -o stat= -p "$1" 2>/dev/null)" || return 1
+  [[ -n "$state" && "$state" != Z* ]]
+}
+
+# pid recorded for a service, if that process is still running and (when the service can tell,
+# NAME_owns_pid) is still that service: a pid file can outlive its process.
 live_pid() {
   local f pid
   f="$(pid_file "$1")"
   [[ -s "$f" ]] || return 1
   pid="$(<"$f")"
-  [[ "$pid" =~ ^[0-9]+$ ]] && kill -0 "$pid" 2>/dev/null || return 1
+  [[ "$pid" =~ ^[0-9]+$ ]] && pid_running "$pid" || return 1
+  if declare -F "${1}_owns_pid" >/dev/null && ! "${1}_owns_pid" "$pid"; then return 1; fi
   printf '%s' "$pid"
 }
 
@@ -58,20 +70,20 @@ stop_pid() {
   local name="$1" pid="$2" grace="${3:-20}" i
   kill -TERM -- "-$pid" 2>/dev/null || kill -TERM "$pid" 2>/dev/null || true
   for ((i = 0; i < grace * 5; i++)); do
-    kill -0 "$pid" 2>/dev/null || pgrp_alive "$pid" || return 0
+    pid_running "$pid" || pgrp_alive "$pid" || return 0
     sleep 0.2
   done
   warn "$name (pid $pid) did not stop within ${grace}s; killing it"
   kill -KILL -- "-$pid" 2>/dev/null || kill -KILL "$pid" 2>/dev/null || true
   for ((i = 0; i < 25; i++)); do
-    kill -0 "$pid" 2>/dev/null || pgrp_alive "$pid" || return 0
+    pid_running "$pid" || pgrp_alive "$pid" || return 0
     sleep 0.2
   done
   return 1
 }
 
-# any process left in process group PGID?
-pgrp_alive() { pgrep -g "$1" >/dev/null 2>&1; }
+# any running (not zombie) process left in process group PGID?
+pgrp_alive() { ps -eo pgid=,stat= 2>/dev/null | awk -v g="$1" '$1 == g && $2 !~ /^Z/ { found = 1 } END { exit !found }'; }
 
 # ---- probes ----------------------------------------------------------------------------------
 

@@ -65,7 +65,11 @@ svc_inputs() {
   *) printf '%s\n' "$LOCAL_DIR/services/$1.sh" ;;
   esac
 }
-svc_signature() { mapfile -t _inputs < <(svc_inputs "$1"); files_sha "${_inputs[@]}"; }
+svc_signature() {
+  if has_fn "${1}_signature"; then "${1}_signature"; return; fi # what it runs with, when it can say
+  mapfile -t _inputs < <(svc_inputs "$1")
+  files_sha "${_inputs[@]}"
+}
 sig_file() { printf '%s/%s.signature' "$RUN_DIR" "$1"; }
 
 # Stop running services whose inputs changed since they started (before anything re-fetches
@@ -73,6 +77,7 @@ sig_file() { printf '%s/%s.signature' "$RUN_DIR" "$1"; }
 stop_stale_services() {
   local svc pid
   for svc in connect kafka apicurio fakesnow redis postgres; do
+    [[ " $* " == *" $svc "* ]] || continue
     pid="$(live_pid "$svc")" || continue
     [[ -f "$(sig_file "$svc")" && "$(<"$(sig_file "$svc")")" == "$(svc_signature "$svc")" ]] && continue
     note "  $svc: its version or configuration changed since it started; restarting it"
@@ -188,6 +193,8 @@ run_service() {
 wait_for_kafka() {
   local r deadline=$((SECONDS + STACK_TIMEOUT + 600))
   if svc_is_external kafka; then return 0; fi
+  # `up connect` alone: Kafka is not being started by this run, so it must answer now
+  [[ " ${CHOSEN[*]} " == *" kafka "* ]] || { kafka_health; return; }
   while ((SECONDS < deadline)); do
     if [[ -s "$(result_file kafka)" ]]; then
       r="$(<"$(result_file kafka)")"
@@ -220,24 +227,40 @@ write_env_file() {
   mv "$tmp" "$ENV_FILE"
 }
 
+# choose_services [SVC...]: CHOSEN = the services named (each checked), or all of them
+CHOSEN=()
+choose_services() {
+  local svc k known
+  CHOSEN=()
+  (($#)) || { CHOSEN=("${SERVICES[@]}"); return 0; }
+  for svc in "$@"; do
+    known=0
+    for k in "${SERVICES[@]}"; do [[ "$k" == "$svc" ]] && known=1; done
+    ((known)) || { fail "unknown service '$svc' (one of: ${SERVICES[*]})"; return 1; }
+    CHOSEN+=("$svc")
+  done
+}
+
 stack_up() {
-  local t0=$SECONDS svc failed=() r
+  local t0=$SECONDS svc failed=() r chosen=()
+  choose_services "$@" || return 2
+  chosen=("${CHOSEN[@]}")
   ensure_dirs
   take_stack_lock
   info "starting the local stack (logs: ${LOG_DIR#"$REPO_ROOT"/}/)"
 
   rm -f "$RUN_DIR"/*.result
-  stop_stale_services
+  stop_stale_services "${chosen[@]}"
   local -A job=()
-  for svc in "${SERVICES[@]}"; do
+  for svc in "${chosen[@]}"; do
     run_service "$svc" &
     job[$svc]=$!
   done
-  for svc in "${SERVICES[@]}"; do
+  for svc in "${chosen[@]}"; do
     wait "${job[$svc]}"
   done
 
-  for svc in "${SERVICES[@]}"; do
+  for svc in "${chosen[@]}"; do
     r="$(cat "$(result_file "$svc")" 2>/dev/null || printf 'fail no result')"
     [[ "$r" == ok* ]] || failed+=("$svc")
   done
@@ -270,11 +293,13 @@ stop_service() {
 
 stack_down() {
   local svc rc=0 pids=()
+  choose_services "$@" || return 2
   [[ -d "$RUN_DIR" ]] || { info "nothing to stop"; return 0; }
   take_stack_lock
   # Connect first, while Kafka is still there for it to leave its group cleanly
-  stop_service connect || rc=1
+  if [[ " ${CHOSEN[*]} " == *" connect "* ]]; then stop_service connect || rc=1; fi
   for svc in kafka apicurio fakesnow redis postgres; do
+    [[ " ${CHOSEN[*]} " == *" $svc "* ]] || continue
     stop_service "$svc" &
     pids+=($!)
   done

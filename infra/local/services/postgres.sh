@@ -4,8 +4,17 @@
 # most 2GB of WAL (max_slot_wal_keep_size), then it is invalidated. Trust auth on 127.0.0.1; superuser
 # `postgres`; database `streamscore`. Postgres refuses to run as root, so as root the server runs
 # as the `postgres` system user.
+#
+# Durability (STACK_PG_DURABILITY):
+#   fast (default)  fsync, synchronous_commit and full_page_writes off: for tests. A crash of the
+#                   machine can corrupt the cluster; an immediate stop (postmaster killed, OS alive)
+#                   loses the commits of sessions that did not ask for synchronous_commit=on
+#                   themselves (the streamscore Postgres sink does, so its writes survive it).
+#   durable         all three on, as on a production server: what `make bench` measures with (it
+#                   runs its own instance, see test/bench/postgres.ts).
 
 PG_PORT="${STACK_PG_PORT:-15432}"
+PG_DURABILITY="${STACK_PG_DURABILITY:-fast}"
 PG_ROOT="$STACK_DIR/postgres"
 PG_DATA="$PG_ROOT/data"
 PG_SOCKET_DIR="$PG_ROOT/socket"
@@ -55,19 +64,93 @@ pg_prepare() {
     { fail "postgres: initdb failed"; return 1; }
 }
 
-postgres_start() {
-  local bin
-  bin="$(pg_bindir)" || { fail "postgres server binaries not found (looked in /usr/lib/postgresql/*/bin); run: make deps"; return 1; }
-  pg_prepare "$bin" || return 1
-  local -a as_user=()
-  ((EUID == 0)) && as_user=(setpriv --reuid=postgres --regid=postgres --init-groups --)
-  start_bg postgres "$LOG_DIR/postgres.log" "${as_user[@]}" "$bin/postgres" -D "$PG_DATA" \
+# the server's settings (command-line -c options; they take precedence over postgresql.conf)
+pg_server_settings() {
+  local -a d
+  case "$PG_DURABILITY" in
+  fast) d=(-c fsync=off -c synchronous_commit=off -c full_page_writes=off) ;;
+  durable) d=(-c fsync=on -c synchronous_commit=on -c full_page_writes=on) ;;
+  *) fail "STACK_PG_DURABILITY: expected fast or durable, got '$PG_DURABILITY'"; return 1 ;;
+  esac
+  printf '%s\n' -D "$PG_DATA" \
     -c listen_addresses=127.0.0.1 -c port="$PG_PORT" -c unix_socket_directories="$PG_SOCKET_DIR" \
     -c wal_level=logical -c max_replication_slots=20 -c max_wal_senders=20 \
     -c max_slot_wal_keep_size=2GB \
     -c max_connections=200 -c shared_buffers=128MB \
-    -c fsync=off -c synchronous_commit=off -c full_page_writes=off \
+    "${d[@]}" \
     -c log_min_messages=warning -c log_connections=off
+}
+
+# What a running server was started with: its binaries and settings. `up` restarts it when this
+# changes (not when only the launcher's own logic in this file does).
+postgres_signature() {
+  { pg_bindir; printf '\n'; pg_server_settings; } 2>/dev/null | sha256sum | cut -c1-16
+}
+
+# PID is a live (not zombie) postmaster of our data directory: its command line is
+# `<bindir>/postgres -D $PG_DATA …`. A pid file can outlive its process: after an immediate stop
+# or a kill the postmaster stays a zombie for a while when its parent (init here) is slow to reap
+# it, and after a reboot the number may belong to anything.
+postgres_owns_pid() {
+  local pid="$1" i
+  local -a argv
+  pid_running "$pid" || return 1
+  [[ -r "/proc/$pid/cmdline" ]] || return 0 # no /proc: trust the pid
+  mapfile -d '' -t argv <"/proc/$pid/cmdline" 2>/dev/null || return 1
+  [[ "${argv[0]:-}" == */postgres || "${argv[0]:-}" == postgres ]] || return 1
+  for ((i = 1; i + 1 < ${#argv[@]}; i++)); do
+    [[ "${argv[i]}" == -D && "${argv[i + 1]}" == "$PG_DATA" ]] && return 0
+  done
+  return 1
+}
+
+# Processes still working in the data directory (backends of a killed postmaster exit on their
+# own within moments; a second postmaster must never start beside them).
+pg_leftover_pids() {
+  local p real
+  real="$(realpath "$PG_DATA" 2>/dev/null)" || return 0
+  for p in /proc/[0-9]*; do
+    [[ "$(readlink "$p/cwd" 2>/dev/null)" == "$real" ]] || continue
+    pid_running "${p#/proc/}" && printf '%s ' "${p#/proc/}"
+  done
+}
+
+# The lock files a killed postmaster (SIGKILL, OOM) leaves behind, postmaster.pid and the socket's
+# .s.PGSQL.<port>.lock, name a process that is gone, a zombie, or since reused. Postgres refuses
+# to start while that pid answers kill -0 ("lock file … already exists"), so remove them once
+# nothing runs in the data directory any more.
+pg_clear_stale_locks() {
+  local lock pid left i
+  for lock in "$PG_DATA/postmaster.pid" "$PG_SOCKET_DIR/.s.PGSQL.$PG_PORT.lock"; do
+    [[ -f "$lock" ]] || continue
+    pid="$(head -1 "$lock" 2>/dev/null)"
+    if [[ "$pid" =~ ^[0-9]+$ ]] && postgres_owns_pid "$pid"; then
+      fail "postgres: a postmaster (pid $pid) already runs on ${PG_DATA#"$REPO_ROOT"/} without the launcher's pid file; stop it first"
+      return 1
+    fi
+    for ((i = 0; i < 50; i++)); do
+      left="$(pg_leftover_pids)"
+      [[ -z "$left" ]] && break
+      sleep 0.2
+    done
+    if [[ -n "$left" ]]; then
+      fail "postgres: processes of a stopped server still run in ${PG_DATA#"$REPO_ROOT"/} (pids $left); stop them first"
+      return 1
+    fi
+    note "  postgres: removing a stale ${lock##*/} (pid $pid is no postmaster of this cluster)"
+    rm -f "$lock"
+  done
+}
+
+postgres_start() {
+  local bin
+  bin="$(pg_bindir)" || { fail "postgres server binaries not found (looked in /usr/lib/postgresql/*/bin); run: make deps"; return 1; }
+  pg_prepare "$bin" || return 1
+  pg_clear_stale_locks || return 1
+  local -a as_user=() settings=()
+  mapfile -t settings < <(pg_server_settings) && ((${#settings[@]})) || return 1
+  ((EUID == 0)) && as_user=(setpriv --reuid=postgres --regid=postgres --init-groups --)
+  start_bg postgres "$LOG_DIR/postgres.log" "${as_user[@]}" "$bin/postgres" "${settings[@]}"
 }
 
 # after it answers: make sure the streamscore database exists
@@ -99,7 +182,7 @@ postgres_stop() {
   local pid="$1" i
   kill -INT "$pid" 2>/dev/null || true
   for ((i = 0; i < 100; i++)); do
-    kill -0 "$pid" 2>/dev/null || pgrp_alive "$pid" || return 0
+    pid_running "$pid" || pgrp_alive "$pid" || return 0
     sleep 0.2
   done
   stop_pid postgres "$pid" 10
