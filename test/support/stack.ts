@@ -1,13 +1,16 @@
 /** Shared helpers for integration and e2e tests on the real local stack (make stack-up). */
 import { randomBytes } from 'node:crypto';
+import { Kafka, logLevel } from 'kafkajs';
 import pg from 'pg';
 import {
+  connectorConfig,
   deleteConnector,
   dropReplicationSlot,
   publicationName,
   registerDebezium as register,
   slotName,
 } from '../../workers/connect/debezium.js';
+import { warehouseSession, warehouseTable } from './warehouse.js';
 
 export const env = {
   kafkaBrokers: process.env['KAFKA_BROKERS'] ?? '127.0.0.1:19092',
@@ -76,4 +79,149 @@ export async function dropDebezium(name: string): Promise<void> {
     await dropReplicationSlot(c, slotName(name), 30000);
     await c.query(`drop publication if exists ${publicationName(name)}`);
   });
+}
+
+/** A kafkajs client for a test's admin work and reads (kafkajs' own logging off). */
+export function testKafka(clientId = 'streamscore-tests'): Kafka {
+  return new Kafka({ brokers: env.kafkaBrokers.split(','), clientId, logLevel: logLevel.NOTHING });
+}
+
+/**
+ * Registers a Debezium connector like `registerDebezium`, with extra Kafka Connect settings on top
+ * (e.g. an InsertHeader transform, so the events carry headers), and waits until its task runs.
+ */
+export async function registerDebeziumWith(
+  o: ConnectorOptions,
+  extra: Record<string, string>,
+): Promise<void> {
+  const config = {
+    ...connectorConfig({
+      ...o,
+      connectUrl: env.connectUrl,
+      databaseUrl: env.databaseUrl,
+      registryUrl: env.registryUrl,
+    }),
+    ...extra,
+  };
+  const res = await fetch(`${env.connectUrl}/connectors/${o.name}/config`, {
+    method: 'PUT',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify(config),
+  });
+  if (!res.ok)
+    throw new Error(`Kafka Connect refused connector ${o.name}: HTTP ${res.status} ${await res.text()}`);
+  await waitFor(`connector ${o.name} running`, async () => {
+    const s = (await (await fetch(`${env.connectUrl}/connectors/${o.name}/status`)).json()) as {
+      tasks?: { state: string; trace?: string }[];
+    };
+    const t = s.tasks?.[0];
+    if (t?.state === 'FAILED') throw new Error(`connector ${o.name} failed: ${t.trace?.split('\n')[0]}`);
+    return t?.state === 'RUNNING';
+  });
+}
+
+/** One message of a topic, as a reader gets it: bytes and headers untouched. */
+export interface TopicMessage {
+  partition: number;
+  offset: string;
+  key: Buffer | null;
+  value: Buffer | null;
+  headers: Record<string, Buffer>;
+}
+
+/**
+ * Every message of `topic` from the beginning to its end at the time of the call, through a
+ * consumer group of its own that is deleted afterwards.
+ */
+export async function readTopic(topic: string, timeoutMs = 60000): Promise<TopicMessage[]> {
+  const kafka = testKafka(`read-${topic}`);
+  const admin = kafka.admin();
+  await admin.connect();
+  const end = await admin.fetchTopicOffsets(topic);
+  await admin.disconnect();
+  const group = `read-${uniqueId()}`;
+  const consumer = kafka.consumer({ groupId: group });
+  const out: TopicMessage[] = [];
+  const next = new Map<number, bigint>();
+  await consumer.connect();
+  try {
+    await consumer.subscribe({ topic, fromBeginning: true });
+    await consumer.run({
+      eachMessage: async ({ partition, message }) => {
+        next.set(partition, BigInt(message.offset) + 1n);
+        const headers: Record<string, Buffer> = {};
+        for (const [k, v] of Object.entries(message.headers ?? {})) {
+          if (v !== undefined) headers[k] = Buffer.isBuffer(v) ? v : Buffer.from(String(v));
+        }
+        out.push({ partition, offset: message.offset, key: message.key, value: message.value, headers });
+      },
+    });
+    await waitFor(
+      `${topic} read to its end`,
+      async () => end.every((p) => (next.get(p.partition) ?? 0n) >= BigInt(p.high)),
+      timeoutMs,
+    );
+  } finally {
+    await consumer.disconnect();
+    await deleteGroups([group]);
+  }
+  return out;
+}
+
+/** Deletes the topics that exist among `topics`. */
+export async function deleteTopics(topics: string[]): Promise<void> {
+  if (topics.length === 0) return;
+  const admin = testKafka().admin();
+  await admin.connect();
+  try {
+    const existing = new Set(await admin.listTopics());
+    const gone = topics.filter((t) => existing.has(t));
+    if (gone.length > 0) await admin.deleteTopics({ topics: gone, timeout: 30000 });
+  } finally {
+    await admin.disconnect();
+  }
+}
+
+/**
+ * Deletes consumer groups that exist among `groups`, waiting (up to 30 s) for members that are
+ * still leaving; throws if one cannot be deleted.
+ */
+export async function deleteGroups(groups: string[]): Promise<void> {
+  if (groups.length === 0) return;
+  const admin = testKafka().admin();
+  await admin.connect();
+  try {
+    const existing = new Set((await admin.listGroups()).groups.map((g) => g.groupId));
+    for (const g of groups.filter((x) => existing.has(x))) {
+      await waitFor(
+        `consumer group ${g} deleted`,
+        async () => {
+          await admin.deleteGroups([g]);
+          return true;
+        },
+        30000,
+      );
+    }
+  } finally {
+    await admin.disconnect();
+  }
+}
+
+/** Drops Postgres tables and their `__tombstones` tables, when they exist. */
+export async function dropPgTables(...tables: string[]): Promise<void> {
+  await withPg(async (c) => {
+    for (const t of tables) await c.query(`drop table if exists ${t}, ${t}__tombstones`);
+  });
+}
+
+/** Drops warehouse (Snowflake / fakesnow) tables and their `__TOMBSTONES` tables, when they exist. */
+export async function dropSnowflakeTables(...tables: string[]): Promise<void> {
+  const wh = await warehouseSession();
+  try {
+    for (const t of tables.flatMap((x) => [x, `${x}__TOMBSTONES`])) {
+      await wh.execute(`DROP TABLE IF EXISTS ${warehouseTable(t)}`);
+    }
+  } finally {
+    await wh.close();
+  }
 }
