@@ -9,6 +9,10 @@
  * interval has passed while an earlier flush is still running keeps accepting rows until its own
  * flush starts (under load, groups grow instead of queueing). Rows of one `add` that do not fit in
  * the open group continue in the next one; the caller then waits for all of them.
+ *
+ * When a flush of rows from several callers fails with an error `retryAlone` accepts (a row's
+ * values, which retrying cannot fix), each caller's rows of that group are flushed again on their
+ * own, so the error reaches only the caller whose rows hold the bad row; the others' rows are written.
  */
 export interface GroupCommitLimits {
   readonly maxRows: number;
@@ -16,7 +20,7 @@ export interface GroupCommitLimits {
   readonly maxIntervalMs: number;
 }
 
-export type FlushReason = 'rows' | 'bytes' | 'interval' | 'drain';
+export type FlushReason = 'rows' | 'bytes' | 'interval' | 'drain' | 'alone';
 
 export interface FlushInfo {
   /** 1, 2, 3… per GroupCommit instance. */
@@ -28,8 +32,23 @@ export interface FlushInfo {
 
 export type FlushFn<T> = (items: T[], info: FlushInfo) => Promise<void>;
 
+export interface GroupCommitOptions {
+  /** A failed flush of several callers' rows whose error this accepts is retried per caller. */
+  retryAlone?: (err: unknown) => boolean;
+}
+
+/** The rows one `add` put into one group, and that caller's wait for them. */
+interface Part<T> {
+  readonly items: T[];
+  bytes: number;
+  readonly done: Promise<void>;
+  resolve(): void;
+  reject(err: unknown): void;
+}
+
 interface Group<T> {
   readonly items: T[];
+  readonly parts: Part<T>[];
   rows: number;
   bytes: number;
   /** Set once the group should be flushed (and why); it may still take rows until its flush starts. */
@@ -37,9 +56,18 @@ interface Group<T> {
   /** Full groups take no more rows. */
   full: boolean;
   timer: ReturnType<typeof setTimeout> | undefined;
-  readonly done: Promise<void>;
-  resolve(): void;
-  reject(err: unknown): void;
+}
+
+function newPart<T>(): Part<T> {
+  let resolve!: () => void;
+  let reject!: (err: unknown) => void;
+  const done = new Promise<void>((res, rej) => {
+    resolve = res;
+    reject = rej;
+  });
+  // Callers always await `done`; this keeps a failed part that nobody awaits yet from crashing.
+  done.catch(() => undefined);
+  return { items: [], bytes: 0, done, resolve, reject };
 }
 
 export class GroupCommitClosedError extends Error {
@@ -60,6 +88,7 @@ export class GroupCommit<T> {
   constructor(
     private readonly limits: GroupCommitLimits,
     private readonly flush: FlushFn<T>,
+    private readonly options: GroupCommitOptions = {},
   ) {}
 
   /** Rows waiting or being flushed. */
@@ -76,6 +105,7 @@ export class GroupCommit<T> {
     if (items.length === 0) return Promise.resolve();
     const joined: Promise<void>[] = [];
     let group: Group<T> | undefined;
+    let part: Part<T> | undefined;
     for (const item of items) {
       const size = sizeOf(item);
       if (group === undefined || group.full) group = this.openGroup();
@@ -83,7 +113,13 @@ export class GroupCommit<T> {
         this.markFull(group, 'bytes');
         group = this.openGroup();
       }
-      if (joined[joined.length - 1] !== group.done) joined.push(group.done);
+      if (part === undefined || group.parts[group.parts.length - 1] !== part) {
+        part = newPart<T>();
+        group.parts.push(part);
+        joined.push(part.done);
+      }
+      part.items.push(item);
+      part.bytes += size;
       group.items.push(item);
       group.rows += 1;
       group.bytes += size;
@@ -111,24 +147,14 @@ export class GroupCommit<T> {
   private openGroup(): Group<T> {
     const last = this.queue[this.queue.length - 1];
     if (last !== undefined && !last.full && !this.isFlushing(last)) return last;
-    let resolve!: () => void;
-    let reject!: (err: unknown) => void;
-    const done = new Promise<void>((res, rej) => {
-      resolve = res;
-      reject = rej;
-    });
-    // Callers always await `done`; this keeps a failed group that nobody awaits yet from crashing.
-    done.catch(() => undefined);
     const group: Group<T> = {
       items: [],
+      parts: [],
       rows: 0,
       bytes: 0,
       due: undefined,
       full: false,
       timer: undefined,
-      done,
-      resolve,
-      reject,
     };
     group.timer = setTimeout(() => {
       group.timer = undefined;
@@ -177,15 +203,36 @@ export class GroupCommit<T> {
     const info: FlushInfo = { seq: this.seq, reason: head.due, rows: head.rows, bytes: head.bytes };
     this.flush(head.items, info).then(
       () => this.finish(head, undefined),
-      (err: unknown) => this.finish(head, err ?? new Error('flush failed')),
+      (err: unknown) => {
+        const e = err ?? new Error('flush failed');
+        if (head.parts.length > 1 && this.options.retryAlone?.(e)) void this.flushEachAlone(head);
+        else this.finish(head, e);
+      },
     );
+  }
+
+  /** The group's flush failed for a row's values: each caller's rows are flushed on their own. */
+  private async flushEachAlone(g: Group<T>): Promise<void> {
+    for (const p of g.parts) {
+      this.seq += 1;
+      const info: FlushInfo = { seq: this.seq, reason: 'alone', rows: p.items.length, bytes: p.bytes };
+      try {
+        await this.flush(p.items, info);
+        p.resolve();
+      } catch (err) {
+        p.reject(err ?? new Error('flush failed'));
+      }
+    }
+    this.finish(g, undefined);
   }
 
   private finish(g: Group<T>, err: unknown): void {
     this.queue.shift();
     this.running = false;
-    if (err === undefined) g.resolve();
-    else g.reject(err);
+    for (const p of g.parts) {
+      if (err === undefined) p.resolve();
+      else p.reject(err);
+    }
     this.pump();
   }
 }

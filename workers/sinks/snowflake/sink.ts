@@ -74,6 +74,9 @@ export class SnowflakeSink implements Sink {
     this.buffer = new GroupCommit<StagedRow>(
       { maxRows: b.max_rows, maxBytes: b.max_bytes, maxIntervalMs: b.max_interval_ms },
       (items, info) => this.flush(items, info),
+      // A row's values fail the whole flush: each caller's rows are flushed again alone, so only
+      // the caller holding the row sees the error (and the runtime isolates and dead-letters it).
+      { retryAlone: (err) => PipelineError.is(err) && err.code === 'SINK_DATA' && !err.retryable },
     );
   }
 
