@@ -3,7 +3,7 @@ import { test } from 'node:test';
 import { debeziumExample, query } from '../support/debezium-example.js';
 import { referenceSession, runReference } from '../support/onnx-reference.js';
 import { waitFor } from '../support/stack.js';
-import { readTopic, topicEnd, waitCommitted } from '../support/topics.js';
+import { header, readTopicUntil, topicEnd, waitCommitted } from '../support/topics.js';
 
 // pipelines/demand-forecast.yaml as shipped: the ERP's store/SKU inputs captured by a real Debezium
 // connector (JSON with schemas), a regression output, a composite text key, deletes marked
@@ -111,12 +111,12 @@ test('demand: the snapshot is forecast equal to onnxruntime, keyed store_id/sku;
   );
   assert.equal(got.size, expected);
   await assertForecasts(await inputs(), got);
-  const letters = await readTopic(ex.dlq, (m) => m.length >= NULL_QTY);
+  const letters = await readTopicUntil(ex.dlq, (m) => m.length >= NULL_QTY);
   assert.equal(letters.length, NULL_QTY);
   for (const l of letters) {
-    assert.equal(l.headers['streamscore.error.code'], 'FEATURE_NULL');
-    assert.match(l.headers['streamscore.error.message'] ?? '', /qty_last_7d is null/);
-    assert.equal(l.headers['streamscore.pipeline'], 'demand-forecast');
+    assert.equal(header(l, 'streamscore.error.code'), 'FEATURE_NULL');
+    assert.match(header(l, 'streamscore.error.message'), /qty_last_7d is null/);
+    assert.equal(header(l, 'streamscore.pipeline'), 'demand-forecast');
   }
 });
 

@@ -4,7 +4,7 @@ import type pg from 'pg';
 import { debeziumExample, query } from '../support/debezium-example.js';
 import { referenceSession, runReference } from '../support/onnx-reference.js';
 import { waitFor, withPg } from '../support/stack.js';
-import { readTopic, topicEnd, waitCommitted } from '../support/topics.js';
+import { header, readTopicUntil, topicEnd, waitCommitted } from '../support/topics.js';
 
 // pipelines/fraud-scoring.yaml as shipped: payments captured by a real Debezium connector in its
 // default encoding (Avro through the registry), only inserts scored (score_ops [c]), string
@@ -152,7 +152,7 @@ interface Published {
 
 /** The output topic's latest message by transaction id, once it holds `atLeast` messages. */
 async function outputValues(atLeast: number): Promise<Map<string, Published>> {
-  const out = await readTopic(ex.output, (m) => m.length >= atLeast);
+  const out = await readTopicUntil(ex.output, (m) => m.length >= atLeast);
   return new Map(
     out
       .filter((m) => m.value !== null)
@@ -161,14 +161,14 @@ async function outputValues(atLeast: number): Promise<Map<string, Published>> {
 }
 
 test('fraud: a payment without velocity_1h is dead-lettered with its Avro bytes; the output topic has every score', async () => {
-  const letters = await readTopic(ex.dlq, (m) => m.length >= NULL_VELOCITY);
+  const letters = await readTopicUntil(ex.dlq, (m) => m.length >= NULL_VELOCITY);
   assert.equal(letters.length, NULL_VELOCITY);
   for (const l of letters) {
-    assert.equal(l.headers['streamscore.error.code'], 'FEATURE_NULL');
-    assert.equal(l.headers['streamscore.error.stage'], 'features');
-    assert.match(l.headers['streamscore.error.message'] ?? '', /velocity_1h is null/);
-    assert.equal(l.headers['streamscore.pipeline'], 'fraud-scoring');
-    assert.equal(l.headers['streamscore.source.topic'], ex.topic);
+    assert.equal(header(l, 'streamscore.error.code'), 'FEATURE_NULL');
+    assert.equal(header(l, 'streamscore.error.stage'), 'features');
+    assert.match(header(l, 'streamscore.error.message'), /velocity_1h is null/);
+    assert.equal(header(l, 'streamscore.pipeline'), 'fraud-scoring');
+    assert.equal(header(l, 'streamscore.source.topic'), ex.topic);
     assert.equal(l.value?.[0], 0, 'the original Confluent wire-format bytes (magic byte 0)');
   }
   const s = await scores();

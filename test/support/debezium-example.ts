@@ -8,8 +8,16 @@
 import { after, before } from 'node:test';
 import type pg from 'pg';
 import { type RunningCli, startCli } from './cli.js';
-import { dropDebezium, env, registerDebezium, uniqueId, withPg } from './stack.js';
-import { deleteTopicsAndGroups, topicsStartingWith } from './topics.js';
+import {
+  deleteGroups,
+  deleteTopics,
+  dropDebezium,
+  env,
+  registerDebezium,
+  uniqueId,
+  withPg,
+} from './stack.js';
+import { topicsStartingWith } from './topics.js';
 
 export interface ExampleNames {
   id: string;
@@ -78,8 +86,8 @@ export function debeziumExample(o: ExampleOptions): ExampleCase {
     await worker?.stop();
     await dropDebezium(connector);
     await withPg((c) => c.query(`drop schema if exists ${schema} cascade`));
-    const topics = await topicsStartingWith(prefix);
-    await deleteTopicsAndGroups(topics, [names.group]);
+    await deleteTopics(await topicsStartingWith(prefix));
+    await deleteGroups([names.group]);
     if (o.converter === 'avro') {
       for (const subject of [`${names.topic}-key`, `${names.topic}-value`]) {
         const url = `${env.registryUrl}/subjects/${encodeURIComponent(subject)}`;
