@@ -1,11 +1,17 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { Kafka, logLevel } from 'kafkajs';
-import type { ChunkResult } from '../../workers/backfill/jobs.js';
 import { makePosition } from '../../workers/core/position.js';
 import { runCli } from '../support/cli.js';
 import { dropDebezium, env, registerDebezium, uniqueId, waitFor, withPg } from '../support/stack.js';
-import { backfillCase, checkPredictions, runFinished, runIdOf, scoreRows } from './backfill-support.js';
+import {
+  backfillCase,
+  checkPredictions,
+  completedChunks,
+  runFinished,
+  runIdOf,
+  scoreRows,
+} from './backfill-support.js';
 
 // A backfill and the stream on the same keys at the same time, in one `streamscore run` process
 // (Kafka consumer + backfill chunks, shared model batcher and sinks), while the CRM keeps updating
@@ -98,14 +104,11 @@ test('a backfill racing the stream on the same keys leaves the freshest predicti
   assert.equal(s.state, 'completed', JSON.stringify(s));
 
   // The backfill position of every key: its chunk's snapshot.
-  const chunkJobs = (await queues.chunks.getJobs(['completed'])).filter((j) => j.data.runId === runId);
-  assert.equal(chunkJobs.length, s.chunks.total);
+  const chunks = await completedChunks(queues, runId);
+  assert.equal(chunks.length, s.chunks.total);
   const backfillPos = new Map<number, bigint>();
-  for (const j of chunkJobs) {
-    const r = j.returnvalue as ChunkResult;
-    const lo = j.data.range.lower ? Number(j.data.range.lower[0]) : 0;
-    const hi = j.data.range.upper ? Number(j.data.range.upper[0]) : ROWS;
-    for (let k = lo + 1; k <= hi; k++) backfillPos.set(k, makePosition(BigInt(r.snapshotUs), 0));
+  for (const c of chunks) {
+    for (let k = Number(c.lower ?? 0) + 1; k <= Number(c.upper ?? ROWS); k++) backfillPos.set(k, c.position);
   }
   assert.equal(backfillPos.size, ROWS);
 

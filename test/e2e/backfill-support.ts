@@ -2,9 +2,10 @@ import assert from 'node:assert/strict';
 import { after, before } from 'node:test';
 import { Redis } from 'ioredis';
 import * as ort from 'onnxruntime-node';
+import type { ChunkResult } from '../../workers/backfill/jobs.js';
 import { PostgresTableReader } from '../../workers/backfill/postgres/reader.js';
 import { BackfillQueues, type RunStatus } from '../../workers/backfill/queues.js';
-import { positionTimeUs } from '../../workers/core/position.js';
+import { makePosition, positionTimeUs } from '../../workers/core/position.js';
 import { Secret } from '../../workers/core/secret.js';
 import {
   CHURN_INPUT_COLUMNS,
@@ -158,6 +159,49 @@ export function runIdOf(output: string): string {
   const m = /run (\S+): \d+ chunks/.exec(output);
   if (!m) throw new Error(`no run id in: ${output}`);
   return m[1]!;
+}
+
+/** A completed chunk of a run: its key range (one-column key; lower exclusive, upper inclusive). */
+export interface ChunkRead {
+  lower: string | null;
+  upper: string | null;
+  /** The position of the snapshot the completing attempt read the chunk in. */
+  position: bigint;
+}
+
+/** The chunks of run `runId` that completed, as BullMQ recorded them (range, and the result's snapshot). */
+export async function completedChunks(queues: BackfillQueues, runId: string): Promise<ChunkRead[]> {
+  const jobs = (await queues.chunks.getJobs(['completed'])).filter((j) => j.data.runId === runId);
+  return jobs.map((j) => ({
+    lower: j.data.range.lower ? String(j.data.range.lower[0]) : null,
+    upper: j.data.range.upper ? String(j.data.range.upper[0]) : null,
+    position: makePosition(BigInt((j.returnvalue as ChunkResult).snapshotUs), 0),
+  }));
+}
+
+/**
+ * The predictions of `scores` that are not the last read of their chunk in `chunks`: a row whose
+ * source_position is not the snapshot position of the one chunk holding its key (written by a killed
+ * attempt, another run, or a regressed write), or whose key is in no chunk (or in two). Empty when
+ * every row was written by the run's completed reads. At most 20, described.
+ */
+export async function rowsNotFromChunks(scores: string, chunks: readonly ChunkRead[]): Promise<string[]> {
+  return withPg(async (c) => {
+    const r = await c.query(
+      `with chunk as (select * from unnest($1::bigint[], $2::bigint[], $3::numeric[]) as c(lo, hi, pos))
+       select s.customer_id::text as id, s.source_position::text as pos, string_agg(c.pos::text, ', ') as expected
+       from ${scores} s
+       left join chunk c on (c.lo is null or s.customer_id > c.lo) and (c.hi is null or s.customer_id <= c.hi)
+       group by s.customer_id, s.source_position
+       having count(c.pos) <> 1 or min(c.pos) <> s.source_position
+       order by s.customer_id limit 20`,
+      [chunks.map((x) => x.lower), chunks.map((x) => x.upper), chunks.map((x) => String(x.position))],
+    );
+    return r.rows.map(
+      (x: { id: string; pos: string; expected: string | null }) =>
+        `customer ${x.id}: position ${x.pos}, its chunk's ${x.expected ?? 'none'}`,
+    );
+  });
 }
 
 type CustomerInputs = ChurnInputRow & { customer_id: string };
