@@ -54,6 +54,10 @@ type BulkPath = 'copy' | 'unnest' | 'values';
  * upserts (`INSERT … ON CONFLICT (key) DO UPDATE … WHERE t.source_position <
  * excluded.source_position`) through the configured bulk path. Replaying a batch changes nothing;
  * an older row never replaces a newer one. Errors are PipelineErrors classified by SQLSTATE.
+ *
+ * Durable: a write resolves only once its commit is flushed to the WAL (synchronous_commit `on`
+ * for its transaction, whatever the server's or role's default: see DURABLE_COMMIT), since the
+ * engine commits the source offsets as soon as it resolves.
  */
 export class PostgresSink implements Sink {
   readonly name: string;

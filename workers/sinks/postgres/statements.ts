@@ -21,6 +21,24 @@ export interface Statement {
 
 export type RowSource = { sql: string; bindings: unknown[] };
 
+/**
+ * A one-row FROM item that makes the statement's transaction commit durably, whatever the
+ * server's, database's or role's default: `set_config(…, is_local => true)` is `SET LOCAL
+ * synchronous_commit` from inside the statement, in force until its transaction commits, the
+ * implicit one of a lone statement included. So the write is acknowledged only once its WAL is
+ * flushed (and, with synchronous standbys, confirmed by them): `on`, or `remote_apply` when that
+ * stronger level is already set. Every statement that writes the target or tombstone table
+ * reads its rows through it, so no write path can miss it, and it costs no round trip (a
+ * `SET LOCAL` statement would cost one per write, and a lone upsert would need BEGIN/COMMIT
+ * around it), stays correct behind transaction-pooling proxies (unlike a session setting or a
+ * startup option) and survives a role's `ALTER ROLE … SET synchronous_commit = off`. The
+ * subquery is not flattened (it calls a volatile function), and a row reaches the write only
+ * through the join, so the setting is made before anything is written.
+ */
+export const DURABLE_COMMIT =
+  "(SELECT set_config('synchronous_commit', CASE current_setting('synchronous_commit') " +
+  "WHEN 'remote_apply' THEN 'remote_apply' ELSE 'on' END, true)) AS durable_commit";
+
 const names = (cols: readonly { name: string }[], prefix = '') =>
   cols.map((c) => prefix + quoteIdent(c.name)).join(', ');
 
@@ -89,13 +107,13 @@ export function upsertStatement(plan: PostgresTablePlan, source: RowSource): Sta
   const insert = `INSERT INTO ${plan.quoted} AS t (${target.join(', ')})`;
   if (!plan.tombstone) {
     return {
-      sql: `${insert} SELECT ${select.join(', ')} FROM ${source.sql} ${conflict}`,
+      sql: `${insert} SELECT ${select.join(', ')} FROM ${DURABLE_COMMIT}, ${source.sql} ${conflict}`,
       bindings: source.bindings,
     };
   }
   const tomb = plan.tombstone.quoted;
   const sql =
-    `WITH s AS MATERIALIZED (SELECT * FROM ${source.sql}), ` +
+    `WITH s AS MATERIALIZED (SELECT s.* FROM ${DURABLE_COMMIT}, ${source.sql}), ` +
     `cleared AS (DELETE FROM ${tomb} AS d USING s WHERE ${keyMatch(plan, 'd', 's')} AND d.${pos} < s.${pos}) ` +
     `${insert} SELECT ${select.join(', ')} FROM s ` +
     `WHERE NOT EXISTS (SELECT 1 FROM ${tomb} AS d WHERE ${keyMatch(plan, 'd', 's')} AND d.${pos} >= s.${pos}) ` +
@@ -124,14 +142,14 @@ export function deleteStatement(
       .map((c) => `${quoteIdent(c.name)} = excluded.${quoteIdent(c.name)}`);
     set.push(`${deleted} = excluded.${deleted}`);
     const sql =
-      `INSERT INTO ${plan.quoted} AS t (${names(cols)}, ${deleted}) SELECT ${names(cols, 's.')}, s.${deleted} FROM ${source} ` +
+      `INSERT INTO ${plan.quoted} AS t (${names(cols)}, ${deleted}) SELECT ${names(cols, 's.')}, s.${deleted} FROM ${DURABLE_COMMIT}, ${source} ` +
       `ON CONFLICT (${names(plan.keyColumns)}) DO UPDATE SET ${set.join(', ')} WHERE t.${pos} < excluded.${pos}`;
     return { sql, bindings };
   }
   const tomb = plan.tombstone!.quoted;
   const keys = names(plan.keyColumns);
   const sql =
-    `WITH s AS MATERIALIZED (SELECT * FROM ${source}), ` +
+    `WITH s AS MATERIALIZED (SELECT s.* FROM ${DURABLE_COMMIT}, ${source}), ` +
     `marked AS (INSERT INTO ${tomb} AS d (${keys}, ${pos}, ${deleted}) SELECT ${names(plan.keyColumns, 's.')}, s.${pos}, s.${deleted} FROM s ` +
     `ON CONFLICT (${keys}) DO UPDATE SET ${pos} = excluded.${pos}, ${deleted} = excluded.${deleted} WHERE d.${pos} < excluded.${pos}) ` +
     `DELETE FROM ${plan.quoted} AS t USING s WHERE ${keyMatch(plan, 't', 's')} AND t.${pos} < s.${pos}`;
