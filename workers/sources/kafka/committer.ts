@@ -38,6 +38,17 @@ export class OffsetCommitter {
     this.kick();
   }
 
+  /**
+   * Drops the offsets waiting for the next request (a rebalance ended the generation they were
+   * written in: sent now, they would be committed in the next one, maybe for a partition another
+   * member owns). Returns them; a request already in flight is not recalled.
+   */
+  clear(): PartitionOffset[] {
+    const dropped = [...this.pending.values()];
+    this.pending.clear();
+    return dropped;
+  }
+
   /** Resolves once everything added so far has been sent (committed, or reported as failed). */
   async flush(): Promise<void> {
     while (this.inFlight !== undefined || this.pending.size > 0) {

@@ -9,6 +9,10 @@ import { InFlightWindow } from './window.js';
 /** Handles one partition's fetched messages; resolves when all are durably handled. */
 export type BatchHandler = (messages: RawMessage[], heartbeat: () => Promise<void>) => Promise<void>;
 
+function partitionKey(topic: string, partition: number): string {
+  return `${topic}\u0000${partition}`;
+}
+
 /** Shared by every message without headers (most CDC records): nothing to allocate. */
 const NO_HEADERS: Readonly<Record<string, string>> = Object.freeze({});
 
@@ -29,7 +33,13 @@ function toRaw(topic: string, partition: number, m: KafkaMessage): RawMessage {
 /**
  * Kafka consumer-group source. Offsets are committed manually, per partition, only after the
  * handler resolved for every message up to them (sent by an OffsetCommitter, off the fetch loop),
- * and never for a partition this worker no longer owns (a stale batch after a rebalance is dropped uncommitted; its new owner re-reads it).
+ * and never for a partition this worker no longer owns: a batch commits only in the group
+ * generation it was fetched in. Every rebalance this member goes through (kafkajs' GROUP_JOIN)
+ * starts a new one, so the batches in flight then, and the offsets waiting to be sent, are dropped
+ * uncommitted; whoever owns the partition now re-reads them from the last commit (kafkajs re-reads
+ * every assigned partition from its committed offset after a rebalance anyway, so a partition this
+ * member keeps loses nothing by it). kafkajs' `isStale()` only means "a seek happened", not
+ * "revoked", so it cannot tell this by itself.
  * A partition has a bounded window of batches in flight (see window.ts): the next fetch overlaps
  * earlier batches' writes, and fetching waits when the window is full (backpressure).
  */
@@ -49,6 +59,10 @@ export class KafkaSource {
   private running = false;
   /** Whether it is subscribing, or waiting for its topics to exist (the worker is not ready meanwhile). */
   waiting = false;
+  /** Group generations this member has joined (GROUP_JOINs seen); a batch commits only in its own. */
+  private generation = 0;
+  /** Partitions assigned in the current generation; undefined until the first join. */
+  private assigned: Set<string> | undefined;
 
   constructor(
     private readonly kafka: Kafka,
@@ -89,8 +103,23 @@ export class KafkaSource {
           'Offset commit failed; the records are written, and the next commit (or the next owner) covers them.',
         ),
     );
-    // Before partitions move, send the offsets of what is already written (fewer re-reads).
+    // Before partitions move, send the offsets of what is already written (fewer re-reads): the
+    // group accepts commits of the current generation while it prepares the rebalance.
     consumer.on(consumer.events.REBALANCING, () => void this.committer?.flush());
+    // Joined (again): a new generation. What was fetched before it is no longer committed.
+    consumer.on(consumer.events.GROUP_JOIN, (e) => {
+      this.generation += 1;
+      const assigned = new Set<string>();
+      for (const [topic, partitions] of Object.entries(e.payload.memberAssignment))
+        for (const p of partitions) assigned.add(partitionKey(topic, p));
+      this.assigned = assigned;
+      const dropped = this.committer?.clear() ?? [];
+      if (dropped.length > 0)
+        this.logger.info(
+          { partitions: dropped.map((o) => `${o.topic}[${o.partition}]@${o.offset}`).join(' ') },
+          'Rebalanced before these offsets were sent; not committing them (the partitions are re-read from the last commit).',
+        );
+    });
     consumer.on(consumer.events.CRASH, (e) => {
       if (e.payload.restart) return;
       this.running = false;
@@ -158,8 +187,11 @@ export class KafkaSource {
   private async onBatch(payload: EachBatchPayload, handler: BatchHandler): Promise<void> {
     const { batch, heartbeat, isRunning, isStale } = payload;
     if (batch.messages.length === 0 || !isRunning() || isStale() || this.failed || this.stopping) return;
+    const key = partitionKey(batch.topic, batch.partition);
+    // Not (or no longer) this member's partition: its owner reads it.
+    if (this.assigned !== undefined && !this.assigned.has(key)) return;
+    const generation = this.generation;
     const messages = batch.messages.map((m) => toRaw(batch.topic, batch.partition, m));
-    const key = `${batch.topic}\u0000${batch.partition}`;
     let window = this.windows.get(key);
     if (window === undefined) {
       window = new InFlightWindow(this.config.max_records_in_flight);
@@ -178,10 +210,10 @@ export class KafkaSource {
       .then(
         () => {
           if (this.failed) return;
-          if (isStale()) {
+          if (generation !== this.generation || isStale()) {
             this.logger.info(
-              { topic: batch.topic, partition: batch.partition },
-              'Partition revoked during a batch; not committing.',
+              { topic: batch.topic, partition: batch.partition, offset: next },
+              'Rebalanced during a batch; not committing it (the partition is re-read from the last commit).',
             );
             return;
           }
