@@ -77,7 +77,17 @@ async function readVisible(sink: SnowflakeSink): Promise<Map<number, Visible>> {
   return out;
 }
 
-/** Whether the target takes PUT from snowflake-sdk (the stack's fakesnow wrapper does not, see the README). */
+/**
+ * The one failure of `load: copy` the stack's emulator is known for (see the sink README): snowflake-sdk's
+ * GCS client crashes on fakesnow's stage info, which has no region. Only this skips the copy tests.
+ */
+const EMULATOR_PUT_CRASH =
+  /load copy: PUT of the staged file failed inside snowflake-sdk \(Cannot read properties of undefined \(reading 'toLowerCase'\)\)/;
+
+/**
+ * Writes one row with `load: copy`. Resolves with the skip reason when the target fails with the
+ * emulator's known PUT crash, undefined when it works, and rejects with any other error.
+ */
 async function copySupported(): Promise<string | undefined> {
   const sink = sinkFor(config({ load: 'copy' }));
   try {
@@ -85,12 +95,25 @@ async function copySupported(): Promise<string | undefined> {
     await sink.write(batch([row(1, pos(1))]));
     return undefined;
   } catch (err) {
-    return err instanceof Error ? err.message.split('\n')[0] : String(err);
+    if (PipelineError.is(err) && err.code === 'SINK_CONFIG_INVALID' && EMULATOR_PUT_CRASH.test(err.message)) {
+      return err.message.split('\n')[0];
+    }
+    throw err;
   } finally {
     await sink.close().catch(() => undefined);
   }
 }
-const copyUnsupported = await copySupported();
+const copyProbe = await copySupported().then(
+  (skip) => ({ skip, error: undefined }),
+  (error: unknown) => ({ skip: undefined, error }),
+);
+const copyUnsupported = copyProbe.skip;
+
+describe('snowflake load=copy', () => {
+  it('writes a row, or fails only with the emulator’s known PUT crash (which skips the copy tests)', () => {
+    if (copyProbe.error !== undefined) throw copyProbe.error;
+  });
+});
 
 for (const load of ['bind', 'values', 'copy'] as const) {
   for (const on_delete of ['delete', 'mark'] as const) {
