@@ -5,8 +5,16 @@ import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { assertDistFresh, runDist, startDist } from '../support/dist-cli.js';
 import { churnPipelineCopy } from '../support/pipelines.js';
-import { deleteGroups, deleteTopics, env as stack, uniqueId, waitFor, withPg } from '../support/stack.js';
-import { churnEnv, createCustomers, dropTables, testQueues } from './backfill-support.js';
+import {
+  deleteGroups,
+  deleteTopics,
+  dropPgTables,
+  env as stack,
+  uniqueId,
+  waitFor,
+  withPg,
+} from '../support/stack.js';
+import { churnEnv, createCustomers, testQueues } from './backfill-support.js';
 
 // The README's CLI as processes: `node dist/workers/cli/main.js <command>` (what supervisors run),
 // with exit codes, stdout/stderr and `--format json` checked. Built by `npm run build`; a source
@@ -39,7 +47,7 @@ before(async () => {
 
 after(async () => {
   await queues.close();
-  await dropTables(e['CHURN_SOURCE_TABLE']!, e['CHURN_SCORES_TABLE']!);
+  await dropPgTables(e['CHURN_SOURCE_TABLE']!, e['CHURN_SCORES_TABLE']!);
   await deleteTopics([e['CHURN_TOPIC']!, e['CHURN_OUTPUT_TOPIC']!, e['CHURN_DLQ']!]);
   await deleteGroups([e['CHURN_GROUP']!]);
 });
