@@ -24,6 +24,7 @@ import { DEFAULT_MIX } from './events.js';
 import { type LatencyResult, LOW_LATENCY_PIPELINE, runLatency } from './latency.js';
 import { runKafkaConnectJdbc } from './peers/kafka-connect-jdbc.js';
 import { type PeerResult, runQuixStreams } from './peers/quixstreams.js';
+import { useBenchPostgres } from './postgres.js';
 import { machineInfo } from './procstat.js';
 import { type ProfileSummary, summarizeProfiles } from './profile.js';
 import { printReport } from './report.js';
@@ -133,11 +134,14 @@ async function main(): Promise<void> {
   const runId = uniqueId();
   const machine = machineInfo();
   const topics: BenchTopic[] = [];
+  // Production durability: the bench's own Postgres (fsync, synchronous_commit, full_page_writes on)
+  const postgres = await useBenchPostgres();
   const out: Record<string, unknown> = {
     schema_version: 1,
     mode: args.tiny ? 'tiny' : quick ? 'quick' : 'full',
     started_at: new Date(started).toISOString(),
     machine,
+    postgres,
     cli: cliCommand().mode,
   };
   try {
@@ -403,6 +407,8 @@ async function main(): Promise<void> {
         (ok(out['sustainable'] as Maybe<{ sustainable_events_per_s: number | null }> | undefined) ?? null)
           ?.sustainable_events_per_s ?? null,
       definitions: {
+        postgres:
+          "the Postgres the sink, the latency trigger and the peers write to: the bench's own instance (test/bench/postgres.ts) with fsync, synchronous_commit and full_page_writes on, as in production, unless BENCH_DATABASE_URL; its settings as the server reports them",
         e2e_events_per_s:
           'streamscore run --workers 2 test/bench/pipelines/churn-bench.yaml (pipelines/churn-scoring.yaml with Postgres + the output topic as sinks), Debezium Avro topic, GBT-100; catch-up messages/s (tombstones included) from the first commit to the end, median of runs',
         consume_only_events_per_s:
@@ -444,6 +450,8 @@ for (const sig of ['SIGINT', 'SIGTERM'] as const) {
     process.exit(130);
   });
 }
-if (args.cleanup) await cleanupLeftovers();
-else await main();
+if (args.cleanup) {
+  await useBenchPostgres();
+  await cleanupLeftovers();
+} else await main();
 process.exit(0);

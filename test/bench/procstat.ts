@@ -5,6 +5,7 @@
 import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { cpus, totalmem } from 'node:os';
+import { benchPostgresPid } from './postgres.js';
 
 const TICK = (() => {
   try {
@@ -100,9 +101,13 @@ function pidFile(name: string): number | undefined {
   return readStat(pid) ? pid : undefined;
 }
 
-/** The stack's service processes this benchmark accounts for (undefined when external or down). */
+/**
+ * The service processes this benchmark accounts for (undefined when external or down): the
+ * bench's own Postgres (test/bench/postgres.ts) and the stack's broker.
+ */
 export function stackPids(): { postgres: number | undefined; kafka: number | undefined } {
-  return { postgres: pidFile('postgres'), kafka: pidFile('kafka') };
+  const pg = benchPostgresPid();
+  return { postgres: pg !== undefined && readStat(pg) ? pg : undefined, kafka: pidFile('kafka') };
 }
 
 /** A reading of several CPU counters at once; `since` gives the deltas in seconds. */

@@ -21,6 +21,12 @@ export function printReport(r: Obj): void {
   lines.push(
     `streamscore bench (${r['mode']}) · ${m['cores']} cores, ${m['memory_gb']} GB · node ${get(m, 'versions.node')} · kafka ${get(m, 'versions.kafka')} · load avg at start ${(m['load_avg_at_start'] as number[]).join(' ')} · CLI from ${r['cli']}`,
   );
+  const pgs = get(r, 'postgres.settings') as Record<string, string> | undefined;
+  if (pgs) {
+    lines.push(
+      `postgres (${get(r, 'postgres.instance') === 'own' ? "the bench's own instance" : 'BENCH_DATABASE_URL'}): ${['fsync', 'synchronous_commit', 'full_page_writes'].map((k) => `${k}=${pgs[k] ?? '?'}`).join(' ')}`,
+    );
+  }
   for (const t of (r['topics'] as Obj[] | undefined) ?? []) {
     lines.push(
       `topic ${t['format']}: ${fmt(num(t['messages']))} messages (c/u/d ${get(t, 'events.c')}/${get(t, 'events.u')}/${get(t, 'events.d')} + tombstones), mean value ${t['mean_value_bytes']} B, 6 partitions`,

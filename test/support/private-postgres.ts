@@ -57,15 +57,15 @@ function asPg(cmd: string, args: string[]): string {
 }
 
 /**
- * Creates (not yet starts) an instance under `<shared STACK_DIR>/scratch/<name>`: a directory the
- * `postgres` OS user can reach, unlike a root-owned mkdtemp directory.
+ * Creates (not yet starts) an instance under `<shared STACK_DIR>/scratch/<name>` (or `dir`): a
+ * directory the `postgres` OS user can reach, unlike a root-owned mkdtemp directory.
  */
 export async function privatePostgres(
   name: string,
-  opts: { durability?: 'fast' | 'durable'; port?: number } = {},
+  opts: { durability?: 'fast' | 'durable'; port?: number; dir?: string } = {},
 ): Promise<PrivatePostgres> {
   const port = opts.port ?? (await freePort());
-  const stackDir = resolve(process.env['STACK_DIR'] ?? '.stack', 'scratch', name);
+  const stackDir = opts.dir ?? resolve(process.env['STACK_DIR'] ?? '.stack', 'scratch', name);
   mkdirSync(dirname(stackDir), { recursive: true });
   const dataDir = join(stackDir, 'postgres', 'data');
   const env: NodeJS.ProcessEnv = {

@@ -305,6 +305,15 @@ stack_down() {
   done
   for p in "${pids[@]}"; do wait "$p" || rc=1; done
   rm -f "$RUN_DIR"/*.result
+  # a full down also stops the Postgres instances started with STACK_DIR below this one (the
+  # bench's, test/bench/postgres.ts; a test's under scratch/ when the test was interrupted)
+  if (($# == 0)); then
+    local d
+    for d in "$STACK_DIR"/*/ "$STACK_DIR"/scratch/*/; do
+      [[ -s "$d/run/postgres.pid" ]] || continue
+      STACK_DIR="${d%/}" "$LOCAL_DIR/stack" down postgres || rc=1
+    done
+  fi
   ((rc == 0)) && info "stack down"
   return $rc
 }
