@@ -1,5 +1,6 @@
 /** Shared helpers for integration and e2e tests on the real local stack (make stack-up). */
 import { randomBytes } from 'node:crypto';
+import { type AddressInfo, createServer } from 'node:net';
 import { Kafka, logLevel } from 'kafkajs';
 import pg from 'pg';
 import {
@@ -175,7 +176,8 @@ export async function deleteTopics(topics: string[]): Promise<void> {
   await admin.connect();
   try {
     const existing = new Set(await admin.listTopics());
-    const gone = topics.filter((t) => existing.has(t));
+    // Once each: the broker refuses a request that names a topic twice (INVALID_REQUEST).
+    const gone = [...new Set(topics)].filter((t) => existing.has(t));
     if (gone.length > 0) await admin.deleteTopics({ topics: gone, timeout: 30000 });
   } finally {
     await admin.disconnect();
@@ -192,7 +194,7 @@ export async function deleteGroups(groups: string[]): Promise<void> {
   await admin.connect();
   try {
     const existing = new Set((await admin.listGroups()).groups.map((g) => g.groupId));
-    for (const g of groups.filter((x) => existing.has(x))) {
+    for (const g of [...new Set(groups)].filter((x) => existing.has(x))) {
       await waitFor(
         `consumer group ${g} deleted`,
         async () => {
@@ -207,11 +209,31 @@ export async function deleteGroups(groups: string[]): Promise<void> {
   }
 }
 
-/** Drops Postgres tables and their `__tombstones` tables, when they exist. */
+/**
+ * Drops Postgres tables and their `__tombstones` tables, when they exist, and the sink's bookkeeping
+ * of them (`<schema>.streamscore_migrations`, left by sinks with `create_table: true`).
+ */
 export async function dropPgTables(...tables: string[]): Promise<void> {
   await withPg(async (c) => {
-    for (const t of tables) await c.query(`drop table if exists ${t}, ${t}__tombstones`);
+    for (const t of tables) {
+      await c.query(`drop table if exists ${t}, ${t}__tombstones`);
+      const schema = t.includes('.') ? t.split('.')[0] : 'public';
+      const book = `${schema}.streamscore_migrations`;
+      if ((await c.query('select to_regclass($1) as t', [book])).rows[0].t === null) continue;
+      await c.query(`delete from ${book} where name = any($1)`, [
+        [`create table ${t}`, `create table ${t}__tombstones`],
+      ]);
+    }
   });
+}
+
+/** A TCP port that was free a moment ago (bound to port 0 and released), e.g. for a worker's metrics. */
+export async function freePort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const { port } = server.address() as AddressInfo;
+  await new Promise((r) => server.close(r));
+  return port;
 }
 
 /** Drops warehouse (Snowflake / fakesnow) tables and their `__TOMBSTONES` tables, when they exist. */
@@ -224,4 +246,17 @@ export async function dropSnowflakeTables(...tables: string[]): Promise<void> {
   } finally {
     await wh.close();
   }
+}
+
+/**
+ * Removes what `streamscore run`/`backfill` of pipelines/churn-scoring.yaml makes under the
+ * environment `e` (the CHURN_* variables a test sets): the input, output and dead-letter topics,
+ * the consumer group, the Postgres scores and source tables, the warehouse tables. Unset ones are skipped.
+ */
+export async function removeChurnObjects(e: Record<string, string | undefined>): Promise<void> {
+  const set = (...names: string[]) => names.flatMap((n) => (e[n] ? [e[n]] : []));
+  await deleteTopics(set('CHURN_TOPIC', 'CHURN_OUTPUT_TOPIC', 'CHURN_DLQ'));
+  await deleteGroups(set('CHURN_GROUP'));
+  await dropPgTables(...set('CHURN_SCORES_TABLE', 'CHURN_SOURCE_TABLE'));
+  await dropSnowflakeTables(...set('CHURN_WH_TABLE', 'CHURN_WH_HISTORY_TABLE'));
 }

@@ -8,7 +8,13 @@ import { Secret } from '../../../workers/core/secret.js';
 import { env, uniqueId, withPg } from '../../support/stack.js';
 
 // The Postgres table reader on the real database: keyset chunk plans, snapshot reads, errors.
-const schema = `bf_reader_${uniqueId()}`;
+const id = uniqueId();
+const schema = `bf_reader_${id}`;
+// The readers' sessions carry this file's own application_name (the URL's parameter wins over the
+// reader's 'streamscore-backfill'), so counting them does not count another test's or the demo's.
+const appName = `bf-reader-test-${id}`;
+const url = new URL(env.databaseUrl);
+url.searchParams.set('application_name', appName);
 const table = `${schema}.items`;
 const N = 1000;
 const ALL: BackfillFilter = { where: [], since: null };
@@ -18,7 +24,7 @@ function reader(
 ): PostgresTableReader {
   return new PostgresTableReader(
     {
-      url: new Secret(env.databaseUrl),
+      url: new Secret(url.toString()),
       table: overrides.table ?? table,
       key: overrides.key ?? ['a', 'b'],
       ...(overrides.updated_at ? { updated_at: overrides.updated_at } : {}),
@@ -169,21 +175,24 @@ describe('PostgresTableReader', () => {
   it('leaving a chunk early ends its transaction and frees the connection', async () => {
     const r = reader();
     try {
+      const openTransactions = () =>
+        withPg(
+          async (c) =>
+            (
+              await c.query(
+                `select count(*)::int as n from pg_stat_activity
+                 where application_name = $1 and state like 'idle in transaction%'`,
+                [appName],
+              )
+            ).rows[0].n,
+        );
       const plan = await r.planChunks(ALL, 10_000);
       for await (const s of r.readChunk(plan.ranges[0]!, ALL, { fetchRows: 10 })) {
         assert.equal(s.records.length, 10);
+        assert.equal(await openTransactions(), 1, 'the chunk is read in a transaction of this reader');
         break;
       }
-      const open = await withPg(
-        async (c) =>
-          (
-            await c.query(
-              `select count(*)::int as n from pg_stat_activity
-               where application_name = 'streamscore-backfill' and state like 'idle in transaction%'`,
-            )
-          ).rows[0].n,
-      );
-      assert.equal(open, 0);
+      assert.equal(await openTransactions(), 0);
     } finally {
       await r.close();
     }

@@ -4,7 +4,17 @@ import { Kafka, logLevel } from 'kafkajs';
 import type { RawMessage } from '../../../workers/core/types.js';
 import { createDecoder } from '../../../workers/decode/create.js';
 import { createSchemaRegistry } from '../../../workers/decode/registry.js';
-import { dropDebezium, env, registerDebezium, uniqueId, waitFor, withPg } from '../../support/stack.js';
+import { deleteSubjects } from '../../bench/topic.js';
+import {
+  deleteGroups,
+  deleteTopics,
+  dropDebezium,
+  env,
+  registerDebezium,
+  uniqueId,
+  waitFor,
+  withPg,
+} from '../../support/stack.js';
 
 /**
  * Postgres → Debezium (Kafka Connect) → Kafka → decoder, for each converter the stack offers:
@@ -20,6 +30,8 @@ const kafka = new Kafka({
 const converters = ['json', 'json-noschema', 'avro'] as const;
 const connector = (c: string) => `decode-live-${id}-${c}`;
 const prefix = (c: string) => `declive${id}${c.replace('-', '')}`;
+const topicOf = (c: string) => `${prefix(c)}.public.${table}`;
+const groups: string[] = [];
 
 async function consume(topic: string, count: number): Promise<RawMessage[]> {
   const admin = kafka.admin();
@@ -29,7 +41,9 @@ async function consume(topic: string, count: number): Promise<RawMessage[]> {
   } finally {
     await admin.disconnect();
   }
-  const consumer = kafka.consumer({ groupId: `decode-it-${uniqueId()}` });
+  const groupId = `decode-it-${uniqueId()}`;
+  groups.push(groupId);
+  const consumer = kafka.consumer({ groupId });
   await consumer.connect();
   await consumer.subscribe({ topic, fromBeginning: true });
   const got: RawMessage[] = [];
@@ -85,17 +99,15 @@ describe('live Debezium events through the decoder', { timeout: 240_000 }, () =>
   after(async () => {
     await Promise.all(converters.map((c) => dropDebezium(connector(c))));
     await withPg((c) => c.query(`drop table if exists public.${table}`));
-    const admin = kafka.admin();
-    await admin.connect();
-    await admin
-      .deleteTopics({ topics: converters.map((c) => `${prefix(c)}.public.${table}`) })
-      .catch(() => undefined);
-    await admin.disconnect();
+    await deleteTopics(converters.map(topicOf));
+    await deleteGroups(groups);
+    // The Avro converter registered the key and value schemas of its topic.
+    await deleteSubjects(env.registryUrl, [`${topicOf('avro')}-key`, `${topicOf('avro')}-value`]);
   });
 
   for (const converter of converters) {
     it(`${converter}: r, u (TOAST unchanged), d, tombstone`, async () => {
-      const messages = await consume(`${prefix(converter)}.public.${table}`, 4);
+      const messages = await consume(topicOf(converter), 4);
       const decoder = createDecoder(
         { debezium: { encoding: converter === 'avro' ? 'avro' : 'json', unavailable_value: 'null' } },
         {

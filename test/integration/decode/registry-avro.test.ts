@@ -1,12 +1,13 @@
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { describe, it } from 'node:test';
+import { after, describe, it } from 'node:test';
 import { SchemaRegistry, SchemaType } from '@kafkajs/confluent-schema-registry';
 import { PipelineError } from '../../../workers/core/errors.js';
 import type { RawMessage } from '../../../workers/core/types.js';
 import { createDecoder } from '../../../workers/decode/create.js';
 import { createSchemaRegistry, registryFromConfluentClient } from '../../../workers/decode/registry.js';
+import { deleteSubjects } from '../../bench/topic.js';
 import { env, uniqueId } from '../../support/stack.js';
 
 const msg = (value: Buffer, key: Buffer | null = null, offset = '0'): RawMessage => ({
@@ -26,6 +27,9 @@ const envelopeSchema = (
   ) as Record<string, string>
 )['2']!;
 
+const subjects: string[] = [];
+after(() => deleteSubjects(env.registryUrl, subjects));
+
 describe('decoders on the real schema registry (Apicurio, Confluent API)', () => {
   const client = new SchemaRegistry({ host: env.registryUrl });
 
@@ -41,6 +45,7 @@ describe('decoders on the real schema registry (Apicurio, Confluent API)', () =>
       ],
     };
     const subject = `decode-it-${uniqueId()}-value`;
+    subjects.push(subject);
     const { id } = await client.register(
       { type: SchemaType.AVRO, schema: JSON.stringify(schema) },
       { subject },
@@ -60,6 +65,7 @@ describe('decoders on the real schema registry (Apicurio, Confluent API)', () =>
 
   it('Debezium Avro: an envelope registered under a fresh subject decodes with logical types and position', async () => {
     const subject = `decode-it-${uniqueId()}-value`;
+    subjects.push(subject);
     const { id } = await client.register({ type: SchemaType.AVRO, schema: envelopeSchema }, { subject });
     const row = {
       id: 7,

@@ -8,6 +8,8 @@ import { createSinks } from '../../../workers/sinks/create.js';
 import { DeadLetterWriter } from '../../../workers/sinks/dead-letter/writer.js';
 import type { KafkaSinkConfig } from '../../../workers/sinks/kafka/config.js';
 import { KafkaSink } from '../../../workers/sinks/kafka/sink.js';
+import { deleteSubjects } from '../../bench/topic.js';
+import { deleteGroups, deleteTopics } from '../../support/stack.js';
 import {
   batch,
   compositeSchema,
@@ -23,8 +25,21 @@ import { KAFKA_BROKERS, SCHEMA_REGISTRY_URL, unique } from './env.js';
 const kafka = new Kafka({ clientId: 'sink-tests', brokers: KAFKA_BROKERS, logLevel: logLevel.NOTHING });
 const registry = new SchemaRegistry({ host: SCHEMA_REGISTRY_URL });
 
+/** The topics and groups the tests create, and the subjects the Avro sink registers for them. */
+const topics: string[] = [];
+const groups: string[] = [];
+after(async () => {
+  await deleteTopics(topics);
+  await deleteGroups(groups);
+  await deleteSubjects(
+    SCHEMA_REGISTRY_URL,
+    topics.flatMap((t) => [`${t}-key`, `${t}-value`]),
+  );
+});
+
 async function createTopic(prefix: string, partitions = 3): Promise<string> {
   const topic = unique(prefix);
+  topics.push(topic);
   const admin = kafka.admin();
   await admin.connect();
   await admin.createTopics({ topics: [{ topic, numPartitions: partitions }], waitForLeaders: true });
@@ -34,7 +49,9 @@ async function createTopic(prefix: string, partitions = 3): Promise<string> {
 
 /** Reads `count` messages of `topic` from the beginning (across partitions, per-partition order kept). */
 async function readBack(topic: string, count: number, timeoutMs = 20_000): Promise<KafkaMessage[]> {
-  const consumer = kafka.consumer({ groupId: unique('sink-tests') });
+  const groupId = unique('sink-tests');
+  groups.push(groupId);
+  const consumer = kafka.consumer({ groupId });
   await consumer.connect();
   await consumer.subscribe({ topic, fromBeginning: true });
   const out: KafkaMessage[] = [];

@@ -1,6 +1,4 @@
 import assert from 'node:assert/strict';
-import type { AddressInfo } from 'node:net';
-import { createServer } from 'node:net';
 import { after, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Kafka, logLevel } from 'kafkajs';
@@ -10,7 +8,16 @@ import { KafkaSource } from '../../../workers/sources/kafka/source.js';
 import { EnvelopeEncoder } from '../../bench/events.js';
 import { startCli } from '../../support/cli.js';
 import { churnPipelineCopy } from '../../support/pipelines.js';
-import { env, uniqueId, waitFor, withPg } from '../../support/stack.js';
+import {
+  deleteGroups,
+  deleteTopics,
+  dropPgTables,
+  env,
+  freePort,
+  uniqueId,
+  waitFor,
+  withPg,
+} from '../../support/stack.js';
 
 // A worker started before its topic exists (Debezium creates it with the first snapshot) waits for
 // it, naming it, instead of exiting with kafkajs' "This server does not host this topic-partition".
@@ -27,14 +34,15 @@ const noAutoCreate = {
   consumer: (o: Parameters<Kafka['consumer']>[0]) => kafka.consumer({ ...o, allowAutoTopicCreation: false }),
   admin: () => kafka.admin(),
 } as unknown as Kafka;
+/** What the tests create (or make the broker and the workers create), removed afterwards. */
 const created: string[] = [];
+const groups: string[] = [];
+const tables: string[] = [];
 
 after(async () => {
-  const admin = kafka.admin();
-  await admin.connect();
-  const existing = new Set(await admin.listTopics());
-  await admin.deleteTopics({ topics: created.filter((t) => existing.has(t)) }).catch(() => undefined);
-  await admin.disconnect();
+  await deleteTopics(created);
+  await deleteGroups(groups);
+  await dropPgTables(...tables);
 });
 
 async function topicExists(topic: string): Promise<boolean> {
@@ -63,14 +71,6 @@ async function produce(topic: string, messages: { key?: Buffer | string; value: 
   await producer.disconnect();
 }
 
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  const { port } = server.address() as AddressInfo;
-  await new Promise((r) => server.close(r));
-  return port;
-}
-
 function recordingLogger() {
   const lines: string[] = [];
   const logger: Logger = {
@@ -84,6 +84,7 @@ function recordingLogger() {
 
 /** A source on `topic` (its own group), collecting what it consumes and whether it failed. */
 async function startSource(client: Kafka, topic: string, logger: Logger) {
+  groups.push(`g-${topic}`);
   const source = new KafkaSource(
     client,
     kafkaSourceConfig.parse({ brokers: env.kafkaBrokers, topics: topic, group_id: `g-${topic}` }),
@@ -103,6 +104,8 @@ function startWorker(id: string, port = 0) {
   const prefix = `wait${id}`;
   const topic = `${prefix}.crm.customers`;
   created.push(topic, `wait-scores-${id}`, `wait-${id}.dlq`);
+  groups.push(`wait-${id}`);
+  tables.push(`ml.wait_${id}`);
   const worker = startCli(['run', churnPipelineCopy(`wait-${id}`, { warehouse: false })], {
     CHURN_TOPIC: topic,
     CHURN_GROUP: `wait-${id}`,
@@ -167,7 +170,6 @@ describe('streamscore run: a topic that does not exist yet', () => {
     } finally {
       const code = await worker.stop();
       assert.equal(code, 0, worker.output().slice(-3000));
-      await withPg((c) => c.query(`drop table if exists ml.wait_${id}, ml.wait_${id}__tombstones`));
     }
   });
 

@@ -1,11 +1,15 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { Kafka, logLevel } from 'kafkajs';
-import { env, uniqueId, waitFor } from '../../support/stack.js';
+import { deleteGroups, deleteTopics, env, uniqueId, waitFor } from '../../support/stack.js';
 
-test('kafka: create a topic, produce and consume with kafkajs', async () => {
+test('kafka: create a topic, produce and consume with kafkajs', async (t) => {
   const id = uniqueId();
   const topic = `smoke-${id}`;
+  t.after(async () => {
+    await deleteTopics([topic]);
+    await deleteGroups([`smoke-${id}`]);
+  });
   const kafka = new Kafka({
     brokers: env.kafkaBrokers.split(','),
     clientId: `smoke-${id}`,

@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { SchemaRegistry, SchemaType } from '@kafkajs/confluent-schema-registry';
 import avro from 'avsc';
+import { deleteSubjects } from '../../bench/topic.js';
 import { env, uniqueId } from '../../support/stack.js';
 
 const v1 = {
@@ -14,9 +15,10 @@ const v1 = {
   ],
 };
 
-test('registry: register with the Confluent client on Apicurio, encode, decode with avsc, reject a breaking change', async () => {
+test('registry: register with the Confluent client on Apicurio, encode, decode with avsc, reject a breaking change', async (t) => {
   const subject = `smoke-${uniqueId()}-value`;
   const registry = new SchemaRegistry({ host: env.registryUrl });
+  t.after(() => deleteSubjects(env.registryUrl, [subject]));
   const { id } = await registry.register({ type: SchemaType.AVRO, schema: JSON.stringify(v1) }, { subject });
   assert.ok(id > 0);
 
