@@ -1,8 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { debeziumExample, query } from '../support/debezium-example.js';
+import { debeziumExample, query, queryTable } from '../support/debezium-example.js';
 import { referenceSession, runReference } from '../support/onnx-reference.js';
-import { waitFor } from '../support/stack.js';
 import { header, readTopicUntil, topicEnd, waitCommitted } from '../support/topics.js';
 
 // pipelines/demand-forecast.yaml as shipped: the ERP's store/SKU inputs captured by a real Debezium
@@ -79,10 +78,11 @@ interface Forecast {
 }
 
 async function forecasts(): Promise<Map<string, Forecast>> {
-  const rows = await query<Forecast>(
+  const rows = await queryTable<Forecast>(
+    ex.scores,
     `select store_sku, forecast_units, source_position::text as position, deleted_at is not null as deleted
      from ${ex.scores}`,
-  ).catch(() => [] as Forecast[]);
+  );
   return new Map(rows.map((r) => [r.store_sku, r]));
 }
 
@@ -100,8 +100,17 @@ async function assertForecasts(rows: Input[], got: Map<string, Forecast>): Promi
 }
 
 test('demand: the snapshot is forecast equal to onnxruntime, keyed store_id/sku; a row without qty is dead-lettered', async () => {
+  await ex.waitFor('the forecast table', async () => (await queryTable(ex.scores, 'select 1')).length > 0);
+  const columns = await query<{ column_name: string }>(
+    `select column_name from information_schema.columns where table_schema = $1 and table_name = 'scores'`,
+    [ex.schema],
+  );
+  assert.ok(
+    columns.some((c) => c.column_name === 'deleted_at'),
+    `on_delete: mark keeps deleted rows with a deleted_at column; the table has ${columns.map((c) => c.column_name)}`,
+  );
   const expected = ROWS - NULL_QTY;
-  const got = await waitFor(
+  const got = await ex.waitFor(
     `${expected} forecasts`,
     async () => {
       const f = await forecasts();

@@ -1,9 +1,9 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import type pg from 'pg';
-import { debeziumExample, query } from '../support/debezium-example.js';
+import { debeziumExample, query, queryTable } from '../support/debezium-example.js';
 import { referenceSession, runReference } from '../support/onnx-reference.js';
-import { waitFor, withPg } from '../support/stack.js';
+import { withPg } from '../support/stack.js';
 import { header, readTopicUntil, topicEnd, waitCommitted } from '../support/topics.js';
 
 // pipelines/fraud-scoring.yaml as shipped: payments captured by a real Debezium connector in its
@@ -94,14 +94,15 @@ interface Score {
 }
 
 const scores = () =>
-  query<Score>(
+  queryTable<Score>(
+    ex.scores,
     `select transaction_id, fraud_probability, fraud_label, source_position::text as position from ${ex.scores}`,
-  ).catch(() => [] as Score[]);
+  );
 
 test('fraud: inserted payments are scored equal to onnxruntime (probabilities[fraud], string labels); snapshot rows are not', async () => {
   await withPg((c) => insertTransactions(c, ex.table, 1, 200));
   const expected = 200 - NULL_VELOCITY;
-  const got = await waitFor(
+  const got = await ex.waitFor(
     `${expected} fraud scores`,
     async () => {
       const s = await scores();

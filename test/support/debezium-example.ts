@@ -15,6 +15,7 @@ import {
   env,
   registerDebezium,
   uniqueId,
+  waitFor,
   withPg,
 } from './stack.js';
 import { topicsStartingWith } from './topics.js';
@@ -53,6 +54,8 @@ export interface ExampleOptions {
 export interface ExampleCase extends ExampleNames {
   /** The running worker (started in `before`). */
   worker(): RunningCli;
+  /** stack.ts' waitFor, with the end of the worker's output in its timeout error. */
+  waitFor<T>(what: string, check: () => Promise<T | undefined | false>, timeoutMs?: number): Promise<T>;
 }
 
 export function debeziumExample(o: ExampleOptions): ExampleCase {
@@ -103,10 +106,20 @@ export function debeziumExample(o: ExampleOptions): ExampleCase {
       if (!worker) throw new Error('the worker is started in before()');
       return worker;
     },
+    waitFor: (what, check, timeoutMs) =>
+      waitFor(what, check, timeoutMs).catch((err: Error) => {
+        throw new Error(`${err.message}\nworker output:\n${worker?.output().slice(-3000)}`);
+      }),
   };
 }
 
 /** The rows of `sql`, read through a fresh connection. */
 export function query<R = Record<string, unknown>>(sql: string, params: unknown[] = []): Promise<R[]> {
   return withPg(async (c) => (await c.query(sql, params)).rows as R[]);
+}
+
+/** The rows of `sql` on `table`, none while the table does not exist yet (the worker creates it). */
+export async function queryTable<R = Record<string, unknown>>(table: string, sql: string): Promise<R[]> {
+  const [exists] = await query<{ t: string | null }>('select to_regclass($1) as t', [table]);
+  return exists?.t === null ? [] : query<R>(sql);
 }
