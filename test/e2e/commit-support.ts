@@ -6,9 +6,8 @@
 import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
-import { type Admin, Kafka, logLevel } from 'kafkajs';
 import { stringify } from 'yaml';
-import { env, withPg } from '../support/stack.js';
+import { deleteGroups, deleteTopics, dropPgTables, env, testKafka, withPg } from '../support/stack.js';
 
 export interface SmallPipeline {
   id: string;
@@ -20,13 +19,13 @@ export interface SmallPipeline {
 
 /**
  * Writes the pipeline to a temporary directory. `errors` is its spec.errors; `databaseUrl` lets a
- * test put a proxy between the sink and Postgres. A short session timeout lets a restarted
- * worker's group forget a SIGKILLed member quickly.
+ * test put a proxy between the sink and Postgres; `postgres` overrides fields of the sink. A short
+ * session timeout lets a restarted worker's group forget a SIGKILLed member quickly.
  */
 export function smallPipeline(
   name: string,
   id: string,
-  opts: { errors?: Record<string, unknown>; databaseUrl?: string } = {},
+  opts: { errors?: Record<string, unknown>; databaseUrl?: string; postgres?: Record<string, unknown> } = {},
 ): SmallPipeline {
   const p = {
     topic: `${name}-${id}`,
@@ -65,6 +64,7 @@ export function smallPipeline(
             key: ['id'],
             columns: { id: 'key', p: 'p' },
             create_table: true,
+            ...opts.postgres,
           },
         },
       ],
@@ -79,11 +79,7 @@ export function smallPipeline(
   return { id, ...p, file };
 }
 
-export const kafka = new Kafka({
-  brokers: env.kafkaBrokers.split(','),
-  clientId: 'e2e-commit',
-  logLevel: logLevel.NOTHING,
-});
+const kafka = testKafka('e2e-commit');
 
 export async function createTopic(topic: string): Promise<void> {
   const admin = kafka.admin();
@@ -136,33 +132,12 @@ export async function writtenIds(table: string): Promise<number[]> {
   });
 }
 
-/** Drops what a test created: the table (and its tombstone table), the topic, the group, the file. */
-export async function cleanUp(p: SmallPipeline, extraTopics: string[] = []): Promise<void> {
+/** Drops what a test created: the table (with its tombstones and bookkeeping), topic, group, file. */
+export async function cleanUp(p: SmallPipeline): Promise<void> {
   rmSync(dirname(p.file), { recursive: true, force: true });
-  await withPg(async (c) => {
-    await c.query(`drop table if exists ${p.table}, ${p.table}__tombstones`);
-  }).catch(() => undefined);
-  const admin = kafka.admin();
-  await admin.connect();
-  try {
-    // A SIGKILLed member stays in the group until its session times out (6 s): retry a while.
-    for (let i = 0; i < 20 && !(await deleteGroup(admin, p.group)); i++)
-      await new Promise((r) => setTimeout(r, 500));
-    await admin.deleteTopics({ topics: [p.topic, ...extraTopics] }).catch(() => undefined);
-  } finally {
-    await admin.disconnect();
-  }
-}
-
-/** Whether the group is gone (deleted now, or never there). */
-async function deleteGroup(admin: Admin, group: string): Promise<boolean> {
-  try {
-    await admin.deleteGroups([group]);
-    return true;
-  } catch (err) {
-    const groups = (err as { groups?: { error?: { type?: string } }[] }).groups ?? [];
-    return groups.some((g) => g.error?.type === 'GROUP_ID_NOT_FOUND');
-  }
+  await dropPgTables(p.table);
+  await deleteGroups([p.group]); // waits for a SIGKILLed member's session (6 s) to end
+  await deleteTopics([p.topic]);
 }
 
 export const range = (from: number, to: number) => Array.from({ length: to - from + 1 }, (_, i) => from + i);

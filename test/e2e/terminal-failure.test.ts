@@ -79,3 +79,21 @@ test('a record that cannot be decoded, without a dead-letter topic, makes the wo
   assert.match(w.output(), /no dead_letter_topic configured, so the worker stops rather than drop it/);
   assert.equal(await committedOffset(p.group, p.topic), 3, 'the next record to read is the undecodable one');
 });
+
+test('a fleet whose workers fail at every start gives up after STREAMSCORE_FLEET_MAX_FAILURES and exits 1', async () => {
+  // The sink's table does not exist and may not be created: every worker fails at start-up.
+  const p = smallPipeline('terminal-fleet', uniqueId(), { postgres: { create_table: false } });
+  created.push(p);
+  await createTopic(p.topic);
+  const fleet = startCli(['run', '--no-backfill', '--workers', '2', p.file], {
+    STREAMSCORE_LOG_LEVEL: 'info',
+    STREAMSCORE_FLEET_MAX_FAILURES: '3',
+  });
+  workers.push(fleet);
+  assert.equal(await exitCode(fleet, 45_000), 1, fleet.output().slice(-3000));
+  const out = fleet.output();
+  assert.match(out, /Worker failed; restarting/);
+  assert.match(out, /Workers failed 3 times within 300000 ms; giving up \(exit 1\)/);
+  const starts = out.match(/streamscore run: postgres sink: expected table .* to exist/g) ?? [];
+  assert.ok(starts.length >= 3, `each start failed on the missing table (${starts.length} times)`);
+});
