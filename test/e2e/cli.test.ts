@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { mkdirSync, readdirSync, readFileSync } from 'node:fs';
+import { mkdirSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
@@ -168,13 +168,17 @@ test('schema prints schemas/pipeline.schema.json; docs prints the reference, doc
   const dir = join(tmpdir(), `streamscore-docs-${id}`);
   mkdirSync(join(dir, 'docs'), { recursive: true });
   mkdirSync(join(dir, 'workers', 'expr'), { recursive: true });
-  const write = await runDist(['docs', '--write'], { cwd: dir });
-  assert.deepEqual(write, { code: 0, stdout: '', stderr: '' });
-  assert.equal(readFileSync(join(dir, 'docs/pipeline-reference.md'), 'utf8'), docs.stdout);
-  assert.equal(
-    readFileSync(join(dir, 'workers/expr/FUNCTIONS.md'), 'utf8'),
-    readFileSync('workers/expr/FUNCTIONS.md', 'utf8'),
-  );
+  try {
+    const write = await runDist(['docs', '--write'], { cwd: dir });
+    assert.deepEqual(write, { code: 0, stdout: '', stderr: '' });
+    assert.equal(readFileSync(join(dir, 'docs/pipeline-reference.md'), 'utf8'), docs.stdout);
+    assert.equal(
+      readFileSync(join(dir, 'workers/expr/FUNCTIONS.md'), 'utf8'),
+      readFileSync('workers/expr/FUNCTIONS.md', 'utf8'),
+    );
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });
 
 test('--help of every command shows its usage and examples; --version', async () => {

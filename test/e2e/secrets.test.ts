@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { generateKeyPairSync } from 'node:crypto';
-import { mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { after, before, test } from 'node:test';
@@ -281,6 +281,7 @@ after(async () => {
   await deleteTopics([names.TOPIC, names.DLQ, names.OUTPUT]);
   await deleteGroups([names.GROUP]);
   await dropSnowflakeTables(...warehouseTables);
+  rmSync(dir, { recursive: true, force: true });
 });
 
 test('validate and plan print no secret; plan shows the registry URL with its password as ***', async () => {
