@@ -1,5 +1,6 @@
 import type { z } from 'zod';
 import { PipelineError } from '../core/errors.js';
+import { Secret } from '../core/secret.js';
 import type { Decoder } from '../core/types.js';
 import { avroDecoderConfig } from './avro/config.js';
 import { createAvroDecoder } from './avro/decoder.js';
@@ -47,10 +48,18 @@ export function createDecoder(spec: DecodeSpec, deps: DecoderDeps = {}): Decoder
 }
 
 function parse<S extends z.ZodType>(schema: S, value: unknown, type: string): z.output<S> {
-  const result = schema.safeParse(value);
+  // A config the pipeline schema validated already holds Secrets: parse their text again (re-wrapped).
+  const result = schema.safeParse(revealSecrets(value));
   if (result.success) return result.data;
   const problems = result.error.issues
     .map((i) => `spec.decode.${type}${i.path.map((p) => `.${String(p)}`).join('')}: ${i.message}`)
     .join('; ');
   throw new PipelineError(`invalid decoder config: ${problems}`, { code: 'DECODE_CONFIG', stage: 'decode' });
+}
+
+function revealSecrets(value: unknown): unknown {
+  if (value instanceof Secret) return value.reveal();
+  if (Array.isArray(value)) return value.map(revealSecrets);
+  if (typeof value !== 'object' || value === null) return value;
+  return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, revealSecrets(v)]));
 }

@@ -211,3 +211,14 @@ describe('Debezium decoder, Avro', () => {
     assert.match(out.failures[0]!.error.message, /PROTOBUF, not AVRO/);
   });
 });
+
+describe('createDecoder with a validated config', () => {
+  it('accepts the Secrets the pipeline schema made (a registry password)', async () => {
+    const { createDecoder } = await import('../../../workers/decode/create.js');
+    const config = debeziumDecoderConfig.parse({
+      encoding: 'json',
+      schema_registry: { url: 'http://127.0.0.1:1', username: 'u', password: 'p4ss' },
+    });
+    assert.ok(createDecoder({ debezium: config }));
+  });
+});
