@@ -255,7 +255,7 @@ before(async () => {
     for (const b of values) assert.ok(a === b || !a.includes(b.trim()), `${a} contains ${b}`);
   mkdirSync(cwd, { recursive: true });
   for (const [f, content] of Object.entries(files)) writeFileSync(join(dir, f), content);
-  live = pipeline('live', {});
+  live = pipeline('live', { registryAuth: true });
   all = pipeline('all', { sasl: true, registryAuth: true });
   invalid = pipeline('invalid', { sasl: true, registryAuth: true, invalid: true });
   // The score table exists with a CHECK the sink's rows for customer 13 break: a SINK_DATA dead letter.
