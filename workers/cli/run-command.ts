@@ -28,7 +28,7 @@ export function registerRun(program: Command): void {
     .argument('<files...>', 'pipeline YAML files (one worker runs them all)')
     .option(
       '-w, --workers <n>',
-      'worker processes in the same consumer groups (a supervisor restarts crashed ones)',
+      'worker processes in the same consumer groups (crashed ones restarted with back-off; the supervisor exits 1 after STREAMSCORE_FLEET_MAX_FAILURES failures in STREAMSCORE_FLEET_FAILURE_WINDOW_MS, default 5 in 5 min)',
       '1',
     )
     .option('--port <port>', 'metrics/health port (overrides monitoring.port; 0 = off)')
