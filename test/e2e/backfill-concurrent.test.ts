@@ -3,7 +3,16 @@ import { after, before, test } from 'node:test';
 import { Kafka, logLevel } from 'kafkajs';
 import { makePosition } from '../../workers/core/position.js';
 import { runCli } from '../support/cli.js';
-import { dropDebezium, env, registerDebezium, uniqueId, waitFor, withPg } from '../support/stack.js';
+import {
+  deleteGroups,
+  deleteTopics,
+  dropDebezium,
+  env,
+  registerDebezium,
+  uniqueId,
+  waitFor,
+  withPg,
+} from '../support/stack.js';
 import {
   backfillCase,
   checkPredictions,
@@ -45,13 +54,18 @@ before(async () => {
   await registerDebezium({ name: connector, topicPrefix: prefix, tables: [table], converter: 'json' });
 });
 
+const readerGroups: string[] = [];
 after(async () => {
   await dropDebezium(connector);
+  await deleteTopics([topic]);
+  await deleteGroups(readerGroups);
 });
 
 /** Every change event of the table, latest per key: its position and op. */
 async function latestEvents(expected: number): Promise<Map<number, { position: bigint; op: string }>> {
-  const consumer = kafka.consumer({ groupId: `bfc-reader-${uniqueId()}` });
+  const groupId = `bfc-reader-${uniqueId()}`;
+  readerGroups.push(groupId);
+  const consumer = kafka.consumer({ groupId });
   const latest = new Map<number, { position: bigint; op: string }>();
   let count = 0;
   await consumer.connect();

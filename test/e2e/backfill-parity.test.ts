@@ -8,7 +8,16 @@ import { createMetrics, noopMeter } from '../../workers/observability/metrics.js
 import { assemblePipeline } from '../../workers/runtime/assemble.js';
 import { validatePipelineFile } from '../../workers/spec/validate.js';
 import { runCli } from '../support/cli.js';
-import { dropDebezium, env, registerDebezium, uniqueId, waitFor, withPg } from '../support/stack.js';
+import {
+  deleteGroups,
+  deleteTopics,
+  dropDebezium,
+  env,
+  registerDebezium,
+  uniqueId,
+  waitFor,
+  withPg,
+} from '../support/stack.js';
 import { backfillCase, dropTables, scoreRows } from './backfill-support.js';
 
 // The parity promise: a backfilled prediction and a streamed one for the same row are equal.
@@ -43,14 +52,19 @@ before(async () => {
   start(['run', '--backfill-only', file]);
 });
 
+const readerGroups: string[] = [];
 after(async () => {
   await dropDebezium(connector);
   await dropTables(streamed);
+  await deleteTopics([topic, `bfp-stream-${id}`]);
+  await deleteGroups(readerGroups);
 });
 
 /** Debezium's snapshot events of the table, as Kafka delivered them. */
 async function snapshotEvents(): Promise<RawMessage[]> {
-  const consumer = kafka.consumer({ groupId: `bfp-reader-${uniqueId()}` });
+  const groupId = `bfp-reader-${uniqueId()}`;
+  readerGroups.push(groupId);
+  const consumer = kafka.consumer({ groupId });
   const out: RawMessage[] = [];
   await consumer.connect();
   await consumer.subscribe({ topic, fromBeginning: true });

@@ -17,8 +17,15 @@ import {
 } from '../support/churn.js';
 import { type RunningCli, startCli } from '../support/cli.js';
 import { churnPipelineCopy } from '../support/pipelines.js';
-import { env, uniqueId, waitFor, withPg } from '../support/stack.js';
-import { warehouseSession, warehouseTable } from '../support/warehouse.js';
+import {
+  dropPgTables,
+  dropSnowflakeTables,
+  env,
+  removeChurnObjects,
+  uniqueId,
+  waitFor,
+  withPg,
+} from '../support/stack.js';
 
 export const PIPELINE = 'churn-scoring';
 
@@ -70,25 +77,12 @@ export async function createCustomers(table: string, rows: number): Promise<void
   });
 }
 
-export async function dropTables(...tables: string[]): Promise<void> {
-  await withPg(async (c) => {
-    for (const t of tables) {
-      await c.query(`drop table if exists ${t}`);
-      await c.query(`drop table if exists ${t}__tombstones`);
-    }
-  });
-}
+/** Drops tables (and their tombstone tables and sink bookkeeping). */
+export const dropTables = dropPgTables;
 
 /** The case's Snowflake (fakesnow) tables of the churn pipeline's warehouse sinks. */
 export async function dropWarehouseTables(e: Record<string, string>): Promise<void> {
-  const wh = await warehouseSession();
-  try {
-    for (const t of [e['CHURN_WH_TABLE']!, e['CHURN_WH_HISTORY_TABLE']!]) {
-      await wh.execute(`DROP TABLE IF EXISTS ${warehouseTable(t)}`);
-    }
-  } finally {
-    await wh.close();
-  }
+  await dropSnowflakeTables(e['CHURN_WH_TABLE']!, e['CHURN_WH_HISTORY_TABLE']!);
 }
 
 export interface Score {
@@ -324,8 +318,8 @@ export function backfillCase(
   after(async () => {
     for (const cli of started) await cli.stop();
     await close();
-    await dropTables(c.table, c.scores);
-    await dropWarehouseTables(e);
+    // Topics (the input a `run` asks the broker to create, output, dead letters), group, tables.
+    await removeChurnObjects(e);
   });
   return c;
 }

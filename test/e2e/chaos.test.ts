@@ -6,7 +6,17 @@ import { createDecoder } from '../../workers/decode/create.js';
 import { CUSTOMERS_DDL, insertCustomers } from '../support/churn.js';
 import { type RunningCli, startCli } from '../support/cli.js';
 import { churnPipelineCopy } from '../support/pipelines.js';
-import { dropDebezium, env, registerDebezium, uniqueId, waitFor, withPg } from '../support/stack.js';
+import {
+  deleteGroups,
+  dropDebezium,
+  dropPgTables,
+  env,
+  registerDebezium,
+  removeChurnObjects,
+  uniqueId,
+  waitFor,
+  withPg,
+} from '../support/stack.js';
 import { TcpProxy } from '../support/tcp-proxy.js';
 
 // Chaos on the real stack: a --workers 2 fleet whose workers are SIGKILLed while 20k change events
@@ -25,6 +35,7 @@ const kafka = new Kafka({
 });
 const proxy = new TcpProxy(new URL(env.databaseUrl).hostname, Number(new URL(env.databaseUrl).port || 5432));
 let fleet: RunningCli | undefined;
+const readerGroups: string[] = [];
 // The warehouse sinks are tested in the churn e2e; here the subject is Kafka, the fleet and Postgres.
 const pipelineFile = churnPipelineCopy(`chaos-${id}`, { warehouse: false });
 
@@ -62,6 +73,9 @@ after(async () => {
   await fleet?.stop();
   await dropDebezium(connector);
   await proxy.stop();
+  for (const group of [`chaos-${id}`, `chaos-replay-${id}`]) await removeChurnObjects(pipelineEnv(group));
+  await dropPgTables(table);
+  await deleteGroups(readerGroups);
 });
 
 /** Worker processes of the fleet (not the esbuild helper tsx starts beside them). */
@@ -99,7 +113,9 @@ async function latestPositions(expected: number): Promise<Map<number, bigint>> {
   const decoder = createDecoder({ debezium: { encoding: 'json' } });
   const latest = new Map<number, bigint>();
   let seen = 0;
-  const consumer = kafka.consumer({ groupId: `chaos-reader-${uniqueId()}` });
+  const groupId = `chaos-reader-${uniqueId()}`;
+  readerGroups.push(groupId);
+  const consumer = kafka.consumer({ groupId });
   await consumer.connect();
   await consumer.subscribe({ topic, fromBeginning: true });
   await consumer.run({

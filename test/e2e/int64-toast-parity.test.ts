@@ -3,10 +3,23 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { after, before, test } from 'node:test';
+import { Redis } from 'ioredis';
 import { Kafka, logLevel } from 'kafkajs';
 import { parseJsonExact } from '../../workers/decode/exact-json.js';
+import { deleteSubjects } from '../bench/topic.js';
+import { dropPrefix } from '../integration/backfill/support.js';
 import { type RunningCli, runCli, startCli } from '../support/cli.js';
-import { dropDebezium, env, registerDebezium, uniqueId, waitFor, withPg } from '../support/stack.js';
+import {
+  deleteGroups,
+  deleteTopics,
+  dropDebezium,
+  dropSnowflakeTables,
+  env,
+  registerDebezium,
+  uniqueId,
+  waitFor,
+  withPg,
+} from '../support/stack.js';
 import { warehouseSession, warehouseTable } from '../support/warehouse.js';
 
 // Stream = backfill on a user's ERP-like table: every column type the decoders support, int64
@@ -27,6 +40,7 @@ const warehouse = `PAR_${id.toUpperCase()}`;
 const outputTopic = `par-out-${id}`;
 const dlq = (k: string) => `par-${id}-${k}.dlq`;
 let worker: RunningCli | undefined;
+const readerGroups: string[] = [];
 
 const P63 = 2n ** 63n;
 const P53 = 2n ** 53n;
@@ -158,7 +172,9 @@ async function readTopic(
   topic: string,
   done: (n: number) => boolean,
 ): Promise<{ key: Buffer | null; value: Buffer | null; headers: Record<string, string> }[]> {
-  const consumer = kafka.consumer({ groupId: `par-reader-${uniqueId()}` });
+  const groupId = `par-reader-${uniqueId()}`;
+  readerGroups.push(groupId);
+  const consumer = kafka.consumer({ groupId });
   const out: { key: Buffer | null; value: Buffer | null; headers: Record<string, string> }[] = [];
   await consumer.connect();
   try {
@@ -211,8 +227,14 @@ after(async () => {
   if (worker) await worker.stop();
   for (const c of Object.values(connectors)) await dropDebezium(c).catch(() => undefined);
   await withPg((c) => c.query(`drop schema if exists ${schema} cascade`));
-  const wh = await warehouseSession();
-  await wh.execute(`DROP TABLE IF EXISTS ${warehouseTable(warehouse)}`).finally(() => wh.close());
+  await dropSnowflakeTables(warehouse);
+  const sources = (['json', 'plain', 'avro'] as const).map((k) => `${prefix(k)}.${table}`);
+  const pipelines = ['json', 'plain', 'avro', 'acct', 'backfill'];
+  await deleteTopics([...sources, outputTopic, ...pipelines.map(dlq)]);
+  await deleteGroups([...pipelines.map((k) => `par-${id}-${k}`), ...readerGroups]);
+  await deleteSubjects(env.registryUrl, [`${sources[2]}-key`, `${sources[2]}-value`]);
+  const redis = new Redis(env.redisUrl, { maxRetriesPerRequest: null });
+  await dropPrefix(redis, `par${id}`).finally(() => redis.disconnect());
 });
 
 test('stream (JSON, JSON without schemas, Avro) and backfill write identical rows under exact int64 keys', async () => {

@@ -4,7 +4,7 @@ import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { after, before, test } from 'node:test';
 import { Kafka, logLevel } from 'kafkajs';
 import { waitForGroup } from '../../workers/sources/kafka/group.js';
-import { env, uniqueId, waitFor } from '../support/stack.js';
+import { env, removeChurnObjects, uniqueId, waitFor } from '../support/stack.js';
 
 /**
  * `npx streamscore run` as the README shows it, stopped the way a supervisor stops it: SIGTERM to
@@ -20,6 +20,8 @@ const kafka = new Kafka({
 });
 const admin = kafka.admin();
 const started: ChildProcess[] = [];
+/** The environment of each run: its topics, group and tables are removed afterwards. */
+const runs: Record<string, string>[] = [];
 
 function pipelineEnv(id: string): Record<string, string> {
   return {
@@ -133,6 +135,7 @@ after(async () => {
     }
   }
   await admin.disconnect();
+  for (const e of runs) await removeChurnObjects(e);
 });
 
 /**
@@ -141,6 +144,7 @@ after(async () => {
  */
 async function startRun(command: string, args: string[], workers: number) {
   const e = pipelineEnv(uniqueId());
+  runs.push(e);
   const group = e['CHURN_GROUP']!;
   await admin.createTopics({
     topics: [{ topic: e['CHURN_TOPIC']!, numPartitions: workers }],

@@ -4,9 +4,20 @@ import { Kafka } from 'kafkajs';
 import * as ort from 'onnxruntime-node';
 import { createDecoder } from '../../workers/decode/create.js';
 import { createSchemaRegistry } from '../../workers/decode/registry.js';
+import { deleteSubjects } from '../bench/topic.js';
 import { CHURN_INPUT_COLUMNS, CUSTOMERS_DDL, churnFeatures, insertCustomers } from './churn.js';
 import { type RunningCli, startCli } from './cli.js';
-import { dropDebezium, env, registerDebezium, uniqueId, waitFor, withPg } from './stack.js';
+import {
+  deleteGroups,
+  dropDebezium,
+  env,
+  freePort,
+  registerDebezium,
+  removeChurnObjects,
+  uniqueId,
+  waitFor,
+  withPg,
+} from './stack.js';
 import { warehouseSession, warehouseTable } from './warehouse.js';
 
 /**
@@ -16,7 +27,7 @@ import { warehouseSession, warehouseTable } from './warehouse.js';
  */
 export function churnSuite(converter: 'json' | 'avro'): void {
   const id = uniqueId();
-  const metricsPort = 20000 + Math.floor(Math.random() * 20000);
+  let metricsPort = 0;
   const table = `crm.customers_${id}`;
   const scores = `ml.churn_${id}`;
   const prefix = `e2e${id}`;
@@ -40,8 +51,8 @@ export function churnSuite(converter: 'json' | 'avro'): void {
     CHURN_WH_HISTORY_TABLE: `CHURN_HISTORY_${id.toUpperCase()}`,
     CHURN_DLQ: dlq,
     CHURN_ENCODING: converter,
-    METRICS_PORT: String(metricsPort),
   };
+  const readerGroups: string[] = [];
 
   before(async () => {
     await withPg(async (c) => {
@@ -49,12 +60,20 @@ export function churnSuite(converter: 'json' | 'avro'): void {
       await insertCustomers(c, table, 1, 300);
     });
     await registerDebezium({ name: connector, topicPrefix: prefix, tables: [table], converter });
-    worker = startCli(['run', '--no-backfill', 'pipelines/churn-scoring.yaml'], pipelineEnv);
+    metricsPort = await freePort();
+    worker = startCli(['run', '--no-backfill', 'pipelines/churn-scoring.yaml'], {
+      ...pipelineEnv,
+      METRICS_PORT: String(metricsPort),
+    });
   });
 
   after(async () => {
     await worker?.stop();
     await dropDebezium(connector);
+    await removeChurnObjects({ ...pipelineEnv, CHURN_SOURCE_TABLE: table });
+    await deleteGroups(readerGroups);
+    // Avro: the connector registered its topic's key and value schemas.
+    await deleteSubjects(env.registryUrl, [`${topic}-key`, `${topic}-value`]);
   });
 
   async function scoreRows(): Promise<Map<number, { p: number; label: number; position: string }>> {
@@ -90,7 +109,9 @@ export function churnSuite(converter: 'json' | 'avro'): void {
     await admin.connect();
     const end = await admin.fetchTopicOffsets(topic);
     await admin.disconnect();
-    const consumer = kafka.consumer({ groupId: `reader-${uniqueId()}` });
+    const groupId = `reader-${uniqueId()}`;
+    readerGroups.push(groupId);
+    const consumer = kafka.consumer({ groupId });
     const seen = new Map<number, TopicEvent>();
     const next = new Map<number, bigint>();
     let count = 0;
@@ -284,7 +305,9 @@ export function churnSuite(converter: 'json' | 'avro'): void {
          values (1011, 'no-signup@example.com', 'pro', null, 49.99, 3, 1)`,
       );
     });
-    const consumer = kafka.consumer({ groupId: `dlq-reader-${uniqueId()}` });
+    const groupId = `dlq-reader-${uniqueId()}`;
+    readerGroups.push(groupId);
+    const consumer = kafka.consumer({ groupId });
     const letters: { key: string; value: string; raw: Buffer | null; headers: Record<string, string> }[] = [];
     await consumer.connect();
     await consumer.subscribe({ topic: dlq, fromBeginning: true });
