@@ -5,7 +5,8 @@
  * bench starts this one through the same launcher (`STACK_DIR=.stack/bench-postgres
  * STACK_PG_DURABILITY=durable infra/local/stack up postgres`, port 15433 or STACK_BENCH_PG_PORT) and
  * leaves it running for the next run; `make stack-down` stops it with the stack.
- * BENCH_DATABASE_URL points the bench at another Postgres instead (its settings are reported).
+ * BENCH_DATABASE_URL points the bench at another Postgres instead (its settings are reported; set
+ * to the stack's DATABASE_URL, an A/B run against the test-speed settings).
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
@@ -23,6 +24,8 @@ export interface BenchPostgres {
   settings: Record<string, string>;
 }
 
+/** The launcher pid file of the Postgres in use, when it is one the launcher started. */
+let pidFile: string | undefined;
 let own = false;
 
 /**
@@ -31,6 +34,10 @@ let own = false;
  */
 export async function useBenchPostgres(): Promise<BenchPostgres> {
   let url = process.env['BENCH_DATABASE_URL'];
+  if (url && url === process.env['DATABASE_URL']) {
+    // the shared stack's Postgres (an A/B run against its test-speed settings)
+    pidFile = resolve(process.env['STACK_DIR'] ?? '.stack', 'run', 'postgres.pid');
+  }
   if (!url) {
     const pgi = await privatePostgres('bench-postgres', {
       durability: 'durable',
@@ -41,6 +48,7 @@ export async function useBenchPostgres(): Promise<BenchPostgres> {
     if (r.status !== 0) throw new Error(`could not start the bench's Postgres:\n${r.output}`);
     url = pgi.url;
     own = true;
+    pidFile = join(BENCH_PG_DIR, 'run', 'postgres.pid');
   }
   env.databaseUrl = url;
   process.env['DATABASE_URL'] = url;
@@ -59,11 +67,9 @@ export async function useBenchPostgres(): Promise<BenchPostgres> {
   }
 }
 
-/** The postmaster of the bench's own instance (its CPU is accounted as `postgres`). */
+/** The postmaster of the Postgres in use, when the launcher started it (its CPU is `postgres`). */
 export function benchPostgresPid(): number | undefined {
-  if (!own) return undefined;
-  const f = join(BENCH_PG_DIR, 'run', 'postgres.pid');
-  if (!existsSync(f)) return undefined;
-  const pid = Number(readFileSync(f, 'utf8').trim());
+  if (pidFile === undefined || !existsSync(pidFile)) return undefined;
+  const pid = Number(readFileSync(pidFile, 'utf8').trim());
   return Number.isInteger(pid) && pid > 0 ? pid : undefined;
 }
