@@ -3,7 +3,7 @@
  * topic, writing Postgres and the output topic, until its group's committed offsets reach the end.
  */
 import type { Kafka } from 'kafkajs';
-import { uniqueId, withPg } from '../support/stack.js';
+import { dropPgTables, uniqueId, withPg } from '../support/stack.js';
 import { type CatchUpResult, measureCatchUp } from './catchup.js';
 import { stackPids } from './procstat.js';
 import type { BenchTopic } from './topic.js';
@@ -65,11 +65,9 @@ export function scoresTable(id: string): string {
   return `ml.bench_${id}`;
 }
 
+/** Drops the scores table, its tombstone table and the sink's migration rows for them. */
 export async function dropScores(table: string): Promise<void> {
-  await withPg(async (c) => {
-    await c.query(`drop table if exists ${table}`);
-    await c.query(`drop table if exists ${table}__tombstones`);
-  });
+  await dropPgTables(table);
 }
 
 async function tableRows(table: string): Promise<number | null> {
