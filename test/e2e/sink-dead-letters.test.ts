@@ -4,7 +4,6 @@ import type { YAMLMap, YAMLSeq } from 'yaml';
 import { CUSTOMERS_DDL, insertCustomers } from '../support/churn.js';
 import { type RunningCli, startCli } from '../support/cli.js';
 import { churnPipelineCopy } from '../support/pipelines.js';
-import { header, waitCommitted } from '../support/topics.js';
 import {
   deleteGroups,
   deleteTopics,
@@ -15,9 +14,9 @@ import {
   registerDebeziumWith,
   type TopicMessage,
   uniqueId,
-  waitFor,
   withPg,
 } from '../support/stack.js';
+import { header, waitCommitted } from '../support/topics.js';
 import { warehouseSession, warehouseTable } from '../support/warehouse.js';
 
 // README, "Nothing is dropped silently": a row a sink rejects for its values does not fail its
