@@ -4,7 +4,7 @@ import { CompressionTypes, Kafka, logLevel, type Message } from 'kafkajs';
 import pg from 'pg';
 import { makePosition } from '../../workers/core/position.js';
 import { type Change, ChangeStream, EnvelopeEncoder, topicOf } from '../bench/events.js';
-import { createTopic, deleteSubjects, deleteTopics, registerSchemas } from '../bench/topic.js';
+import { createTopic, deleteGroups, deleteSubjects, deleteTopics, registerSchemas } from '../bench/topic.js';
 import { type RunningCli, startCli } from '../support/cli.js';
 import { churnPipelineCopy } from '../support/pipelines.js';
 import { type PrivatePostgres, postgresLogTail, privatePostgres } from '../support/private-postgres.js';
@@ -48,6 +48,7 @@ before(async () => {
 after(async () => {
   await fleet?.stop();
   await deleteTopics(kafka, [topic, output, dlq]).catch(() => undefined);
+  await deleteGroups(kafka, [group]);
   await deleteSubjects(env.registryUrl, [`${topic}-key`, `${topic}-value`]).catch(() => undefined);
   pgi?.remove();
 });
