@@ -1,10 +1,10 @@
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
 import { after, before, test } from 'node:test';
 import { Kafka, logLevel } from 'kafkajs';
 import { createDecoder } from '../../workers/decode/create.js';
 import { CUSTOMERS_DDL, insertCustomers } from '../support/churn.js';
 import { type RunningCli, startCli } from '../support/cli.js';
+import { waitForWorkers } from '../support/fleet.js';
 import { churnPipelineCopy } from '../support/pipelines.js';
 import {
   deleteGroups,
@@ -77,20 +77,6 @@ after(async () => {
   await dropPgTables(table);
   await deleteGroups(readerGroups);
 });
-
-/** Worker processes of the fleet (not the esbuild helper tsx starts beside them). */
-function workerPids(supervisor: number): number[] {
-  try {
-    return execFileSync('pgrep', ['-P', String(supervisor), '-f', 'cli/main'])
-      .toString()
-      .trim()
-      .split('\n')
-      .filter(Boolean)
-      .map(Number);
-  } catch {
-    return [];
-  }
-}
 
 /** Total messages on the topic once Debezium has caught up (two equal reads 2 s apart). */
 async function settledEndOffset(): Promise<number> {
@@ -171,16 +157,7 @@ test('SIGKILL workers of a --workers 2 fleet three times and cut Postgres for 10
 
   for (let kill = 0; kill < 3; kill++) {
     await new Promise((r) => setTimeout(r, 2500));
-    const pids = await waitFor(
-      'two workers',
-      async () => {
-        const p = workerPids(fleet!.child.pid!);
-        return p.length === 2 ? p : undefined;
-      },
-      120000,
-    ).catch((err: Error) => {
-      throw new Error(`${err.message}\n--- fleet output (tail) ---\n${fleet!.output().slice(-4000)}`);
-    });
+    const pids = await waitForWorkers(fleet!, 2, 120000);
     process.kill(pids[kill % 2]!, 'SIGKILL');
     if (kill === 1) {
       proxy.pause();
