@@ -3,7 +3,7 @@ import { rmSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { after, before, test } from 'node:test';
 import { createDecoder } from '../../workers/decode/create.js';
-import { CUSTOMERS_DDL, insertCustomers } from '../support/churn.js';
+import { insertCustomers, startChurnSource } from '../support/churn.js';
 import { type RunningCli, startCli } from '../support/cli.js';
 import { waitForWorkers } from '../support/fleet.js';
 import { churnPipelineCopy } from '../support/pipelines.js';
@@ -11,7 +11,6 @@ import {
   dropDebezium,
   env,
   readTopic,
-  registerDebezium,
   removeChurnObjects,
   testKafka,
   uniqueId,
@@ -87,15 +86,8 @@ before(async () => {
   pipelineEnv['DATABASE_URL'] = proxied.toString();
   pipelineEnv['SNOWFLAKE_HOST'] = '127.0.0.1';
   pipelineEnv['SNOWFLAKE_PORT'] = String(whProxy.port);
-  const admin = testKafka(`chaos-aimed-${id}`).admin();
-  await admin.connect();
-  await admin.createTopics({ topics: [{ topic, numPartitions: 6 }], waitForLeaders: true });
-  await admin.disconnect();
-  await withPg(async (c) => {
-    await c.query(CUSTOMERS_DDL(table));
-    await insertCustomers(c, table, 1, CUSTOMERS);
-  });
-  await registerDebezium({ name: connector, topicPrefix: `aim${id}`, tables: [table], converter: 'json' });
+  const kafka = testKafka(`chaos-aimed-${id}`);
+  await startChurnSource({ kafka, table, topic, connector, topicPrefix: `aim${id}`, customers: CUSTOMERS });
 });
 
 after(async () => {

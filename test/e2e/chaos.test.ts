@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { Kafka, logLevel } from 'kafkajs';
 import { createDecoder } from '../../workers/decode/create.js';
-import { CUSTOMERS_DDL, insertCustomers } from '../support/churn.js';
+import { startChurnSource } from '../support/churn.js';
 import { type RunningCli, startCli } from '../support/cli.js';
 import { waitForWorkers } from '../support/fleet.js';
 import { churnPipelineCopy } from '../support/pipelines.js';
@@ -11,7 +11,6 @@ import {
   dropDebezium,
   dropPgTables,
   env,
-  registerDebezium,
   removeChurnObjects,
   uniqueId,
   waitFor,
@@ -58,15 +57,7 @@ function pipelineEnv(group: string): Record<string, string> {
 
 before(async () => {
   await proxy.start();
-  const admin = kafka.admin();
-  await admin.connect();
-  await admin.createTopics({ topics: [{ topic, numPartitions: 6 }], waitForLeaders: true });
-  await admin.disconnect();
-  await withPg(async (c) => {
-    await c.query(CUSTOMERS_DDL(table));
-    await insertCustomers(c, table, 1, CUSTOMERS);
-  });
-  await registerDebezium({ name: connector, topicPrefix: `chaos${id}`, tables: [table], converter: 'json' });
+  await startChurnSource({ kafka, table, topic, connector, topicPrefix: `chaos${id}`, customers: CUSTOMERS });
 });
 
 after(async () => {

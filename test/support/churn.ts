@@ -1,5 +1,7 @@
 /** The CRM customers table of the churn story, and an independent, hand-written churn feature builder. */
+import type { Kafka } from 'kafkajs';
 import type pg from 'pg';
+import { registerDebezium, withPg } from './stack.js';
 
 export const CUSTOMERS_DDL = (table: string) => `
   create schema if not exists crm;
@@ -89,4 +91,32 @@ export function churnFeatures(row: ChurnInputRow, sourceTsMs: number): number[] 
     plan === 'basic' ? 1 : 0,
     plan === 'pro' ? 1 : 0,
   ];
+}
+
+/**
+ * A churn CDC source for one test: the topic with 6 partitions (so a fleet can share it), the
+ * customers table with `customers` rows, and a Debezium JSON connector capturing it.
+ */
+export async function startChurnSource(o: {
+  kafka: Kafka;
+  table: string;
+  topic: string;
+  connector: string;
+  topicPrefix: string;
+  customers: number;
+}): Promise<void> {
+  const admin = o.kafka.admin();
+  await admin.connect();
+  await admin.createTopics({ topics: [{ topic: o.topic, numPartitions: 6 }], waitForLeaders: true });
+  await admin.disconnect();
+  await withPg(async (c) => {
+    await c.query(CUSTOMERS_DDL(o.table));
+    await insertCustomers(c, o.table, 1, o.customers);
+  });
+  await registerDebezium({
+    name: o.connector,
+    topicPrefix: o.topicPrefix,
+    tables: [o.table],
+    converter: 'json',
+  });
 }
