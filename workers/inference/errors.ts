@@ -10,6 +10,9 @@ import { PipelineError } from '../core/errors.js';
  * - MODEL_OUTPUT_REF_INVALID: an output reference does not parse.
  * - MODEL_INPUT_INVALID: `predict` was called with a feature buffer of the wrong size.
  * - MODEL_RUN_FAILED: onnxruntime rejected the run, or returned outputs of an unexpected shape.
+ * - MODEL_VERSION_UNKNOWN: the registry has no such model name or version.
+ * - MODEL_SHA_MISMATCH: the file's sha256 differs from its manifest's (corrupted or replaced).
+ * - MODEL_ALIAS_UNSET: a pipeline follows an alias that has never been set on the control topic.
  */
 export type ModelErrorCode =
   | 'MODEL_NOT_FOUND'
@@ -19,7 +22,10 @@ export type ModelErrorCode =
   | 'MODEL_OUTPUT_UNSUPPORTED'
   | 'MODEL_OUTPUT_REF_INVALID'
   | 'MODEL_INPUT_INVALID'
-  | 'MODEL_RUN_FAILED';
+  | 'MODEL_RUN_FAILED'
+  | 'MODEL_VERSION_UNKNOWN'
+  | 'MODEL_SHA_MISMATCH'
+  | 'MODEL_ALIAS_UNSET';
 
 const BRAND = Symbol.for('streamscore.ModelError');
 
