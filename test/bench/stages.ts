@@ -16,7 +16,7 @@ import { FeatureMapper } from '../../workers/features/mapper.js';
 import { ModelBatcher, ModelRegistry } from '../../workers/inference/index.js';
 import { createMetrics, noopMeter } from '../../workers/observability/metrics.js';
 import { predictionSchemaOf } from '../../workers/runtime/assemble.js';
-import { BatchProcessor } from '../../workers/runtime/batch-processor.js';
+import { BatchProcessor, fixedModel } from '../../workers/runtime/batch-processor.js';
 import { createSink } from '../../workers/sinks/create.js';
 import { type ValidatedPipeline, validatePipelineFile } from '../../workers/spec/validate.js';
 import { uniqueId } from '../support/stack.js';
@@ -245,10 +245,9 @@ export async function buildStages(args: {
     });
     const processor = new BatchProcessor({
       pipeline: p.metadata.name,
-      model: { name: p.spec.model.name, version: p.spec.model.version },
       decoder: newDecoder(),
       mapper,
-      predictor: batcher,
+      models: fixedModel({ name: p.spec.model.name, version: p.spec.model.version ?? '1' }, batcher),
       sinks: [capture],
       deadLetters: { write: async () => undefined },
       retry: { maxRetries: 0, initialBackoffMs: 10 },

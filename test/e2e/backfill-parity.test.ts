@@ -5,7 +5,7 @@ import { makePosition, positionTimeUs } from '../../workers/core/position.js';
 import type { RawMessage } from '../../workers/core/types.js';
 import { createLogger } from '../../workers/observability/logger.js';
 import { createMetrics, noopMeter } from '../../workers/observability/metrics.js';
-import { assemblePipeline } from '../../workers/runtime/assemble.js';
+import { assembleValidated } from '../../workers/runtime/assemble.js';
 import { validatePipelineFile } from '../../workers/spec/validate.js';
 import { runCli } from '../support/cli.js';
 import {
@@ -119,11 +119,7 @@ test('backfill and streaming write identical rows for the same rows and source t
   process.env = saved;
   assert.deepEqual(v.problems, []);
   const logger = createLogger('warn');
-  const a = assemblePipeline({
-    file,
-    pipeline: v.pipeline!,
-    checked: v.checked!,
-    model: v.model!,
+  const a = await assembleValidated(v, {
     metrics: createMetrics(noopMeter(), 'churn-scoring', logger),
     logger,
   });
@@ -134,9 +130,7 @@ test('backfill and streaming write identical rows for the same rows and source t
       assert.equal(r.deadLettered, 0);
     }
   } finally {
-    await a.batcher.close();
     await a.close();
-    await v.model!.close();
   }
 
   const fromStream = await scoreRows(streamed);

@@ -11,7 +11,7 @@ import { errorMessage } from '../core/errors.js';
 import { redactText, redactUrl } from '../core/secret.js';
 import { createLogger } from '../observability/logger.js';
 import { createMetrics, noopMeter } from '../observability/metrics.js';
-import { assemblePipeline } from '../runtime/assemble.js';
+import { assembleValidated } from '../runtime/assemble.js';
 import { formatProblem } from '../spec/problems.js';
 import { type ValidatedPipeline, validatePipelineFile } from '../spec/validate.js';
 
@@ -247,11 +247,7 @@ async function startLocalWorker(
 ): Promise<LocalWorker> {
   const p = v.pipeline!;
   const logger = createLogger(process.env['STREAMSCORE_LOG_LEVEL'] ?? 'warn', { worker: 'backfill-cli' });
-  const a = assemblePipeline({
-    file: v.file,
-    pipeline: p,
-    checked: v.checked!,
-    model: v.model!,
+  const a = await assembleValidated(v, {
     metrics: createMetrics(noopMeter(), p.metadata.name, logger),
     logger,
   });
@@ -272,7 +268,6 @@ async function startLocalWorker(
   return {
     async close() {
       await worker.close();
-      await a.batcher.close();
       await a.close();
     },
   };

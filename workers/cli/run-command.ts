@@ -107,6 +107,7 @@ Examples:
         worker = await Worker.create({
           pipelines: validated,
           logger,
+          registry,
           ...(backfill ? { backfill } : {}),
           ...(opts.port !== undefined ? { port: Number(opts.port) } : {}),
         });

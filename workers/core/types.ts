@@ -42,10 +42,18 @@ export interface ChangeRecord {
   unavailable?: string[];
 }
 
+/** The model version that produced a prediction; `sha256` is the ONNX file's, as verified at load. */
+export interface ModelInfo {
+  name: string;
+  version: string;
+  sha256?: string;
+}
+
 /** One prediction, ready for the sinks; `values` follow the sink-independent field order of the batch. */
 export interface PredictionBatch {
   pipeline: string;
-  model: { name: string; version: string };
+  /** The model that scored the batch's rows, unless a row names its own (`PredictionRow.model`). */
+  model: ModelInfo;
   /** Field names: model outputs, then `feature.<name>` for each feature. */
   fields: readonly string[];
   rows: PredictionRow[];
@@ -59,6 +67,8 @@ export interface PredictionRow {
   position: bigint;
   scoredAt: Date;
   sourceTsMs: number;
+  /** Set only when this row was scored by another model than the batch's (a canary's share). */
+  model?: ModelInfo;
 }
 
 /** What every sink declares so generic code never branches on the sink's type. */

@@ -25,6 +25,8 @@ export interface OnnxModelOptions {
   featureNames?: readonly string[];
   /** Input to feed; defaults to the model's only input. */
   inputName?: string;
+  /** The sha256 the file must have (its manifest's); a mismatch refuses to load (MODEL_SHA_MISMATCH). */
+  expectedSha256?: string;
   /** Prediction field → output reference. Default: label + probability_<class> for classifiers, value for regressors. */
   outputs?: Readonly<Record<string, OutputRef | string>>;
 }
@@ -78,7 +80,11 @@ export class OnnxModel {
   /** Load (or share) the session and check it against the pipeline. Throws ModelError. */
   static async load(path: string, options: OnnxModelOptions = {}): Promise<OnnxModel> {
     const registry = options.registry ?? new ModelRegistry();
-    const loaded = await registry.acquire(path, { version: options.version, session: options.session });
+    const loaded = await registry.acquire(path, {
+      version: options.version,
+      session: options.session,
+      ...(options.expectedSha256 === undefined ? {} : { expectedSha256: options.expectedSha256 }),
+    });
     try {
       return new OnnxModel(loaded, registry, options);
     } catch (err) {
@@ -89,6 +95,11 @@ export class OnnxModel {
 
   get path(): string {
     return this.signature.path;
+  }
+
+  /** sha256 of the ONNX file as loaded. */
+  get sha256(): string {
+    return this.#loaded.sha256;
   }
 
   /** Prediction fields, in the order the pipeline declared them. */

@@ -30,6 +30,11 @@ export interface LoadOptions {
   /** The version the pipeline declares; part of the cache key. */
   version?: string | number;
   session?: SessionOptions;
+  /**
+   * The sha256 the file must have (its manifest's). Checked on the very bytes that are loaded, so a
+   * file replaced after a check cannot slip in; a mismatch is ModelError MODEL_SHA_MISMATCH.
+   */
+  expectedSha256?: string;
 }
 
 export interface ModelRegistryOptions {
@@ -88,7 +93,7 @@ export class ModelRegistry {
       existing.refs++;
       return existing.promise;
     }
-    const promise = createSession(path, version, session, this.#readFile);
+    const promise = createSession(path, version, session, this.#readFile, options.expectedSha256);
     const entry: Entry = { promise, refs: 1 };
     this.#entries.set(key, entry);
     // A failed load is not cached: the next acquire tries again.
@@ -140,6 +145,7 @@ async function createSession(
   version: string | undefined,
   options: Required<SessionOptions>,
   read: ((path: string) => Promise<Uint8Array>) | undefined,
+  expectedSha256: string | undefined,
 ): Promise<LoadedSession> {
   let bytes: Uint8Array;
   try {
@@ -152,6 +158,13 @@ async function createSession(
     });
   }
   const sha256 = createHash('sha256').update(bytes).digest('hex');
+  if (expectedSha256 !== undefined && sha256 !== expectedSha256) {
+    throw new ModelError(
+      'MODEL_SHA_MISMATCH',
+      path,
+      `the file's sha256 is ${sha256}, its manifest says ${expectedSha256}: the file is corrupted or was replaced; refusing to load it`,
+    );
+  }
   let prepared: ReturnType<typeof prepareModel>;
   try {
     prepared = prepareModel(bytes);

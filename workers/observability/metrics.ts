@@ -1,6 +1,7 @@
 import { type Counter, type Histogram, type Meter, metrics as otel } from '@opentelemetry/api';
 import { errorMessage } from '../core/errors.js';
 import type { Logger } from '../core/types.js';
+import type { ShadowCounters } from '../rollout/shadow-runner.js';
 
 /** The engine's standard instruments; components never emit these themselves. */
 export interface Metrics {
@@ -12,6 +13,16 @@ export interface Metrics {
   inferenceMs: Pick<Histogram, 'record'>;
   endToEndMs: Pick<Histogram, 'record'>;
   sinkRetry(sink: string, err: unknown, attempt: number, delayMs: number): void;
+  /** Model rollouts: swaps, refused versions, the shadow's comparison. */
+  rollout: RolloutMetrics;
+}
+
+export interface RolloutMetrics {
+  swapped(role: string, from: string | undefined, to: string, loadMs: number): void;
+  swapFailed(role: string, version: string): void;
+  shadow: ShadowCounters;
+  /** Reports whether the pipeline is suspended (an observable gauge reads it). */
+  watchSuspended(read: () => boolean): void;
 }
 
 export function createMetrics(meter: Meter, pipeline: string, logger: Logger): Metrics {
@@ -43,9 +54,72 @@ export function createMetrics(meter: Meter, pipeline: string, logger: Logger): M
     ),
     inferenceMs: histogram('streamscore_inference_duration', 'ONNX run time per batch.', 'ms', ms),
     endToEndMs: histogram('streamscore_end_to_end_latency', 'Source commit time to sink write.', 'ms', ms),
+    rollout: rolloutMetrics(meter, attrs, ms),
     sinkRetry(sink, err, attempt, delayMs) {
       errors.add(1, { pipeline, stage: 'sink', sink });
       logger.warn({ sink, attempt, delayMs, error: errorMessage(err) }, 'Sink write failed; retrying.');
+    },
+  };
+}
+
+function rolloutMetrics(meter: Meter, attrs: { pipeline: string }, ms: number[]): RolloutMetrics {
+  const swaps = meter.createCounter('streamscore_model_swaps', {
+    description: 'Model versions swapped in, by role.',
+  });
+  const refused = meter.createCounter('streamscore_model_swap_failures', {
+    description:
+      'Alias moves refused by this worker (cannot load, sha mismatch, does not fit); it kept its version.',
+  });
+  const loadMs = meter.createHistogram('streamscore_model_swap_load_duration', {
+    description: 'Time to load and check a new version before swapping.',
+    unit: 'ms',
+    advice: { explicitBucketBoundaries: ms },
+  });
+  const pairs = meter.createCounter('streamscore_shadow_pairs', {
+    description: 'Rows scored by both the primary and the shadow.',
+  });
+  const agreements = meter.createCounter('streamscore_shadow_label_agreements', {
+    description: 'Pairs whose labels agree (compare.label).',
+  });
+  const flips = meter.createCounter('streamscore_shadow_decision_flips', {
+    description: 'Pairs on opposite sides of compare.threshold.',
+  });
+  const delta = meter.createHistogram('streamscore_shadow_abs_delta', {
+    description: '|shadow score − primary score| per pair.',
+    advice: { explicitBucketBoundaries: [0.001, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1] },
+  });
+  const shadowMs = meter.createHistogram('streamscore_shadow_inference_duration', {
+    description: 'Shadow model run time per batch.',
+    unit: 'ms',
+    advice: { explicitBucketBoundaries: ms },
+  });
+  const skipped = meter.createCounter('streamscore_shadow_skipped', {
+    description:
+      'Rows the shadow did not score or record (reason: backlog, failed); the primary is never affected.',
+  });
+  const suspended = meter.createObservableGauge('streamscore_pipeline_suspended', {
+    description: '1 while the pipeline is suspended (no prediction is written).',
+  });
+  return {
+    swapped(role, from, to, ms) {
+      swaps.add(1, { ...attrs, role, from: from ?? '', to });
+      loadMs.record(ms, { ...attrs, role });
+    },
+    swapFailed(role, version) {
+      refused.add(1, { ...attrs, role, version });
+    },
+    shadow: {
+      pairs(n, agree, flip) {
+        pairs.add(n, attrs);
+        if (agree !== undefined) agreements.add(agree, attrs);
+        flips.add(flip, attrs);
+      },
+      absDelta: (v) => delta.record(v, attrs),
+      inferenceMs: (v) => shadowMs.record(v, attrs),
+      skipped: (n, reason) => skipped.add(n, { ...attrs, reason }),
+    },
+    watchSuspended(read) {
+      suspended.addCallback((r) => r.observe(read() ? 1 : 0, attrs));
     },
   };
 }

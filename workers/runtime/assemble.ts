@@ -7,8 +7,9 @@ import { createDecoder } from '../decode/create.js';
 import { createSchemaRegistry } from '../decode/registry.js';
 import type { ExprType } from '../expr/index.js';
 import { FeatureMapper } from '../features/mapper.js';
-import { ModelBatcher, type OnnxModel } from '../inference/index.js';
+import { ModelRegistry, type OnnxModel } from '../inference/index.js';
 import type { Metrics } from '../observability/metrics.js';
+import { ControlWatchers, type OpenedModels, openPipelineModels } from '../rollout/open.js';
 import { createSinks } from '../sinks/create.js';
 import { DeadLetterWriter } from '../sinks/dead-letter/writer.js';
 import { createKafkaClient } from '../sources/kafka/client.js';
@@ -16,6 +17,7 @@ import { KafkaSource } from '../sources/kafka/source.js';
 import { ensureTopics } from '../sources/kafka/topics.js';
 import type { CheckedSpec } from '../spec/checks.js';
 import type { Pipeline } from '../spec/pipeline-schema.js';
+import type { ValidatedPipeline } from '../spec/validate.js';
 import { BatchProcessor } from './batch-processor.js';
 import { CoalescingSink } from './coalescing-sink.js';
 import { withRetry } from './retry.js';
@@ -27,7 +29,8 @@ export interface AssembledPipeline {
   processor: BatchProcessor;
   sinks: Sink[];
   deadLetters: DeadLetterWriter | undefined;
-  batcher: ModelBatcher;
+  /** The pipeline's models (primary, shadow, canary) and suspension gate; closed by `close`. */
+  models: OpenedModels;
   kafka: Kafka;
   open(): Promise<void>;
   close(): Promise<void>;
@@ -66,11 +69,12 @@ export function assemblePipeline(args: {
   file: string;
   pipeline: Pipeline;
   checked: CheckedSpec;
-  model: OnnxModel;
+  opened: OpenedModels;
   metrics: Metrics;
   logger: Logger;
 }): AssembledPipeline {
-  const { pipeline: p, checked, model, logger } = args;
+  const { pipeline: p, checked, opened, logger } = args;
+  const model = opened.models.slot('primary')!.current!.model;
   const name = p.metadata.name;
   const sourceCfg = p.spec.source.kafka!;
   const kafka = createKafkaClient(sourceCfg, logger);
@@ -92,10 +96,6 @@ export function assemblePipeline(args: {
     scoreOps: p.spec.features.score_ops,
     deleteKey: p.spec.features.delete_key,
   });
-  const batcher = new ModelBatcher(model, {
-    maxSize: p.spec.model.batch.max_size,
-    maxWaitMs: p.spec.model.batch.max_wait_ms,
-  });
   const schema = predictionSchemaOf(checked, model, mapper.names);
   const sinks = createSinks(p.spec.sinks, { pipeline: name, schema, kafka, logger }).map((s) =>
     s.capabilities.mergesWrites ? s : new CoalescingSink(s),
@@ -108,10 +108,10 @@ export function assemblePipeline(args: {
   const table = sourceTable(p, checked, name, logger);
   const processor = new BatchProcessor({
     pipeline: name,
-    model: { name: p.spec.model.name, version: p.spec.model.version },
     decoder,
     mapper,
-    predictor: batcher,
+    models: opened.models,
+    shadow: opened.shadow?.runner,
     sinks,
     deadLetters: deadLetters
       ? { write: (failures) => deadLetters.write(failures.map((f) => ({ ...f, pipeline: name }))) }
@@ -127,10 +127,11 @@ export function assemblePipeline(args: {
     processor,
     sinks,
     deadLetters,
-    batcher,
+    models: opened,
     kafka,
     async open() {
       await table?.check();
+      await opened.shadow?.table.open();
       const outputTopics = p.spec.sinks.flatMap((e) => (e.kafka && !e.kafka.brokers ? [e.kafka.topic] : []));
       await ensureTopics(kafka, [...outputTopics, ...(dlqTopic ? [dlqTopic] : [])]);
       // A sink that is briefly unreachable at start-up (a database restarting) is retried with
@@ -147,9 +148,52 @@ export function assemblePipeline(args: {
       await deadLetters?.open();
     },
     async close() {
+      await opened.close();
       await table?.close().catch(() => undefined);
       await deadLetters?.close();
       for (const s of sinks) await s.close().catch(() => undefined);
+    },
+  };
+}
+
+/**
+ * A validated pipeline assembled with its models: follows its control topic (through `watchers`,
+ * shared by a worker's pipelines; its own otherwise, closed with the pipeline) and loads the
+ * versions it uses. The caller `open`s and `close`s it.
+ */
+export async function assembleValidated(
+  v: ValidatedPipeline,
+  deps: { logger: Logger; metrics: Metrics; registry?: ModelRegistry; watchers?: ControlWatchers },
+): Promise<AssembledPipeline> {
+  const own = deps.watchers === undefined ? new ControlWatchers(deps.logger) : undefined;
+  const watchers = deps.watchers ?? own!;
+  let opened: OpenedModels;
+  try {
+    opened = await openPipelineModels(v, {
+      registry: deps.registry ?? new ModelRegistry(),
+      watchers,
+      logger: deps.logger,
+      metrics: deps.metrics,
+    });
+  } catch (err) {
+    await own?.close();
+    throw err;
+  }
+  const a = assemblePipeline({
+    file: v.file,
+    pipeline: v.pipeline!,
+    checked: v.checked!,
+    opened,
+    metrics: deps.metrics,
+    logger: deps.logger,
+  });
+  if (own === undefined) return a;
+  const close = a.close;
+  return {
+    ...a,
+    async close() {
+      await close();
+      await own.close();
     },
   };
 }

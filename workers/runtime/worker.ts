@@ -6,11 +6,13 @@ import {
 } from '../backfill/runtime.js';
 import { errorMessage } from '../core/errors.js';
 import type { Logger } from '../core/types.js';
+import { ModelRegistry } from '../inference/index.js';
 import { createMetrics } from '../observability/metrics.js';
 import { startObservabilityServer } from '../observability/server.js';
 import { createTelemetry } from '../observability/telemetry.js';
+import { ControlWatchers } from '../rollout/open.js';
 import type { ValidatedPipeline } from '../spec/validate.js';
-import { type AssembledPipeline, assemblePipeline } from './assemble.js';
+import { type AssembledPipeline, assembleValidated } from './assemble.js';
 
 /**
  * Worker lifecycle: INITIALIZED → RUNNING → STOPPING → STOPPED | FAILED.
@@ -25,6 +27,8 @@ export interface WorkerOptions {
   port?: number;
   /** Longest STOPPING may take before the process gives up. */
   drainTimeoutMs?: number;
+  /** The process's model sessions (shared with `validate`); a new one by default. */
+  registry?: ModelRegistry;
   /** Also process the pipelines' backfill chunks (BullMQ); with `only`, no Kafka consumers. */
   backfill?: BackfillRuntimeOptions;
 }
@@ -34,12 +38,17 @@ export class Worker {
   private assembled: AssembledPipeline[] = [];
   private server: Server | undefined;
   private backfill: BackfillRuntime | undefined;
+  private readonly registry: ModelRegistry;
+  private readonly watchers: ControlWatchers;
   private done!: (code: number) => void;
   readonly finished: Promise<number> = new Promise((r) => {
     this.done = r;
   });
 
-  private constructor(private readonly opts: WorkerOptions) {}
+  private constructor(private readonly opts: WorkerOptions) {
+    this.registry = opts.registry ?? new ModelRegistry();
+    this.watchers = new ControlWatchers(opts.logger);
+  }
 
   /**
    * Builds every pipeline, opens the sinks, connects the consumers. Rejects on terminal start-up
@@ -60,20 +69,20 @@ export class Worker {
     if (port > 0) {
       this.server = await startObservabilityServer(port, telemetry.exporter, {
         live: () => this.state !== 'FAILED',
-        // Not ready while a source waits for its topics to be created.
-        ready: () => this.state === 'RUNNING' && !this.assembled.some((a) => a.source.waiting),
+        // Not ready while a source waits for its topics to be created, or a pipeline is suspended.
+        ready: () =>
+          this.state === 'RUNNING' &&
+          !this.assembled.some((a) => a.source.waiting || a.models.models.gate.suspended !== undefined),
       });
     }
     for (const v of this.opts.pipelines) {
       const p = v.pipeline!;
       this.assembled.push(
-        assemblePipeline({
-          file: v.file,
-          pipeline: p,
-          checked: v.checked!,
-          model: v.model!,
+        await assembleValidated(v, {
           metrics: createMetrics(meter, p.metadata.name, logger),
           logger,
+          registry: this.registry,
+          watchers: this.watchers,
         }),
       );
     }
@@ -125,12 +134,12 @@ export class Worker {
       this.done(code || 1);
     }, this.opts.drainTimeoutMs ?? 30000);
     timer.unref();
+    // Batches held by a suspension give up uncommitted rather than hold the drain.
+    for (const a of this.assembled) a.models.models.gate.abandonWaiting();
     for (const a of this.assembled) await a.source.stop().catch(() => undefined);
     await this.backfill?.close().catch(() => undefined);
-    for (const a of this.assembled) {
-      await a.batcher.close();
-      await a.close();
-    }
+    for (const a of this.assembled) await a.close();
+    await this.watchers.close();
     await new Promise<void>((r) => (this.server ? this.server.close(() => r()) : r()));
     clearTimeout(timer);
     if (this.state !== 'FAILED') this.state = 'STOPPED';

@@ -5,7 +5,14 @@ import { IDENT_PATTERN } from '../spec/fields.js';
  * How a sink column is filled. A value is a prediction field name (from `model.outputs`), `key`
  * (or `key.<part>` for composite keys), `feature.<name>`, or one of the metadata values below.
  */
-export const METADATA_REFS = ['model.name', 'model.version', 'source.position', 'scored_at', 'op'] as const;
+export const METADATA_REFS = [
+  'model.name',
+  'model.version',
+  'model.sha256',
+  'source.position',
+  'scored_at',
+  'op',
+] as const;
 
 export const columnMapping = z
   .record(

@@ -1,4 +1,4 @@
-import { existsSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { suggestion } from '../core/suggest.js';
 import { type CompiledExpression, compileExpression, type ExprType } from '../expr/index.js';
@@ -6,6 +6,7 @@ import { METADATA_REFS } from '../sinks/columns.js';
 import { type RowTypes, rowTypesFromAvsc } from './avro-types.js';
 import { rowFieldTypes, unknownFields } from './field-refs.js';
 import type { LoadedPipeline } from './load.js';
+import { checkModelSection } from './model-checks.js';
 import { only } from './one-of.js';
 import type { FeatureDefinition, Pipeline } from './pipeline-schema.js';
 import { formatPath, type Problem } from './problems.js';
@@ -115,14 +116,7 @@ export function checkPipeline(
       'expected spec.backfill.source.postgres (the table the events come from) for unavailable_value: lookup, got none',
     );
   }
-  const modelPath = resolve(baseDir, p.spec.model.path);
-  if (!existsSync(modelPath)) {
-    add(
-      ['spec', 'model', 'path'],
-      'model_not_found',
-      `expected an ONNX file at ${p.spec.model.path} (relative to the pipeline file: ${modelPath}), got no file`,
-    );
-  }
+  checkModelSection(loaded.file, p, add);
   return { problems, checked: { key, features, rowTypes } };
 }
 

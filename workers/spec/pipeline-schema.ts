@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { components } from './components.js';
-import { nameRef, nonNegativeInt, positiveInt, sqlIdentifier } from './fields.js';
+import { nameRef, nonNegativeInt, positiveInt, qualifiedName, secret, sqlIdentifier } from './fields.js';
 import { oneOf } from './one-of.js';
 
 export const FEATURE_TYPES = ['float', 'int', 'bool', 'one_hot'] as const;
@@ -67,14 +67,102 @@ const featuresSection = z
 
 const outputRef = z.string().min(1);
 
+const versionValue = () => z.union([z.string().min(1), z.number().int()]).transform(String);
+
+/** A model version a pipeline uses: a fixed `version`, or whatever an `alias` points to (exactly one). */
+const modelTarget = {
+  version: versionValue().optional().describe('A fixed version (a folder <registry>/<name>/<version>/).'),
+  alias: nameRef()
+    .optional()
+    .describe('Follow an alias (champion, challenger, …) set with `streamscore model promote`.'),
+};
+
+const shadowSection = z
+  .strictObject({
+    ...modelTarget,
+    compare: z
+      .strictObject({
+        score: sqlIdentifier().describe('Prediction field compared as a score (e.g. churn_probability).'),
+        label: sqlIdentifier().optional().describe('Prediction field compared as a label (agreement rate).'),
+        threshold: z
+          .number()
+          .default(0.5)
+          .describe(
+            'Decision threshold on the score: a flip is one model at or above it and the other below.',
+          ),
+      })
+      .describe('Which prediction fields to compare.'),
+    table: qualifiedName()
+      .optional()
+      .describe('Comparison table (Postgres). Default: ml.<pipeline name, - as _>__shadow.'),
+    postgres_url: secret()
+      .optional()
+      .describe('Postgres holding the comparison table (a secret). Default: the first postgres sink’s url.'),
+    limits: z
+      .strictObject({
+        max_flip_rate: z
+          .number()
+          .min(0)
+          .max(1)
+          .default(0.02)
+          .describe('Largest acceptable decision-flip rate.'),
+        min_label_agreement: z
+          .number()
+          .min(0)
+          .max(1)
+          .optional()
+          .describe('Smallest acceptable label agreement rate.'),
+        max_abs_delta_p95: z.number().min(0).optional().describe('Largest acceptable p95 of |Δscore|.'),
+        min_samples: positiveInt().default(1000).describe('Pairs needed before a verdict.'),
+      })
+      .prefault({})
+      .describe('The verdict of `streamscore shadow report`.'),
+    max_pending_batches: positiveInt()
+      .default(4)
+      .describe(
+        'Shadow batches scored or written at once; beyond it a batch is skipped and counted, never waited for.',
+      ),
+  })
+  .describe(
+    'Score every batch with a candidate too; its outputs go only to the comparison table and metrics, never to the sinks.',
+  );
+
+const canarySection = z
+  .strictObject({
+    ...modelTarget,
+    percent: z
+      .number()
+      .min(0)
+      .max(100)
+      .describe('Share of entity keys (a hash of the key: sticky) the candidate scores for the sinks.'),
+  })
+  .describe('Route a deterministic, sticky share of keys to a candidate; each row records its version.');
+
 const modelSection = z
   .strictObject({
     name: nameRef().describe('Model name, recorded with every prediction.'),
-    version: z
-      .union([z.string().min(1), z.number().int()])
-      .transform(String)
-      .describe('Model version.'),
-    path: z.string().min(1).describe('ONNX file, relative to the pipeline file.'),
+    ...modelTarget,
+    path: z
+      .string()
+      .min(1)
+      .optional()
+      .describe(
+        'ONNX file, relative to the pipeline file (only with a fixed version). Default: <registry>/<name>/<version>/model.onnx.',
+      ),
+    registry: z
+      .string()
+      .min(1)
+      .default('models')
+      .describe(
+        'Model registry folder, relative to the pipeline file: <name>/<version>/{model.onnx, manifest.yaml}.',
+      ),
+    control_topic: z
+      .string()
+      .min(1)
+      .default('streamscore.control')
+      .describe(
+        'Kafka topic (on the source cluster) holding alias moves and suspensions; every worker follows it.',
+      ),
     input: z.string().optional().describe('Input tensor name; defaults to the model’s only input.'),
     threads: positiveInt().default(1).describe('onnxruntime intra-op threads per session.'),
     batch: z
@@ -90,6 +178,8 @@ const modelSection = z
       .describe(
         "Prediction field → model output: label, probabilities[1], probabilities['fraud'], value, or a raw output name.",
       ),
+    shadow: shadowSection.optional(),
+    canary: canarySection.optional(),
   })
   .describe('The ONNX model and how its outputs map to prediction fields.');
 

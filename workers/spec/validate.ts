@@ -1,15 +1,79 @@
-import { dirname, resolve } from 'node:path';
+import { dirname, relative, resolve } from 'node:path';
 import { errorMessage } from '../core/errors.js';
-import { ModelError, ModelRegistry, OnnxModel } from '../inference/index.js';
+import type { ModelInfo } from '../core/types.js';
+import { ModelError, ModelRegistry, type OnnxModel } from '../inference/index.js';
+import { type LoadedVersion, loadModelVersion } from '../rollout/load.js';
+import {
+  type ModelRole,
+  type ModelTarget,
+  modelFile,
+  modelTargets,
+  registryDir,
+} from '../rollout/targets.js';
 import { type CheckedSpec, checkPipeline } from './checks.js';
 import { type LoadedPipeline, type LoadOptions, loadPipeline } from './load.js';
+import { registryVersions } from './model-checks.js';
 import type { Pipeline } from './pipeline-schema.js';
 import { formatPath, type Problem, sortProblems } from './problems.js';
 
 export interface ValidatedPipeline extends LoadedPipeline {
   checked: CheckedSpec | undefined;
-  /** The loaded and checked model, when `keepModel` was asked for and everything is valid. */
+  /** The loaded and checked model, when `keepModel` was asked for, the version is fixed and everything is valid. */
   model: OnnxModel | undefined;
+  /** Name, version and sha256 of `model`. */
+  modelInfo?: ModelInfo | undefined;
+  /** Every version each target may use (fixed, or all of the registry for an alias), and whether it fits. */
+  versions: VersionFit[];
+}
+
+/** Whether one model version fits the pipeline (width, feature names, every output reference). */
+export interface VersionFit {
+  role: ModelRole;
+  version: string;
+  alias?: string;
+  sha256?: string;
+  /** Why it does not fit (or cannot load); absent when it fits. */
+  error?: string;
+}
+
+/** A model load failure as a problem at the YAML node that chose that version. */
+function modelProblem(
+  loaded: LoadedPipeline,
+  file: string,
+  pipeline: Pipeline,
+  t: ModelTarget,
+  version: string,
+  err: unknown,
+): Problem {
+  const code = ModelError.is(err)
+    ? err.code
+    : t.alias !== undefined
+      ? 'MODEL_SIGNATURE_MISMATCH'
+      : 'MODEL_LOAD_FAILED';
+  const modelPath = modelFile(file, pipeline, version, t.role);
+  // A ModelError's message starts with `model <the path it was loaded by>: `; report it as written.
+  const loadedAs = `model ${modelPath}: `;
+  const raw = errorMessage(err);
+  const written =
+    t.role === 'primary' && pipeline.spec.model.path !== undefined && t.version !== undefined
+      ? pipeline.spec.model.path
+      : relative(dirname(resolve(file)), modelPath);
+  const message = raw.startsWith(loadedAs) ? `model ${written}: ${raw.slice(loadedAs.length)}` : raw;
+  const field = /output of field '([^']+)'/.exec(message)?.[1];
+  const path = code.startsWith('MODEL_OUTPUT')
+    ? ['spec', 'model', 'outputs', ...(field ? [field] : [])]
+    : t.role === 'primary' && pipeline.spec.model.path !== undefined
+      ? ['spec', 'model', 'path']
+      : [...t.path, t.alias !== undefined ? 'alias' : 'version'];
+  const pos = loaded.locate.at(path);
+  return {
+    file,
+    line: pos.line,
+    column: pos.column,
+    path: formatPath(path),
+    code: code.toLowerCase(),
+    message,
+  };
 }
 
 export interface ValidateOptions extends LoadOptions {
@@ -24,50 +88,68 @@ export async function validatePipelineFile(
   options: ValidateOptions = {},
 ): Promise<ValidatedPipeline> {
   const loaded = loadPipeline(file, options);
-  if (!loaded.pipeline) return { ...loaded, checked: undefined, model: undefined };
+  if (!loaded.pipeline) return { ...loaded, checked: undefined, model: undefined, versions: [] };
   const pipeline: Pipeline = loaded.pipeline;
   const { problems, checked } = checkPipeline(loaded, pipeline);
   let model: OnnxModel | undefined;
+  let loadedVersion: LoadedVersion | undefined;
+  const fits: VersionFit[] = [];
   if (problems.length === 0) {
-    // Loaded by its absolute path (whatever the working directory); reported as written.
-    const modelPath = resolve(dirname(resolve(file)), pipeline.spec.model.path);
-    try {
-      model = await OnnxModel.load(modelPath, {
-        registry: options.registry ?? new ModelRegistry(),
-        version: pipeline.spec.model.version,
-        inputWidth: checked.features.reduce((w, f) => w + f.width, 0),
-        featureNames: checked.features.map((f) => f.name),
-        ...(pipeline.spec.model.input ? { inputName: pipeline.spec.model.input } : {}),
-        outputs: pipeline.spec.model.outputs,
-        session: { intraOpNumThreads: pipeline.spec.model.threads },
-      });
-    } catch (err) {
-      const code = ModelError.is(err) ? err.code : 'MODEL_LOAD_FAILED';
-      // A ModelError's message starts with `model <the path it was loaded by>: `.
-      const loadedAs = `model ${modelPath}: `;
-      const raw = errorMessage(err);
-      const message = raw.startsWith(loadedAs)
-        ? `model ${pipeline.spec.model.path}: ${raw.slice(loadedAs.length)}`
-        : raw;
-      const field = /output of field '([^']+)'/.exec(message)?.[1];
-      const path = code.startsWith('MODEL_OUTPUT')
-        ? ['spec', 'model', 'outputs', ...(field ? [field] : [])]
-        : ['spec', 'model', 'path'];
-      const pos = loaded.locate.at(path);
-      problems.push({
-        file,
-        line: pos.line,
-        column: pos.column,
-        path: formatPath(path),
-        code: code.toLowerCase(),
-        message,
-      });
+    const registry = options.registry ?? new ModelRegistry();
+    for (const t of modelTargets(pipeline)) {
+      const versions =
+        t.version !== undefined
+          ? [t.version]
+          : registryVersions(registryDir(file, pipeline), pipeline.spec.model.name);
+      const targetFits: VersionFit[] = [];
+      for (const version of versions) {
+        try {
+          const v = await loadModelVersion({ file, pipeline, checked, version, role: t.role, registry });
+          targetFits.push({
+            role: t.role,
+            version,
+            ...(t.alias ? { alias: t.alias } : {}),
+            sha256: v.model.sha256,
+          });
+          // The primary's fixed version is kept for the caller (run, plan); everything else is closed.
+          if (t.role === 'primary' && t.version !== undefined && options.keepModel) loadedVersion = v;
+          else await v.model.close();
+        } catch (err) {
+          targetFits.push({
+            role: t.role,
+            version,
+            ...(t.alias ? { alias: t.alias } : {}),
+            // Without the `model <absolute path>: ` prefix: the version says which file it is.
+            error: errorMessage(err).replace(`model ${modelFile(file, pipeline, version, t.role)}: `, ''),
+          });
+          if (t.version !== undefined) problems.push(modelProblem(loaded, file, pipeline, t, version, err));
+        }
+      }
+      fits.push(...targetFits);
+      // An alias may point at any version of the registry: at least one must fit (`promote`
+      // refuses the others, and `plan` lists why).
+      if (t.alias !== undefined && targetFits.length > 0 && targetFits.every((f) => f.error !== undefined)) {
+        const first = targetFits.find((f) => f.error !== undefined)!;
+        const e = new Error(
+          `no version of model ${pipeline.spec.model.name} fits the pipeline for alias ${t.alias} (${targetFits.map((f) => `${f.version}: ${f.error}`).join('; ')})`,
+        );
+        problems.push(modelProblem(loaded, file, pipeline, t, first.version, e));
+      }
     }
+    model = loadedVersion?.model;
   }
   const all: Problem[] = sortProblems([...loaded.problems, ...problems]);
   if (model && (!options.keepModel || all.length > 0)) {
     await model.close();
     model = undefined;
   }
-  return { ...loaded, pipeline: all.length === 0 ? pipeline : undefined, problems: all, checked, model };
+  return {
+    ...loaded,
+    pipeline: all.length === 0 ? pipeline : undefined,
+    problems: all,
+    checked,
+    model,
+    modelInfo: model ? loadedVersion?.info : undefined,
+    versions: fits,
+  };
 }

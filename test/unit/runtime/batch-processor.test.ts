@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { PipelineError } from '../../../workers/core/errors.js';
+import { silentLogger } from '../../../workers/core/silent-logger.js';
 import type {
   ChangeRecord,
   DecodedBatch,
@@ -10,8 +11,8 @@ import type {
 } from '../../../workers/core/types.js';
 import { compileExpression } from '../../../workers/expr/index.js';
 import { FeatureMapper } from '../../../workers/features/mapper.js';
-import type { Metrics } from '../../../workers/observability/metrics.js';
-import { BatchProcessor } from '../../../workers/runtime/batch-processor.js';
+import { createMetrics, type Metrics, noopMeter } from '../../../workers/observability/metrics.js';
+import { BatchProcessor, fixedModel } from '../../../workers/runtime/batch-processor.js';
 
 const expr = (s: string) => {
   const r = compileExpression(s);
@@ -29,6 +30,7 @@ const metrics: Metrics = {
   inferenceMs: noop,
   endToEndMs: noop,
   sinkRetry() {},
+  rollout: createMetrics(noopMeter(), 'p', silentLogger).rollout,
 };
 
 function record(op: ChangeRecord['op'], id: number, amount: unknown, position: bigint): ChangeRecord {
@@ -81,15 +83,17 @@ function processor(records: ChangeRecord[], sink: Sink, onNull: 'reject' | numbe
   const letters: { message: RawMessage; error: PipelineError }[] = [];
   const bp = new BatchProcessor({
     pipeline: 'p',
-    model: { name: 'm', version: '1' },
     decoder: { decodeBatch: async (): Promise<DecodedBatch> => ({ records, failures: [], skipped: 1 }) },
     mapper,
-    predictor: {
-      outputFields: ['score'],
-      predict: async (f, rows) => ({
-        score: Float64Array.from({ length: rows }, (_, i) => f[i * 2]! + f[i * 2 + 1]!),
-      }),
-    },
+    models: fixedModel(
+      { name: 'm', version: '1' },
+      {
+        outputFields: ['score'],
+        predict: async (f, rows) => ({
+          score: Float64Array.from({ length: rows }, (_, i) => f[i * 2]! + f[i * 2 + 1]!),
+        }),
+      },
+    ),
     sinks: [sink],
     deadLetters: dlq ? { write: async (f) => void letters.push(...f) } : undefined,
     retry: { maxRetries: 3, initialBackoffMs: 1 },

@@ -12,7 +12,7 @@ import type {
 import { compileExpression } from '../../../workers/expr/index.js';
 import { FeatureMapper } from '../../../workers/features/mapper.js';
 import { createMetrics, noopMeter } from '../../../workers/observability/metrics.js';
-import { BatchProcessor } from '../../../workers/runtime/batch-processor.js';
+import { BatchProcessor, fixedModel } from '../../../workers/runtime/batch-processor.js';
 import { type Deferred, deferred, settle, startSource } from './fake-consumer.js';
 
 // The README's commit rule ("Delivery guarantees", "Scaling out"), on a KafkaSource driven through
@@ -286,7 +286,6 @@ function processorOver(sinks: Sink[]): BatchProcessor {
   });
   return new BatchProcessor({
     pipeline: 'p',
-    model: { name: 'm', version: '1' },
     decoder: {
       decodeBatch: async (messages): Promise<DecodedBatch> => ({
         records: messages.map(toRecord),
@@ -300,10 +299,13 @@ function processorOver(sinks: Sink[]): BatchProcessor {
       features: [{ name: 'amount', type: 'float', expr: expr('amount'), width: 1, onNull: 0 }],
       scoreOps: ['c', 'u', 'r'],
     }),
-    predictor: {
-      outputFields: ['score'],
-      predict: async (_f, rows) => ({ score: new Float64Array(rows) }),
-    },
+    models: fixedModel(
+      { name: 'm', version: '1' },
+      {
+        outputFields: ['score'],
+        predict: async (_f, rows) => ({ score: new Float64Array(rows) }),
+      },
+    ),
     sinks,
     deadLetters: undefined,
     retry: { maxRetries: 0, initialBackoffMs: 1 },

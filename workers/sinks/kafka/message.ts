@@ -31,6 +31,7 @@ export const HEADERS = {
   pipeline: 'streamscore.pipeline',
   modelName: 'streamscore.model.name',
   modelVersion: 'streamscore.model.version',
+  modelSha256: 'streamscore.model.sha256',
   position: 'streamscore.source.position',
   op: 'streamscore.op',
 } as const;
@@ -217,9 +218,10 @@ export class PredictionMessages {
       const f = this.features[i]!;
       s += this.featurePrefixes[i]! + scalarJson(convert(f.type, v[f.index], 'json'));
     }
-    if (this.metaFor !== batch.model) {
-      this.metaFor = batch.model;
-      this.metaJson = `},"model_name":${JSON.stringify(batch.model.name)},"model_version":${JSON.stringify(batch.model.version)}`;
+    const model = row.model ?? batch.model;
+    if (this.metaFor !== model) {
+      this.metaFor = model;
+      this.metaJson = `},"model_name":${JSON.stringify(model.name)},"model_version":${JSON.stringify(model.version)}`;
     }
     if (this.scoredFor !== row.scoredAt) {
       // One Date per batch: its text is made once.
@@ -242,8 +244,9 @@ export class PredictionMessages {
     const features: Record<string, unknown> = {};
     for (const x of this.features) features[x.name] = convert(x.type, row.values[x.index], f);
     out['features'] = features;
-    out['model_name'] = batch.model.name;
-    out['model_version'] = batch.model.version;
+    const model = row.model ?? batch.model;
+    out['model_name'] = model.name;
+    out['model_version'] = model.version;
     out['source_position'] = row.position.toString();
     out['source_ts_ms'] = row.sourceTsMs;
     out['scored_at'] = f === 'json' ? row.scoredAt.toISOString() : row.scoredAt.getTime();
@@ -252,12 +255,15 @@ export class PredictionMessages {
   }
 
   headers(row: PredictionRow, batch: PredictionBatch): Record<string, string> {
-    return {
+    const model = row.model ?? batch.model;
+    const h: Record<string, string> = {
       [HEADERS.pipeline]: batch.pipeline,
-      [HEADERS.modelName]: batch.model.name,
-      [HEADERS.modelVersion]: batch.model.version,
+      [HEADERS.modelName]: model.name,
+      [HEADERS.modelVersion]: model.version,
       [HEADERS.position]: row.position.toString(),
       [HEADERS.op]: row.op,
     };
+    if (model.sha256 !== undefined) h[HEADERS.modelSha256] = model.sha256;
+    return h;
   }
 }

@@ -68,14 +68,16 @@ export interface ColumnMap {
 const FIELD_TYPE_OF_META: Record<(typeof METADATA_REFS)[number], ColumnType> = {
   'model.name': 'string',
   'model.version': 'string',
+  'model.sha256': 'string',
   'source.position': 'position',
   scored_at: 'timestamp',
   op: 'string',
 };
 
 const META_READERS: Record<(typeof METADATA_REFS)[number], ColumnReader> = {
-  'model.name': (_row, batch) => batch.model.name,
-  'model.version': (_row, batch) => batch.model.version,
+  'model.name': (row, batch) => (row.model ?? batch.model).name,
+  'model.version': (row, batch) => (row.model ?? batch.model).version,
+  'model.sha256': (row, batch) => (row.model ?? batch.model).sha256 ?? null,
   'source.position': (row) => row.position,
   scored_at: (row) => row.scoredAt,
   op: (row) => row.op,

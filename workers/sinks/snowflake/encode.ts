@@ -76,7 +76,7 @@ export function stageRows(plan: SnowflakeTablePlan, batch: PredictionBatch): Sta
     bytes += del ? 25 : 1;
     const key = plan.map.keyIdentity(row, batch);
     const id = append
-      ? `${typeof key === 'string' ? key : JSON.stringify(key, bigintAsText)}|${row.position}|${batch.model.version}`
+      ? `${typeof key === 'string' ? key : JSON.stringify(key, bigintAsText)}|${row.position}|${(row.model ?? batch.model).version}`
       : key;
     out[i] = { row, id, cells, bytes };
   }

@@ -1,5 +1,5 @@
 import type { Consumer, EachBatchPayload, Kafka, KafkaMessage } from 'kafkajs';
-import { errorMessage } from '../../core/errors.js';
+import { errorMessage, PipelineError } from '../../core/errors.js';
 import type { Logger, RawMessage } from '../../core/types.js';
 import { OffsetCommitter } from './committer.js';
 import type { KafkaSourceConfig } from './config.js';
@@ -220,7 +220,9 @@ export class KafkaSource {
           this.committer!.add({ topic: batch.topic, partition: batch.partition, offset: next });
         },
         (err: unknown) => {
-          // Not committed: the worker stops and the batch is re-read by the next owner.
+          // Not committed: the worker stops and the batch is re-read by the next owner. A batch
+          // abandoned because the worker stops while its pipeline is suspended is no failure.
+          if (this.stopping && PipelineError.is(err) && err.code === 'BATCH_ABANDONED') return;
           this.fail(err);
         },
       )
