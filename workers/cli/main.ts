@@ -3,6 +3,8 @@ import { Command } from 'commander';
 import { registerBackfill } from './backfill-command.js';
 import { registerDemo } from './demo-command.js';
 import { registerDocs } from './docs-command.js';
+import { registerModel } from './model-command.js';
+import { registerPipeline } from './pipeline-command.js';
 import { registerPlan } from './plan-command.js';
 import { registerRun } from './run-command.js';
 import { registerSchema } from './schema-command.js';
@@ -32,6 +34,8 @@ registerBackfill(program);
 registerSchema(program);
 registerDocs(program);
 registerDemo(program);
+registerModel(program);
+registerPipeline(program);
 
 program.parseAsync(process.argv).catch((err: unknown) => {
   process.stderr.write(`streamscore: ${err instanceof Error ? err.message : String(err)}\n`);
