@@ -8,6 +8,7 @@ import { registerPipeline } from './pipeline-command.js';
 import { registerPlan } from './plan-command.js';
 import { registerRun } from './run-command.js';
 import { registerSchema } from './schema-command.js';
+import { registerShadow } from './shadow-command.js';
 import { registerValidate } from './validate-command.js';
 
 const program = new Command();
@@ -34,6 +35,7 @@ registerBackfill(program);
 registerSchema(program);
 registerDocs(program);
 registerDemo(program);
+registerShadow(program);
 registerModel(program);
 registerPipeline(program);
 
