@@ -1,8 +1,11 @@
 import type { Command } from 'commander';
 import { redactText } from '../core/secret.js';
 import type { Logger } from '../core/types.js';
-import { describeDeclared, describeValue } from '../inference/index.js';
+import { describeDeclared, describeValue, ModelRegistry } from '../inference/index.js';
+import { type LoadedVersion, loadModelVersion } from '../rollout/load.js';
+import { modelTargets } from '../rollout/targets.js';
 import { sourceTable } from '../runtime/source-table.js';
+import { defaultShadowTable } from '../shadow/index.js';
 import type { CheckedSpec } from '../spec/checks.js';
 import { only } from '../spec/one-of.js';
 import type { Pipeline } from '../spec/pipeline-schema.js';
@@ -56,7 +59,9 @@ async function sourceTableNotes(p: Pipeline, checked: CheckedSpec): Promise<stri
 export async function renderPlan(v: ValidatedPipeline): Promise<string> {
   const p = v.pipeline!;
   const checked = v.checked!;
-  const model = v.model!;
+  // A pipeline following an alias: the signature shown is its newest fitting version's.
+  const shown = v.model ? undefined : await newestFit(v);
+  const model = v.model ?? shown!.model;
   const lines: string[] = [];
   const h = (title: string) => lines.push('', title);
   lines.push(
@@ -85,7 +90,13 @@ export async function renderPlan(v: ValidatedPipeline): Promise<string> {
     col += f.width;
   }
   lines.push(`  width ${col}`);
-  h(`model: ${p.spec.model.name} v${p.spec.model.version} — ${p.spec.model.path} (${model.path})`);
+  const m = p.spec.model;
+  h(
+    m.version !== undefined
+      ? `model: ${m.name} v${m.version} — ${m.path ?? `${m.registry}/${m.name}/${m.version}/model.onnx`} (${model.path}, sha256 ${model.sha256.slice(0, 12)})`
+      : `model: ${m.name} alias ${m.alias} — registry ${m.registry}, control topic ${m.control_topic} (signature below: version ${shown?.info.version})`,
+  );
+  for (const line of rolloutLines(v)) lines.push(`  ${line}`);
   lines.push(
     `  inputs:  ${model.signature.inputs.map(describeValue).join('; ')}  ✓ width ${model.width} matches the features`,
   );
@@ -95,6 +106,7 @@ export async function renderPlan(v: ValidatedPipeline): Promise<string> {
   lines.push(
     `  micro-batch max ${p.spec.model.batch.max_size} rows / ${p.spec.model.batch.max_wait_ms} ms; ${p.spec.model.threads} thread(s)`,
   );
+  if (shown) await shown.model.close();
   h('sinks:');
   for (const line of await describeSinks(p, checked, model)) lines.push(`  ${line}`);
   h(
@@ -112,4 +124,45 @@ export async function renderPlan(v: ValidatedPipeline): Promise<string> {
     `monitoring: /metrics /healthz /readyz on port ${p.spec.monitoring.port}; log level ${p.spec.monitoring.log_level}`,
   );
   return lines.join('\n');
+}
+
+/** Every version each model target may use, and whether it fits; the shadow's and canary's settings. */
+function rolloutLines(v: ValidatedPipeline): string[] {
+  const p = v.pipeline!;
+  const m = p.spec.model;
+  const out: string[] = [];
+  for (const t of modelTargets(p)) {
+    const fits = v.versions.filter((f) => f.role === t.role);
+    const what = t.alias !== undefined ? `alias ${t.alias} may point to` : `version ${t.version}`;
+    out.push(`${t.role}: ${what}`);
+    for (const f of fits) {
+      out.push(
+        f.error === undefined
+          ? `  ${f.version.padEnd(6)} ✓ fits (sha256 ${f.sha256?.slice(0, 12)})`
+          : `  ${f.version.padEnd(6)} ✗ ${f.error} — promote refuses it`,
+      );
+    }
+  }
+  if (m.shadow) {
+    const c = m.shadow.compare;
+    const l = m.shadow.limits;
+    out.push(
+      `shadow compares ${c.score} at threshold ${c.threshold}${c.label ? ` and label ${c.label}` : ''} → table ${m.shadow.table ?? defaultShadowTable(p.metadata.name)}; verdict: flip rate ≤ ${l.max_flip_rate}${l.min_label_agreement !== undefined ? `, label agreement ≥ ${l.min_label_agreement}` : ''}${l.max_abs_delta_p95 !== undefined ? `, |Δ| p95 ≤ ${l.max_abs_delta_p95}` : ''} with n ≥ ${l.min_samples}`,
+    );
+  }
+  if (m.canary) out.push(`canary scores ${m.canary.percent} % of keys (sticky by key hash) for the sinks`);
+  return out;
+}
+
+/** The newest version that fits an alias-following pipeline, loaded for its signature. */
+async function newestFit(v: ValidatedPipeline): Promise<LoadedVersion> {
+  const fit = v.versions.filter((f) => f.role === 'primary' && f.error === undefined).at(-1);
+  if (fit === undefined) throw new Error('no version fits the pipeline');
+  return loadModelVersion({
+    file: v.file,
+    pipeline: v.pipeline!,
+    checked: v.checked!,
+    version: fit.version,
+    registry: new ModelRegistry(),
+  });
 }
