@@ -140,7 +140,7 @@ test('the shadow runner writes pairs for the primary’s rows; a failing or slow
   const written: ShadowPairBatch[] = [];
   const skipped: string[] = [];
   const counts = { pairs: 0, flips: 0 };
-  const runner = (predict: Predictor['predict'], maxPending = 4) =>
+  const runner = (maxPending = 4) =>
     new ShadowRunner({
       pipeline: 'p',
       compare: { score: 'score', threshold: 5 },
@@ -160,7 +160,7 @@ test('the shadow runner writes pairs for the primary’s rows; a failing or slow
   const released: string[] = [];
   const sink = new MemorySink();
   let shadowPredict: Predictor['predict'] = scaled(2).predict;
-  let r = runner((f, n) => shadowPredict(f, n));
+  let r = runner();
   const models: ModelSource = {
     outputFields: ['score'],
     lease: () => ({
@@ -197,7 +197,7 @@ test('the shadow runner writes pairs for the primary’s rows; a failing or slow
 
   // A shadow that never answers: beyond max_pending, batches are skipped, never waited for.
   shadowPredict = () => new Promise(() => undefined);
-  r = runner((f, n) => shadowPredict(f, n), 1);
+  r = runner(1);
   for (let i = 0; i < 3; i++) {
     await processor(models, sink, r).processDecoded({ records: recs, failures: [], skipped: 0 }, recs.length);
   }
