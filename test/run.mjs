@@ -7,7 +7,7 @@
 // test verdicts (nodejs/node#64833): a CI dry run here reported 14 fewer tests, exit 0. Run
 // directly, a file reports in-process to its own stdout and nothing is lost; the summary below
 // adds the files' own counts, and a file that exits non-zero or prints no summary is a failure.
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 
@@ -88,6 +88,16 @@ async function unitLane() {
 }
 const started = Date.now();
 await Promise.all([unitLane(), unitLane()]);
+if (stackFiles.length > 0) {
+  // The example pipelines follow model aliases: set them (if never set) before any stack test.
+  const setup = spawnSync(process.execPath, ['--import', 'tsx', join('test', 'support', 'setup-stack.ts')], {
+    stdio: 'inherit',
+  });
+  if (setup.status !== 0) {
+    console.error('test/support/setup-stack.ts failed: is the stack up (make stack-up)?');
+    process.exit(1);
+  }
+}
 for (const f of stackFiles) results.push(await runFile(f, true));
 
 const total = Object.fromEntries(COUNTS.map((n) => [n, 0]));

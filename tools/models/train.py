@@ -168,6 +168,7 @@ class Spec:
     zipmap: bool
     training_data: str
     rows: int = 4000
+    seed: int = SEED
     description: str = ""
     extra: dict[str, Any] = field(default_factory=dict)
 
@@ -196,6 +197,22 @@ SPECS: list[Spec] = [
         zipmap=False,
         description="Same model as churn/1, exported with zipmap=False (probabilities as float [N,2]).",
         training_data="Identical to churn/1 (same seed, same rows).",
+    ),
+    Spec(
+        name="churn",
+        version=3,
+        features=CHURN_FEATURES,
+        data=churn_data,
+        make=lambda: GradientBoostingClassifier(
+            n_estimators=150, max_depth=4, learning_rate=0.05, subsample=0.8, random_state=20251101
+        ),
+        kind="classifier",
+        zipmap=False,
+        rows=8000,
+        seed=20251101,
+        description="Churn challenger: retrained on a newer, larger sample with deeper trees "
+        "(probabilities as float [N,2]). Close to churn/1, not identical: the rollout demo's candidate.",
+        training_data="8000 synthetic B2B SaaS customers drawn like churn/1's but with seed 20251101.",
     ),
     Spec(
         name="fraud",
@@ -271,7 +288,7 @@ def _clean(type_name: str) -> str:
 
 
 def export(spec: Spec, out_root: Path) -> dict[str, Any]:
-    rng = np.random.default_rng(SEED)
+    rng = np.random.default_rng(spec.seed)
     x, y = spec.data(rng, spec.rows)
     model = spec.make()
     model.fit(x, y)

@@ -23,14 +23,14 @@ export function registerPlan(program: Command): void {
     .addHelpText('after', '\nExample:\n  $ streamscore plan pipelines/churn-scoring.yaml')
     .action(async (file: string) => {
       const v = await validatePipelineFile(file, { keepModel: true });
-      if (!v.pipeline || !v.checked || !v.model) {
+      if (!v.pipeline || !v.checked) {
         process.stderr.write(`${redactText(v.problems.map(formatProblem).join('\n'), v.secrets)}\n`);
         process.stderr.write(`${v.problems.length} problem(s); fix them and run plan again\n`);
         process.exitCode = 1;
         return;
       }
       const text = await renderPlan(v);
-      await v.model.close();
+      await v.model?.close();
       process.stdout.write(`${redactText(text, v.secrets)}\n`);
     });
 }
