@@ -5,7 +5,6 @@ import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { readVersion } from '../../../workers/models/catalog.js';
 import { checkAliasFit, checkVersionFit } from '../../../workers/models/fit.js';
-import { churnPipelineCopy } from '../../support/pipelines.js';
 import { aliasPipeline as makeAliasPipeline, tmpRegistry } from './fixtures.js';
 
 const { registry, pipelines, cleanup } = tmpRegistry('fit');
@@ -19,8 +18,7 @@ after(() => {
 });
 
 describe('model fit', () => {
-  const fixed = churnPipelineCopy(`fit-fixed-${process.pid}`, { warehouse: false });
-  tmpDirs.push(join(fixed, '..'));
+  const fixed = makeAliasPipeline(join(pipelines, '..'), registry, 'fixed-version', { version: '1' });
 
   it('a version with the same features and outputs fits a fixed-version pipeline', async () => {
     assert.equal(await checkVersionFit(fixed, readVersion(registry, 'churn', '2')), undefined);

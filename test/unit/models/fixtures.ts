@@ -57,26 +57,25 @@ export function corruptedVersion(registry: string, version: string): string {
 }
 
 /**
- * A copy of the churn pipeline named `name` in `pipelinesDir`, reading versions from `registry` and
- * following churn@<alias> (its primary model) or shadowing churn@<shadow>, on control topic `topic`.
+ * A copy of the churn pipeline named `name` in `pipelinesDir`, reading versions from `registry`: its
+ * primary model follows churn@<alias> or uses a fixed `version` (default 1), and it shadows
+ * churn@<shadow> when asked, on control topic `topic`.
  */
 export function aliasPipeline(
   pipelinesDir: string,
   registry: string,
   name: string,
-  opts: { alias?: string; shadow?: string; topic?: string },
+  opts: { alias?: string; version?: string; shadow?: string; topic?: string },
 ): string {
   const file = churnPipelineCopy(`${name}-${process.pid}`, {
     warehouse: false,
     edit: (doc) => {
       doc.setIn(['metadata', 'name'], name);
-      doc.deleteIn(['spec', 'model', 'path']);
+      for (const k of ['path', 'alias', 'version', 'shadow', 'canary']) doc.deleteIn(['spec', 'model', k]);
       doc.setIn(['spec', 'model', 'registry'], registry);
       if (opts.topic) doc.setIn(['spec', 'model', 'control_topic'], opts.topic);
-      if (opts.alias) {
-        doc.deleteIn(['spec', 'model', 'version']);
-        doc.setIn(['spec', 'model', 'alias'], opts.alias);
-      }
+      if (opts.alias) doc.setIn(['spec', 'model', 'alias'], opts.alias);
+      else doc.setIn(['spec', 'model', 'version'], opts.version ?? '1');
       if (opts.shadow) {
         doc.setIn(
           ['spec', 'model', 'shadow'],
