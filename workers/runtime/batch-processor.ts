@@ -172,13 +172,15 @@ export class BatchProcessor {
       const fields = d.models.outputFields;
       const featureCount = d.mapper.names.length;
       const canaryInfo = lease.canary?.info;
+      const primaryOuts = fields.map((f) => scored.primary[f]!);
+      const canaryOuts = scored.canary ? fields.map((f) => scored.canary![f]!) : primaryOuts;
       for (let i = 0; i < n; i++) {
         const rec = mapped.scored[i]!;
         const values = new Array<unknown>(fields.length + featureCount);
         const onCanary = split !== undefined && split.side[i] === 1;
-        const cols = onCanary ? scored.canary! : scored.primary;
-        const at = onCanary ? split.indexIn[i]! : split === undefined ? i : split.indexIn[i]!;
-        for (let o = 0; o < fields.length; o++) values[o] = cols[fields[o]!]![at];
+        const outs = onCanary ? canaryOuts : primaryOuts;
+        const at = split === undefined ? i : split.indexIn[i]!;
+        for (let o = 0; o < outs.length; o++) values[o] = outs[o]![at];
         for (let f = 0; f < featureCount; f++) values[fields.length + f] = mapped.features[i * width + f];
         const row: PredictionRow = {
           key: mapped.scoredKeys[i],
