@@ -1,4 +1,5 @@
-import { resolve } from 'node:path';
+import { existsSync } from 'node:fs';
+import { join, resolve } from 'node:path';
 import { Command, type CommanderError } from 'commander';
 import type { Kafka } from 'kafkajs';
 import {
@@ -49,16 +50,23 @@ export interface ControlSettings {
 
 /** Flags, then the environment, then the defaults. */
 export function controlSettings(f: ControlFlags, env: NodeJS.ProcessEnv = process.env): ControlSettings {
+  const pipelines = f.pipelines ?? env['STREAMSCORE_PIPELINES'] ?? 'pipelines';
   return {
     brokers: (f.brokers ?? env['KAFKA_BROKERS'] ?? '127.0.0.1:19092')
       .split(',')
       .map((b) => b.trim())
       .filter((b) => b.length > 0),
     topic: f.controlTopic ?? env['STREAMSCORE_CONTROL_TOPIC'] ?? DEFAULT_CONTROL_TOPIC,
-    models: f.models ?? env['STREAMSCORE_MODELS'] ?? 'models',
-    pipelines: f.pipelines ?? env['STREAMSCORE_PIPELINES'] ?? 'pipelines',
+    models: f.models ?? env['STREAMSCORE_MODELS'] ?? defaultRegistry(pipelines),
+    pipelines,
     by: f.by ?? defaultActor(),
   };
+}
+
+/** `models`, or `<pipelines>/models` where only that exists (this repository's layout). */
+function defaultRegistry(pipelines: string): string {
+  const beside = join(pipelines, 'models');
+  return !existsSync('models') && existsSync(beside) ? beside : 'models';
 }
 
 /** Adds the shared flags to a subcommand. */
@@ -69,7 +77,10 @@ export function withControlFlags(cmd: Command, which: { by?: boolean }): Command
       '--control-topic <topic>',
       `control topic (default $STREAMSCORE_CONTROL_TOPIC or ${DEFAULT_CONTROL_TOPIC})`,
     );
-  cmd.option('--models <dir>', 'model registry folder (default $STREAMSCORE_MODELS or models)');
+  cmd.option(
+    '--models <dir>',
+    'model registry folder (default $STREAMSCORE_MODELS, else models, else <pipelines>/models)',
+  );
   cmd.option('--pipelines <dir>', 'pipeline files to check (default $STREAMSCORE_PIPELINES or pipelines)');
   if (which.by) cmd.option('--by <who>', 'who makes the move (default: the OS user)');
   return cmd;
