@@ -2,8 +2,9 @@ import assert from 'node:assert/strict';
 import { after, describe, it } from 'node:test';
 import { aliasKey, readControlState } from '../../../workers/control/index.js';
 import { runCli } from '../../support/cli.js';
-import { deleteTopics, env, testKafka, uniqueId } from '../../support/stack.js';
+import { deleteTopics, dropPgTables, env, testKafka, uniqueId, withPg } from '../../support/stack.js';
 import { aliasPipeline, corruptedVersion, tmpRegistry } from '../../unit/models/fixtures.js';
+import { dropPrefix, redis } from '../backfill/support.js';
 
 // `streamscore model …` and `pipeline …` against the real broker, on a control topic of their own,
 // with a registry (churn 1, 2; 3 = a 4-feature model; 4 = a corrupted copy of 2) and one pipeline
@@ -15,14 +16,25 @@ corruptedVersion(registry, '4');
 const pipelineFile = aliasPipeline(pipelines, registry, `churn-alias-${id}`, { alias: 'champion', topic });
 const common = ['--control-topic', topic, '--models', registry, '--pipelines', pipelines];
 
+const sourceTable = `public.ctl_src_${id}`;
+const bullPrefix = `ctlbf${id}`;
+
 after(async () => {
   await deleteTopics([topic]);
+  await dropPgTables(sourceTable);
+  const r = redis();
+  await dropPrefix(r, bullPrefix);
+  r.disconnect();
   cleanup();
 });
 
 async function cli(...args: string[]): Promise<{ code: number | null; output: string }> {
-  const r = await runCli([...args, ...common], { KAFKA_BROKERS: env.kafkaBrokers });
-  return r;
+  return runCli([...args, ...common], {
+    KAFKA_BROKERS: env.kafkaBrokers,
+    REDIS_URL: env.redisUrl,
+    STREAMSCORE_BACKFILL_PREFIX: bullPrefix,
+    CHURN_SOURCE_TABLE: sourceTable,
+  });
 }
 
 async function champion(): Promise<string | undefined> {
@@ -144,5 +156,34 @@ describe('model and pipeline commands', () => {
     const r = await cli('model', 'rollback', 'churn', '--rescore-since', 'promotion');
     assert.equal(r.code, 2, r.output);
     assert.match(r.output, /--rescore-since needs --pipeline/);
+  });
+
+  it('rollback --rescore-since promotion enqueues a backfill of the rows changed since the bad version came', async () => {
+    await withPg(async (c) => {
+      await c.query(`create table ${sourceTable} (like crm.customers including defaults)`);
+      await c.query(
+        `insert into ${sourceTable} (customer_id, email, company, plan, signup_date, updated_at)
+         select g, 'c' || g || '@x', 'co', 'pro', '2024-01-01', '2020-01-01' from generate_series(1, 5) g`,
+      );
+    });
+    const up = await cli('model', 'promote', 'churn', '2', '--reason', 'again');
+    assert.equal(up.code, 0, up.output);
+    await withPg((c) => c.query(`update ${sourceTable} set updated_at = now() where customer_id in (2, 4)`));
+    const r = await cli(
+      'model',
+      'rollback',
+      'churn',
+      '--reason',
+      'bad scores',
+      '--rescore-since',
+      'promotion',
+      '--pipeline',
+      pipelineFile,
+    );
+    assert.equal(r.code, 0, r.output);
+    assert.match(r.output, /churn@champion: 2 → 1 rolled back at /);
+    assert.match(r.output, /re-scoring the rows of .* changed since \d{4}-\d\d-\d\dT/);
+    assert.match(r.output, new RegExp(`run \\S+: \\d+ chunks, 2 rows of ${sourceTable}`));
+    assert.equal(await champion(), '1');
   });
 });
