@@ -332,7 +332,9 @@ async function rollback(s: ControlSettings, name: string, f: MoveFlags): Promise
   const from = f.rescoreSince === 'promotion' ? since?.at : f.rescoreSince;
   if (from === undefined)
     throw new Refused(`cannot tell when ${current.version} became the target of ${name}@${f.alias}`);
-  process.stdout.write(`re-scoring the rows of ${f.pipeline} changed since ${from}\n`);
+  process.stdout.write(
+    `re-scoring the rows of ${f.pipeline} changed since ${from} (a change committed earlier but scored by ${current.version} because the stream lagged behind is not included: pass an earlier --rescore-since to cover the lag)\n`,
+  );
   return enqueueRescore(f.pipeline!, from);
 }
 
