@@ -1,7 +1,9 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
+import { aliasKey, readControlState } from '../../workers/control/index.js';
+import { readVersion } from '../../workers/models/catalog.js';
 import { runCli } from '../support/cli.js';
-import { withPg } from '../support/stack.js';
+import { testKafka, withPg } from '../support/stack.js';
 import { warehouseSession, warehouseTable } from '../support/warehouse.js';
 
 /** This run's rows of a warehouse table (scored at or after `since`), by customer; none when it is missing. */
@@ -21,7 +23,8 @@ async function warehouseRowsSince(table: string, since: Date): Promise<{ id: num
   }
 }
 
-// The demo, shortened, so `make demo` never rots: seed, backfill, fleet under traffic, summary.
+// The demo, shortened, so `make demo` never rots: seed, backfill, fleet under traffic (shadow report,
+// churn 3 promoted to champion and rolled back, each timed), summary.
 // The demo keeps its warehouse tables across runs (they may be a real account's), so the warehouse
 // is checked on this run's rows: those scored since the demo started, equal to the CRM's table.
 test('streamscore demo runs the churn story end to end and prints the summary', async () => {
@@ -35,6 +38,46 @@ test('streamscore demo runs the churn story end to end and prints the summary', 
   assert.match(output, /predictions in the warehouse: \d+ rows/);
   assert.match(output, /The ten customers most at risk/);
   assert.match(output, /demo finished/);
+
+  // The rollout story: the shadow report's verdict, then both moves timed on rows of the new version.
+  assert.match(output, /control topic streamscore\.control: churn@champion → 1/);
+  assert.match(output, /\$ streamscore shadow report pipelines\/churn-scoring\.yaml --since \S+Z/);
+  assert.match(output, /^ {3}verdict: (PASS|FAIL|INSUFFICIENT)$/m);
+  assert.match(output, /churn@champion: 1 → 3 promoted at /);
+  assert.match(output, /churn@champion: 3 → 1 rolled back at /);
+  const promote = /promote → first row with model_version 3 in ml\.customer_churn_scores: (-?\d+) ms/.exec(
+    output,
+  );
+  const rollback = /rollback → first row with model_version 1 in ml\.customer_churn_scores: (-?\d+) ms/.exec(
+    output,
+  );
+  assert.ok(promote && rollback, output.slice(-6000));
+  // The issue's bound for a rollback (5 s) for both: one move each, polled every 50 ms.
+  for (const m of [promote, rollback]) assert.ok(Number(m[1]) >= 0 && Number(m[1]) < 5000, m[0]);
+  assert.match(output, /promote +champion +1 → 3 +demo: promote 3 while traffic flows/);
+  assert.match(output, /rollback +champion +3 → 1 +demo: back to 1/);
+  assert.match(output, /shadow verdict +(PASS|FAIL|INSUFFICIENT)/);
+  assert.match(output, /rows by model_version +1: \d+, 3: \d+/);
+
+  // Re-runnable: the champion is back at 1 (and the challenger at 3) on the control topic.
+  const state = await readControlState(testKafka(), 'streamscore.control');
+  assert.equal(state.aliases.get(aliasKey('churn', 'champion'))?.version, '1');
+  assert.equal(state.aliases.get(aliasKey('churn', 'challenger'))?.version, '3');
+  // Every row names the version that scored it and that version's sha256.
+  const versions = await withPg(async (c) => {
+    const r = await c.query(
+      'select model_version, model_sha256, count(*)::int n from ml.customer_churn_scores group by 1, 2',
+    );
+    return r.rows as { model_version: string; model_sha256: string; n: number }[];
+  });
+  for (const v of versions) {
+    assert.equal(
+      v.model_sha256,
+      readVersion('pipelines/models', 'churn', v.model_version).sha256,
+      v.model_version,
+    );
+  }
+  assert.deepEqual(versions.map((v) => v.model_version).sort(), ['1', '3']);
 
   const scores = await withPg(async (c) => {
     const r = await c.query('select customer_id, churn_probability from ml.customer_churn_scores');

@@ -13,10 +13,14 @@ export function registerDemo(program: Command): void {
   program
     .command('demo')
     .description(
-      'The CRM churn story on the local stack: seed, backfill, stream with a worker fleet, summary.',
+      'The CRM churn story on the local stack: seed, backfill, stream with a worker fleet (shadow report, then a promotion and a rollback timed while traffic flows), summary.',
     )
     .option('--customers <n>', 'customers to seed', '10000')
-    .option('--seconds <n>', 'seconds of CRM traffic', '30')
+    .option(
+      '--seconds <n>',
+      'seconds of CRM traffic (lengthened if the promotion and rollback need it)',
+      '30',
+    )
     .option('--rate <n>', 'CRM changes per second', '200')
     .option('--workers <n>', 'worker processes', '2')
     .addHelpText(

@@ -14,6 +14,17 @@ import { snowflakeConnector } from '../sinks/snowflake/client.js';
 import { snowflakeSinkConfig } from '../sinks/snowflake/config.js';
 import { snowflakeConnectionFromEnv } from '../sinks/snowflake/env.js';
 import { waitForGroup } from '../sources/kafka/group.js';
+import {
+  DEMO_ALIASES,
+  dropShadowTable,
+  printHistory,
+  type RolloutSettings,
+  resetAliases,
+  rolloutSettings,
+  rolloutStory,
+  type StoryDeps,
+  type StoryResult,
+} from './rollout.js';
 import { dropCrm, seedCrm } from './seed.js';
 import { readStatus, statusLine } from './status.js';
 import { generateTraffic } from './traffic.js';
@@ -50,11 +61,16 @@ function step(out: (l: string) => void, n: number, text: string): void {
 
 /** The churn story end to end. Throws with a clear message when a step fails. */
 export async function runDemo(o: DemoOptions): Promise<void> {
+  const demoStart = new Date();
+  const rollout = rolloutSettings(PIPELINE);
   const db = new pg.Client({ connectionString: o.env.databaseUrl });
   await db.connect();
   // Status queries run beside the traffic's transactions, on a connection of their own.
   const db2 = new pg.Client({ connectionString: o.env.databaseUrl });
   await db2.connect();
+  // The rollout's polls (every 50 ms), on a third.
+  const db3 = new pg.Client({ connectionString: o.env.databaseUrl });
+  await db3.connect();
   const kafka = new Kafka({
     brokers: o.env.kafkaBrokers.split(','),
     clientId: 'streamscore-demo',
@@ -69,6 +85,8 @@ export async function runDemo(o: DemoOptions): Promise<void> {
       `Seeding the CRM (crm.customers, crm.plans, crm.support_tickets: ${o.customers} customers) and capturing it with Debezium`,
     );
     await reset(db, admin, o);
+    const aliases = await resetAliases(kafka, rollout);
+    o.out(`   control topic ${rollout.controlTopic}: ${aliases.join(', ')}`);
     const connector = `${CONNECTOR_PREFIX}-${Date.now().toString(36)}`;
     await seedCrm(db, o.customers);
     const counts = await db.query(
@@ -90,7 +108,11 @@ export async function runDemo(o: DemoOptions): Promise<void> {
     step(o.out, 2, 'Backfill: scoring every existing customer with the same pipeline');
     await runCli(o, ['backfill', PIPELINE, '--wait', '--work'], 'backfill');
 
-    step(o.out, 3, `Streaming: ${o.workers} workers on ${PIPELINE} while the CRM changes for ${o.seconds} s`);
+    step(
+      o.out,
+      3,
+      `Streaming: ${o.workers} workers on ${PIPELINE} while the CRM changes for ${o.seconds} s; shadow report, then ${rollout.model} ${DEMO_ALIASES.challenger} promoted to ${rollout.alias} and rolled back`,
+    );
     const fleet = spawn(
       o.cli.node,
       [...o.cli.args, 'run', '--workers', String(o.workers), '--port', '0', PIPELINE],
@@ -128,11 +150,29 @@ export async function runDemo(o: DemoOptions): Promise<void> {
     const since = new Date();
     const startedAt = Date.now();
     let last = { at: Date.now(), events: 0 };
+    const storyDeps: StoryDeps = {
+      settings: rollout,
+      pipelineFile: PIPELINE,
+      db: db3,
+      scores: SCORES,
+      since: demoStart,
+      startedAt,
+      seconds: o.seconds,
+      cli: o.cli,
+      out: o.out,
+    };
+    let storyDone = false;
+    const story = rolloutStory(storyDeps).finally(() => {
+      storyDone = true;
+    });
+    story.catch(() => undefined); // awaited below, after the traffic
     const traffic = await generateTraffic(db, {
       seconds: o.seconds,
       ratePerSecond: o.rate,
       firstNewId: o.customers + 1,
       maxId: o.customers,
+      // The promotion and the rollback are timed on rows scored while traffic flows.
+      extendWhile: () => !storyDone,
       onTick: (s) => {
         const events = s.inserts + s.updates + s.deletes;
         const now = Date.now();
@@ -144,6 +184,19 @@ export async function runDemo(o: DemoOptions): Promise<void> {
       },
     });
     const changes = traffic.inserts + traffic.updates + traffic.deletes;
+    let moves: StoryResult;
+    try {
+      moves = await story;
+      await printHistory(storyDeps);
+    } catch (err) {
+      fleet.kill('SIGTERM');
+      throw err;
+    }
+    if (traffic.seconds > o.seconds + 0.5) {
+      o.out(
+        `   traffic lengthened to ${traffic.seconds.toFixed(1)} s (asked: ${o.seconds} s) so that the promotion and the rollback happen while it flows`,
+      );
+    }
     o.out(
       `   traffic done: ${traffic.inserts} signups, ${traffic.updates} updates (${traffic.tickets} tickets), ${traffic.deletes} deletions; waiting for the workers to catch up`,
     );
@@ -159,19 +212,23 @@ export async function runDemo(o: DemoOptions): Promise<void> {
     if (code !== 0) throw new Error(`the worker fleet exited with code ${code}`);
 
     step(o.out, 4, 'Summary');
-    await summary(db, o, { changes, status: st });
+    await summary(db, o, { changes, status: st, moves, rollout });
 
     step(o.out, 5, 'Try next');
     o.out(
       `   psql ${redactUrl(o.env.databaseUrl)} -c "select * from ${SCORES} order by churn_probability desc limit 20"`,
     );
     o.out(`   npx streamscore plan ${PIPELINE}`);
+    o.out(`   npx streamscore model list ${rollout.model}`);
+    o.out(`   npx streamscore shadow report ${PIPELINE} --since 1h`);
+    o.out(`   npx streamscore model history ${rollout.model}`);
     o.out(`   npx streamscore run ${PIPELINE}       # metrics on http://127.0.0.1:9464/metrics`);
     o.out('   make stack-down                          # stops the local stack (left running now)');
   } finally {
     await admin.disconnect();
     await db.end();
     await db2.end().catch(() => undefined);
+    await db3.end().catch(() => undefined);
   }
 }
 
@@ -189,6 +246,7 @@ async function reset(db: pg.Client, admin: import('kafkajs').Admin, o: DemoOptio
   if (topics.length > 0) await admin.deleteTopics({ topics });
   await admin.deleteGroups([GROUP]).catch(() => undefined);
   await dropCrm(db);
+  await dropShadowTable(db, rolloutSettings(PIPELINE));
   await db.query(`drop table if exists ${SCORES}, ${SCORES}__tombstones cascade`);
   // The sink creates its tables through knex migrations: forget them too so they are created again.
   await db.query(
@@ -203,7 +261,12 @@ async function reset(db: pg.Client, admin: import('kafkajs').Admin, o: DemoOptio
 async function summary(
   db: pg.Client,
   o: DemoOptions,
-  r: { changes: number; status: import('./status.js').DemoStatus },
+  r: {
+    changes: number;
+    status: import('./status.js').DemoStatus;
+    moves: StoryResult;
+    rollout: RolloutSettings;
+  },
 ): Promise<void> {
   const total = await db.query(`select count(*)::int n from ${SCORES}`);
   const ms = (v: number | null) => (v === null ? '–' : `${Math.round(v)} ms`);
@@ -216,6 +279,22 @@ async function summary(
     `   commit → score latency    p50 ${ms(r.status.p50Ms)}, p95 ${ms(r.status.p95Ms)}, p99 ${ms(r.status.p99Ms)}`,
   );
   o.out(`   dead letters              ${r.status.deadLetters}`);
+  const { promote, rollback } = r.moves;
+  o.out(
+    `   shadow verdict            ${r.moves.verdict} (${r.rollout.model} ${DEMO_ALIASES.challenger} vs ${DEMO_ALIASES.champion})`,
+  );
+  o.out(
+    `   promote  → first row of ${promote.version}  ${promote.seenMs} ms (scored ${promote.scoredMs} ms after the move)`,
+  );
+  o.out(
+    `   rollback → first row of ${rollback.version}  ${rollback.seenMs} ms (scored ${rollback.scoredMs} ms after the move)`,
+  );
+  const byVersion = await db.query(
+    `select model_version v, count(*)::int n from ${SCORES} group by 1 order by 1`,
+  );
+  o.out(
+    `   rows by model_version     ${byVersion.rows.map((x) => `${x.v}: ${x.n}`).join(', ')} (version ${DEMO_ALIASES.challenger}: rows last scored while it was champion)`,
+  );
   const top = await db.query(
     `select s.customer_id, c.company, c.plan, c.tickets_90d, round(s.churn_probability::numeric, 3) p
      from ${SCORES} s join crm.customers c using (customer_id)

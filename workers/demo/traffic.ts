@@ -5,12 +5,15 @@ export interface TrafficStats {
   updates: number;
   deletes: number;
   tickets: number;
+  /** How long the traffic ran (longer than asked while `extendWhile` held). */
+  seconds: number;
 }
 
 /**
  * CRM activity for `seconds`: new signups, plan changes and logins, support tickets (bumping
  * tickets_90d in the same transaction, as the CRM would) and churned accounts deleted.
- * About `ratePerSecond` changes per second, in small transactions.
+ * About `ratePerSecond` changes per second, in small transactions. After `seconds`, it keeps going
+ * while `extendWhile` returns true (something that needs traffic is not done yet).
  */
 export async function generateTraffic(
   db: pg.Client,
@@ -20,14 +23,16 @@ export async function generateTraffic(
     firstNewId: number;
     maxId: number;
     onTick?: (s: TrafficStats) => void;
+    extendWhile?: () => boolean;
   },
 ): Promise<TrafficStats> {
-  const stats: TrafficStats = { inserts: 0, updates: 0, deletes: 0, tickets: 0 };
-  const end = Date.now() + opts.seconds * 1000;
+  const stats: TrafficStats = { inserts: 0, updates: 0, deletes: 0, tickets: 0, seconds: 0 };
+  const startedAt = Date.now();
+  const end = startedAt + opts.seconds * 1000;
   let nextId = opts.firstNewId;
   let tick = 0;
   const perTick = Math.max(1, Math.round(opts.ratePerSecond / 10));
-  while (Date.now() < end) {
+  while (Date.now() < end || opts.extendWhile?.()) {
     const started = Date.now();
     for (let i = 0; i < perTick; i++) {
       const r = Math.random();
@@ -71,5 +76,6 @@ export async function generateTraffic(
     const wait = 100 - (Date.now() - started);
     if (wait > 0) await new Promise((r) => setTimeout(r, wait));
   }
+  stats.seconds = (Date.now() - startedAt) / 1000;
   return stats;
 }
