@@ -1,6 +1,6 @@
 import { Kafka, logLevel } from 'kafkajs';
-import { aliasKey, eventStamp } from '../../workers/control/events.js';
-import { appendControlEvent, readControlState } from '../../workers/control/index.js';
+import { readControlState } from '../../workers/control/index.js';
+import { setAlias } from '../../workers/control/set-alias.js';
 import { readVersion } from '../../workers/models/catalog.js';
 import { env } from './stack.js';
 
@@ -26,20 +26,9 @@ export async function ensureAliases(
   const state = await readControlState(kafka, topic);
   for (const [model, byAlias] of Object.entries(aliases)) {
     for (const [alias, version] of Object.entries(byAlias)) {
-      if (state.aliases.has(aliasKey(model, alias))) continue;
       const sha256 = readVersion('pipelines/models', model, version).sha256;
-      await appendControlEvent(kafka, topic, {
-        type: 'alias',
-        action: 'promote',
-        model,
-        alias,
-        version,
-        from: null,
-        sha256,
-        by: 'test-setup',
-        reason: 'example alias for the tests',
-        ...eventStamp(),
-      });
+      const t = { model, alias, version, sha256, by: 'test-setup', reason: 'example alias for the tests' };
+      await setAlias(kafka, topic, state, t, { ifUnset: true });
     }
   }
 }

@@ -2,14 +2,8 @@ import { spawn } from 'node:child_process';
 import { dirname, resolve } from 'node:path';
 import type { Kafka } from 'kafkajs';
 import type pg from 'pg';
-import {
-  type AliasEvent,
-  aliasKey,
-  appendControlEvent,
-  defaultActor,
-  eventStamp,
-  readControlState,
-} from '../control/index.js';
+import { defaultActor, readControlState } from '../control/index.js';
+import { setAlias } from '../control/set-alias.js';
 import { readVersion, verifyVersion } from '../models/catalog.js';
 import { parseShadowTableName, type ShadowSettings, shadowSettingsOf } from '../shadow/config.js';
 import { DEFAULT_MIN_SAMPLES } from '../shadow/stats.js';
@@ -65,26 +59,17 @@ export async function resetAliases(kafka: Kafka, s: RolloutSettings): Promise<st
     [s.shadowAlias, DEMO_ALIASES.challenger],
   ];
   for (const [alias, version] of targets) {
-    const current = state.aliases.get(aliasKey(s.model, alias))?.version;
-    if (current === version) {
-      lines.push(`${s.model}@${alias} → ${version}`);
-      continue;
-    }
-    const e: AliasEvent = {
-      type: 'alias',
-      action: 'promote',
+    const { from, appended } = await setAlias(kafka, s.controlTopic, state, {
       model: s.model,
       alias,
       version,
-      from: current ?? null,
       sha256: verifyVersion(readVersion(s.registry, s.model, version)),
       by: defaultActor(),
-      reason: current === undefined ? 'demo reset: example alias' : `demo reset: ${alias} back to ${version}`,
-      ...eventStamp(),
-    };
-    await appendControlEvent(kafka, s.controlTopic, e);
+      reason: 'demo reset: example alias',
+      moveReason: `demo reset: ${alias} back to ${version}`,
+    });
     lines.push(
-      `${s.model}@${alias} → ${version} (${current === undefined ? 'set now' : `moved back from ${current}`})`,
+      `${s.model}@${alias} → ${version}${appended ? ` (${from === null ? 'set now' : `moved back from ${from}`})` : ''}`,
     );
   }
   return lines;
