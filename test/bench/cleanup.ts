@@ -7,9 +7,10 @@ import { Kafka, logLevel } from 'kafkajs';
 import { env, withPg } from '../support/stack.js';
 import { deleteGroups, deleteSubjects, deleteTopics } from './topic.js';
 
-const TOPIC = /^bench[0-9a-f]{8}(avro|json)\.crm\.customers$|^bench-(scores|dlq|out|quix-out)-[0-9a-f]{8}$/;
-const GROUP = /^bench-(e2e|lat|quix|consume|sample)-[0-9a-f]{8}$|^connect-bench_jdbc_[0-9a-f]{8}$/;
-const TABLE = /^bench_(quix_)?[0-9a-f]{8}(__tombstones)?$|^bench_jdbc_[0-9a-f]{8}$/;
+const TOPIC =
+  /^bench[0-9a-f]{8}(avro|json)\.crm\.customers$|^bench-(scores|dlq|out|quix-out)-[0-9a-f]{8}$|^bench-control-[0-9a-f]{8}-(swap|shadow)$/;
+const GROUP = /^bench-(e2e|lat|quix|consume|sample|rollread)-[0-9a-f]{8}$|^connect-bench_jdbc_[0-9a-f]{8}$/;
+const TABLE = /^bench_(quix_)?[0-9a-f]{8}(__tombstones|__shadow)?$|^bench_jdbc_[0-9a-f]{8}$/;
 
 export async function cleanupLeftovers(): Promise<void> {
   const kafka = new Kafka({

@@ -70,7 +70,7 @@ export async function dropScores(table: string): Promise<void> {
   await dropPgTables(table);
 }
 
-async function tableRows(table: string): Promise<number | null> {
+export async function tableRows(table: string): Promise<number | null> {
   try {
     return await withPg(async (c) =>
       Number((await c.query(`select count(*)::int as n from ${table}`)).rows[0].n),

@@ -2,14 +2,15 @@
  * streamscore benchmark: `make bench` (BENCH_ARGS=--quick for the smoke run).
  *
  *   npx tsx test/bench/main.ts [--quick | --tiny] [--out .bench/latest.json] [--profile] [--no-peers]
- *                              [--only kcat,consume,stages,e2e,sustain,latency,peers] [--events N]
+ *                              [--only kcat,consume,stages,e2e,sustain,latency,peers,rollout] [--events N]
  *
  * --quick: ~50k events, one run per scenario (a few minutes); --tiny: a harness smoke test
  * (thousands of events; the figures mean nothing); default: the full run (1M Avro events).
  * --cleanup removes what an interrupted run left behind (bench topics, groups, subjects, tables).
  * One run, one set of topics: generates Debezium events (JSON with schemas and Avro, 6 partitions)
  * with a producer, then measures on those topics the consume floors, each stage alone, the end-to-end
- * catch-up of `streamscore run` (1 and 2 workers), open-loop latency, cost, and the peers; prints a
+ * catch-up of `streamscore run` (1 and 2 workers), open-loop latency, cost, the peers, and model
+ * rollouts (swap time, shadow overhead, RSS over 100 swaps: rollout.ts); prints a
  * table and writes JSON. Measures and never asserts. Every topic, table, group and subject it makes
  * has a unique name and is removed at the end.
  */
@@ -28,6 +29,7 @@ import { useBenchPostgres } from './postgres.js';
 import { machineInfo } from './procstat.js';
 import { type ProfileSummary, summarizeProfiles } from './profile.js';
 import { printReport } from './report.js';
+import { runShadowOverhead, runSwapRss, runSwapTime } from './rollout.js';
 import { buildStages, kafkajsConsume, kcatConsume, readSample, type StageResult } from './stages.js';
 import { ratio, summarize, tidy } from './stats.js';
 import { runSustain } from './sustain.js';
@@ -63,6 +65,11 @@ const SIZES = args.tiny
       latencyWarmup: 1,
       peerCap: 10,
       sustainSeconds: 4,
+      rolloutMoves: 4,
+      rolloutRate: 1000,
+      rolloutRepeats: 1,
+      rolloutCap: 20,
+      rolloutSwaps: 20,
     }
   : quick
     ? {
@@ -78,6 +85,11 @@ const SIZES = args.tiny
         latencyWarmup: 3,
         peerCap: 30,
         sustainSeconds: 8,
+        rolloutMoves: 20,
+        rolloutRate: 2000,
+        rolloutRepeats: 3,
+        rolloutCap: 45,
+        rolloutSwaps: 100,
       }
     : {
         avroEvents: 1_000_000,
@@ -92,6 +104,11 @@ const SIZES = args.tiny
         latencyWarmup: 5,
         peerCap: 60,
         sustainSeconds: 15,
+        rolloutMoves: 40,
+        rolloutRate: 3000,
+        rolloutRepeats: 3,
+        rolloutCap: 40,
+        rolloutSwaps: 100,
       };
 
 // --events N: N Avro events (and N/5 JSON) instead of the mode's, e.g. for A/B runs of one change.
@@ -365,6 +382,38 @@ async function main(): Promise<void> {
     }
     out['peers'] = peers;
 
+    // ---- model rollouts (issue 14) ---------------------------------------------------------------
+    // Last: the swap-time traffic appends to the Avro topic, which the measures above read to its end.
+    // In --tiny only when asked for (--only rollout): three worker fleets would triple the smoke run.
+    if (only ? only.has('rollout') : !args.tiny) {
+      const rollout: Record<string, unknown> = {};
+      rollout['shadow_overhead'] = await attempt('rollout: shadow on vs off', () =>
+        runShadowOverhead({
+          kafka,
+          topic: avro,
+          runId,
+          workers: 2,
+          repeats: SIZES.rolloutRepeats,
+          capSeconds: SIZES.rolloutCap,
+          attempt,
+        }),
+      );
+      rollout['swap_time'] = await attempt('rollout: swap time', () =>
+        runSwapTime({
+          kafka,
+          topic: avro,
+          runId,
+          workers: 2,
+          moves: SIZES.rolloutMoves,
+          rate: SIZES.rolloutRate,
+        }),
+      );
+      rollout['swap_rss'] = await attempt(`rollout: RSS over ${SIZES.rolloutSwaps} swaps`, () =>
+        runSwapRss({ swaps: SIZES.rolloutSwaps, runId }),
+      );
+      out['rollout'] = rollout;
+    }
+
     // ---- headline keys and ratios --------------------------------------------------------------
     const e2eOf = (k: string) =>
       (e2e[k] as { events_per_s?: { median: number | null } } | undefined)?.events_per_s?.median ?? null;
@@ -388,6 +437,12 @@ async function main(): Promise<void> {
     const at50 = lat?.levels.find((l) => l.load_share === 0.5)?.latency_ms ?? null;
     const q = peers['quixstreams'] as { events_per_s: number | null };
     const j = peers['kafka_connect_jdbc'] as { events_per_s: number | null };
+    const roll = out['rollout'] as Record<string, unknown> | undefined;
+    const swapTime = ok(
+      roll?.['swap_time'] as Maybe<{ swap_ms: { p50: number; p99: number } | null }> | undefined,
+    );
+    const shadowCost = ok(roll?.['shadow_overhead'] as Maybe<{ shadow_cost: number | null }> | undefined);
+    const swapRss = ok(roll?.['swap_rss'] as Maybe<{ growth_pct: number }> | undefined);
     Object.assign(out, {
       e2e_events_per_s: headline,
       e2e_events_per_s_1_worker: e2eOf('avro_1w'),
@@ -403,6 +458,10 @@ async function main(): Promise<void> {
       rss_mb_peak: e2eAvro2?.rss_mb_peak?.max ?? null,
       cpu_us_per_event: workerUs,
       event_loop_delay_p99_ms: e2eAvro2?.event_loop_delay_p99_ms?.median ?? null,
+      swap_ms_p50: swapTime?.swap_ms?.p50 ?? null,
+      swap_ms_p99: swapTime?.swap_ms?.p99 ?? null,
+      shadow_throughput_cost: shadowCost?.shadow_cost ?? null,
+      swap_rss_growth_pct: swapRss?.growth_pct ?? null,
       sustainable_events_per_s:
         (ok(out['sustainable'] as Maybe<{ sustainable_events_per_s: number | null }> | undefined) ?? null)
           ?.sustainable_events_per_s ?? null,
@@ -421,6 +480,14 @@ async function main(): Promise<void> {
         latency_ms:
           'open-loop event-to-row latency at 50 % of the low-latency maximum, fraud batch settings (64 rows / 2 ms, 6 partitions concurrently), 1 worker',
         rss_mb_peak: 'largest VmHWM of one worker process in the e2e_events_per_s runs',
+        swap_ms_p50:
+          'rollout.swap_time: 2 workers following churn@champion under steady traffic; per alias move (promote 1 → 2, rollback 2 → 1, alternating), from its append on the control topic to the first output-topic row (CreateTime) with the new model_version from every worker; median over the moves',
+        swap_ms_p99:
+          'the same, 99th percentile (nearest rank: with 20-40 moves, the slowest or next-to-slowest move)',
+        shadow_throughput_cost:
+          'rollout.shadow_overhead: 1 − (median catch-up events/s with the shadow on ÷ off), 2 workers, Avro backlog, shadow churn/3 writing pairs to a Postgres comparison table; runs interleaved',
+        swap_rss_growth_pct:
+          'rollout.swap_rss: RSS growth (after forced GC) of one process swapping churn/1 ↔ churn/3 through PipelineModels, a 512-row batch scored after each swap, from swap 0 to the last',
       },
     });
   } finally {

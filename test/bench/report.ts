@@ -207,6 +207,7 @@ export function printReport(r: Obj): void {
       );
     }
   } else if (lat) lines.push(`latency: error ${String(lat['error']).slice(0, 200)}`);
+  rolloutLines(r, lines);
   lines.push('');
   lines.push('ratios:');
   for (const k of [
@@ -223,4 +224,39 @@ export function printReport(r: Obj): void {
     `headline: e2e_events_per_s ${fmt(num(r['e2e_events_per_s']))} · latency_ms.p99 @50 % ${fmt(num(get(r, 'latency_ms.p99')), 1)} · cpu_us_per_event ${fmt(num(r['cpu_us_per_event']), 1)} · rss_mb_peak ${fmt(num(r['rss_mb_peak']))} · ${r['duration_s']} s`,
   );
   process.stdout.write(`${lines.join('\n')}\n`);
+}
+
+/** Model rollouts (rollout.ts): swap time, shadow on vs off, RSS over swaps. */
+function rolloutLines(r: Obj, lines: string[]): void {
+  const ro = r['rollout'] as Obj | undefined;
+  if (!ro) return;
+  const err = (v: unknown) =>
+    v && typeof v === 'object' && 'error' in v ? String((v as Obj)['error']).slice(0, 200) : undefined;
+  lines.push('');
+  lines.push('model rollouts:');
+  const st = ro['swap_time'] as Obj | undefined;
+  if (err(st)) lines.push(`  swap time: error ${err(st)}`);
+  else if (st) {
+    lines.push(
+      `  swap time (alias move appended → first row of the new version from every worker), ${st['workers']} workers at ${fmt(num(st['offered_events_per_s']))} events/s, ${(st['moves'] as unknown[]).length} moves (${st['missed']} missed): p50 ${fmt(num(get(st, 'swap_ms.p50')))} ms, p95 ${fmt(num(get(st, 'swap_ms.p95')))} ms, p99 ${fmt(num(get(st, 'swap_ms.p99')))} ms, max ${fmt(num(get(st, 'swap_ms.max')))} ms`,
+    );
+  }
+  const so = ro['shadow_overhead'] as Obj | undefined;
+  if (err(so)) lines.push(`  shadow overhead: error ${err(so)}`);
+  else if (so) {
+    const cost = num(so['shadow_cost']);
+    lines.push(
+      `  catch-up, ${so['workers']} workers, shadow off / on: ${fmt(num(get(so, 'off.events_per_s.median')))} / ${fmt(num(get(so, 'on.events_per_s.median')))} events/s (n=${get(so, 'off.events_per_s.runs')}/${get(so, 'on.events_per_s.runs')}) → shadow costs ${cost === null ? '—' : `${fmt(cost * 100, 1)} %`} of throughput; worker CPU ${fmt(num(get(so, 'off.worker_cpu_us_per_event.median')), 1)} → ${fmt(num(get(so, 'on.worker_cpu_us_per_event.median')), 1)} µs/event; pairs compared ${fmt((num(get(so, 'on.shadow_coverage.median')) ?? Number.NaN) * 100, 1)} % of scored rows`,
+    );
+  }
+  const rs = ro['swap_rss'] as Obj | undefined;
+  if (err(rs)) lines.push(`  RSS over swaps: error ${err(rs)}`);
+  else if (rs) {
+    const mb = rs['rss_mb'] as Record<string, number>;
+    const at = ['0', '10', '50', String(rs['swaps'])].filter((k, i, a) => k in mb && a.indexOf(k) === i);
+    const growth = num(rs['growth_pct']);
+    lines.push(
+      `  RSS over ${rs['swaps']} swaps (churn/1 ↔ churn/3, one process, ${rs['gc'] ? 'after forced GC' : 'no forced GC'}): ${at.map((k) => `${k}: ${fmt(mb[k] ?? null, 1)} MB`).join(' · ')} → ${growth === null ? '—' : `${growth >= 0 ? '+' : ''}${fmt(growth, 1)} %`} (${growth !== null && growth > 5 ? 'above 5 %' : 'within 5 %: workers swap in place'})`,
+    );
+  }
 }

@@ -39,3 +39,23 @@ test('make bench harness: a tiny run writes every stable JSON key', () => {
   assert.equal(typeof machine.cores, 'number');
   assert.ok('quixstreams' in (json['peers'] as object) && 'kafka_connect_jdbc' in (json['peers'] as object));
 });
+
+// The rollout bench's RSS-over-swaps child (test/bench/rollout.ts): a few swaps through the real
+// PipelineModels must print its JSON (the figures are not asserted).
+test('make bench harness: the rollout RSS child swaps and reports', () => {
+  const r = spawnSync(
+    process.execPath,
+    ['--expose-gc', '--import', 'tsx', 'test/bench/rollout.ts', '--swap-rss', '4', 'smoke'],
+    { encoding: 'utf8', timeout: 120000 },
+  );
+  assert.equal(r.status, 0, `${r.stdout}\n${r.stderr}`.slice(-4000));
+  const json = JSON.parse(r.stdout.split('\n').find((l) => l.startsWith('{')) ?? '{}') as {
+    swaps?: unknown;
+    rss_mb?: Record<string, unknown>;
+    growth_pct?: unknown;
+  };
+  assert.equal(json.swaps, 4);
+  assert.equal(typeof json.rss_mb?.['0'], 'number');
+  assert.equal(typeof json.rss_mb?.['4'], 'number');
+  assert.equal(typeof json.growth_pct, 'number');
+});
