@@ -94,6 +94,14 @@ function labelValue(v: unknown): string | null {
   return JSON.stringify(v, bigintAsText) ?? null;
 }
 
+/**
+ * The comparison write commits without waiting for its WAL flush (`SET LOCAL synchronous_commit =
+ * off` from inside the statement, like the sink's durable-commit join): pairs are idempotent and
+ * can be computed again, and waiting for the flush cost the shadow half its overhead in the bench.
+ * A Postgres crash may lose the last few hundred milliseconds of pairs, never a prediction.
+ */
+const ASYNC_COMMIT = "CROSS JOIN (SELECT set_config('synchronous_commit', 'off', true)) AS async_commit";
+
 export interface ShadowInsert {
   sql: string;
   bindings: unknown[];
@@ -119,8 +127,10 @@ export function shadowInsert(quoted: string, compare: ShadowCompare, b: ShadowPa
   const sScore = new Array<number | null>(n);
   const cLabel = new Array<string | null>(n);
   const sLabel = new Array<string | null>(n);
-  const cOut = new Array<string>(n);
-  const sOut = new Array<string>(n);
+  // Outputs beyond the compared score and label, as jsonb; NULL when every field is compared.
+  const extra = b.fields.filter((f) => f !== compare.score && f !== compare.label);
+  const cOut = new Array<string | null>(n).fill(null);
+  const sOut = new Array<string | null>(n).fill(null);
   const cs = b.championColumns[compare.score]!;
   const ss = b.shadowColumns[compare.score]!;
   const cl = compare.label === undefined ? undefined : b.championColumns[compare.label];
@@ -131,8 +141,10 @@ export function shadowInsert(quoted: string, compare: ShadowCompare, b: ShadowPa
     sScore[i] = scoreValue(ss[i]);
     cLabel[i] = cl === undefined ? null : labelValue(cl[i]);
     sLabel[i] = sl === undefined ? null : labelValue(sl[i]);
-    cOut[i] = outputsJson(b.fields, b.championColumns, i);
-    sOut[i] = outputsJson(b.fields, b.shadowColumns, i);
+    if (extra.length > 0) {
+      cOut[i] = outputsJson(extra, b.championColumns, i);
+      sOut[i] = outputsJson(extra, b.shadowColumns, i);
+    }
   }
   const q = (c: string) => quoteIdent(c);
   const sql =
@@ -142,6 +154,8 @@ export function shadowInsert(quoted: string, compare: ShadowCompare, b: ShadowPa
     `s.${q('champion_outputs')}, s.${q('shadow_outputs')}, ?::real, ?::real, ?::timestamptz ` +
     `FROM unnest(?::text[], ?::text[], ?::float8[], ?::float8[], ?::text[], ?::text[], ?::jsonb[], ?::jsonb[]) ` +
     `AS s(${['key', 'position', 'champion_score', 'shadow_score', 'champion_label', 'shadow_label', 'champion_outputs', 'shadow_outputs'].map(q).join(', ')}) ` +
+    ASYNC_COMMIT +
+    ' ' +
     `ON CONFLICT (${SHADOW_PAIR_KEY.map(q).join(', ')}) DO NOTHING`;
   const bindings = [
     b.champion.version,

@@ -100,8 +100,13 @@ describe('shadowInsert', () => {
       compare,
       batch(2, {
         keys: [9007199254740993n, 7],
-        championColumns: { p: f32, label: [9007199254740993n, 3] },
-        shadowColumns: { p: Float64Array.of(0.25, Number.NaN), label: ['a', null] as unknown as string[] },
+        fields: ['p', 'label', 'rank'],
+        championColumns: { p: f32, label: [9007199254740993n, 3], rank: [9007199254740995n, f32[1]] },
+        shadowColumns: {
+          p: Float64Array.of(0.25, Number.NaN),
+          label: ['a', null] as unknown as string[],
+          rank: [1, null] as unknown as number[],
+        },
       }),
     );
     const [cv, sv, csha, ssha, cms, sms, at, keys, positions, cScore, sScore, cLabel, sLabel, cOut, sOut] =
@@ -119,11 +124,17 @@ describe('shadowInsert', () => {
     assert.deepEqual(sScore, [0.25, Number.NaN]);
     assert.deepEqual(cLabel, ['9007199254740993', '3']);
     assert.deepEqual(sLabel, ['a', null]);
-    assert.deepEqual(cOut, [
-      '{"p":0.10000000149011612,"label":"9007199254740993"}',
-      '{"p":0.699999988079071,"label":3}',
+    // The outputs beyond the compared score and label: exact bigint digits, float32 widened.
+    assert.deepEqual(cOut, ['{"rank":"9007199254740995"}', '{"rank":0.699999988079071}']);
+    assert.deepEqual(sOut, ['{"rank":1}', '{"rank":null}']);
+  });
+
+  it('keeps no outputs when every field is compared (score and label)', () => {
+    const st = shadowInsert('"s"', compare, batch(2));
+    assert.deepEqual(st.bindings.slice(13), [
+      [null, null],
+      [null, null],
     ]);
-    assert.deepEqual(sOut, ['{"p":0.25,"label":"a"}', '{"p":null,"label":null}']);
   });
 
   it('leaves labels NULL without compare.label', () => {
