@@ -10,7 +10,6 @@ import {
   manifestSha,
   metricSum,
   modelCli,
-  nameManifests,
   outputsMisfit,
   removeRollout,
   rolloutEnv,
@@ -34,7 +33,6 @@ import { waitCommitted } from '../support/topics.js';
 const id = uniqueId();
 const names = rolloutNames('rr', id);
 const registry = tmpRegistry({ '3': 'misfit', '4': 'corrupt' });
-nameManifests(registry.dir, 'churn', ['3', '4']);
 outputsMisfit(registry.dir, '5');
 const pipelineFile = rolloutPipeline(names, (doc) => {
   doc.setIn(['spec', 'model', 'registry'], registry.dir);

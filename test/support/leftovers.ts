@@ -20,6 +20,13 @@ import { warehouseSession, warehouseTable } from './warehouse.js';
 
 /** The 8 hex digits of a test's unique id, anywhere in a name. */
 export const TEST_ID = /[0-9a-f]{8}/i;
+/**
+ * A worker's control-topic watcher group (`streamscore-control-<host>-<pid>-<8 hex>`): deleted when
+ * the worker stops, but a killed worker (the chaos tests SIGKILL them) cannot; such a group has no
+ * member and no committed offset, and the broker drops it on its own at its next offsets clean-up
+ * (offsets.retention.check.interval.ms). Not a test's leftover.
+ */
+const CONTROL_GROUP = /^streamscore-control-/;
 /** `make demo` keeps its connector (and its slot and publication) running after it finishes. */
 const DEMO = /^(streamscore-demo-crm-|slot_streamscore_demo_crm_|pub_streamscore_demo_crm_)/;
 
@@ -70,7 +77,9 @@ async function kafkaLeft(): Promise<{ topics: string[]; groups: string[] }> {
   try {
     return {
       topics: named(await admin.listTopics()),
-      groups: named((await admin.listGroups()).groups.map((g) => g.groupId)),
+      groups: named(
+        (await admin.listGroups()).groups.map((g) => g.groupId).filter((g) => !CONTROL_GROUP.test(g)),
+      ),
     };
   } finally {
     await admin.disconnect();

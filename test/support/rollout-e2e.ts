@@ -39,23 +39,6 @@ import { waitCommitted } from './topics.js';
 export const MODELS = resolve('pipelines/models');
 
 /**
- * Makes the manifests of `versions` in a tmpRegistry (test/support/rollout.ts) name their own
- * directory: it copies them unchanged (the ltv model's says ltv/1, the corrupted copy's churn/1),
- * and the catalog refuses a manifest that names another version than its folder's, so the CLI
- * could not list the registry at all. The signature (ltv's 4 features) and the sha256 (churn/1's,
- * over a corrupted file) stay what make them bad.
- */
-export function nameManifests(registryDir: string, model: string, versions: readonly string[]): void {
-  for (const v of versions) {
-    const file = join(registryDir, model, v, 'manifest.yaml');
-    const doc = parseDocument(readFileSync(file, 'utf8'));
-    doc.set('name', model);
-    doc.set('version', Number(v));
-    writeFileSync(file, doc.toString());
-  }
-}
-
-/**
  * Adds churn/`version` to a registry whose width fits the churn pipeline but whose outputs do not:
  * the ltv model (a regressor: one `variable` output, no label, no probabilities) with its input
  * declared 8 wide instead of 4 (one byte of the graph input's shape; its trees read features 0–3 only,

@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
+import { parseDocument } from 'yaml';
 import {
   applyControlEvent,
   type ControlEvent,
@@ -36,6 +37,7 @@ export function tmpRegistry(extra: Record<string, 'misfit' | 'corrupt' | 'copy-o
       }
     }
   }
+  nameManifests(dir, 'churn', Object.keys(extra));
   return { dir, remove: () => rmSync(dir, { recursive: true, force: true }) };
 }
 
@@ -55,6 +57,17 @@ export function pipelineWithModel(model: string, name = 'churn-test'): { file: s
   const file = join(REPO, 'test', 'unit', 'spec', 'valid', `tmp-${randomBytes(4).toString('hex')}.yaml`);
   writeFileSync(file, text);
   return { file, remove: () => rmSync(file, { force: true }) };
+}
+
+/** Rewrites copied manifests' name and version to the folder they lie in (the catalog checks both). */
+export function nameManifests(registryDir: string, model: string, versions: readonly string[]): void {
+  for (const v of versions) {
+    const file = join(registryDir, model, v, 'manifest.yaml');
+    const doc = parseDocument(readFileSync(file, 'utf8'));
+    doc.set('name', model);
+    doc.set('version', Number(v));
+    writeFileSync(file, doc.toString());
+  }
 }
 
 /** A control feed driven by hand: `emit` folds an event and tells the listeners, like the watcher. */
