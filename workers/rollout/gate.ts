@@ -17,6 +17,8 @@ export class SuspendGate {
   #opened: (() => void) | undefined;
   #open: Promise<void> = Promise.resolve();
   #stopping = false;
+  /** Settles when the latest caller of waitOpen has passed (see waitOpen). */
+  #turn: Promise<void> = Promise.resolve();
 
   get suspended(): Suspension | undefined {
     return this.#suspension;
@@ -47,8 +49,27 @@ export class SuspendGate {
     this.#opened?.();
   }
 
-  /** Resolves at once while open; while suspended, calls `onWait` every `everyMs` until resumed. */
+  /**
+   * Resolves at once while open; while suspended, calls `onWait` every `everyMs` until resumed.
+   * Callers leave in the order they came: released all at once (each from its own timer or
+   * heartbeat), a partition's batches raced to the sinks, and a key's older prediction reached the
+   * output topic after its newer one.
+   */
   async waitOpen(onWait?: () => Promise<void>, everyMs = 1000): Promise<void> {
+    const before = this.#turn;
+    let leave!: () => void;
+    this.#turn = new Promise((r) => {
+      leave = r;
+    });
+    try {
+      await before;
+      await this.#waitOpen(onWait, everyMs);
+    } finally {
+      leave();
+    }
+  }
+
+  async #waitOpen(onWait: (() => Promise<void>) | undefined, everyMs: number): Promise<void> {
     while (this.#suspension !== undefined) {
       if (this.#stopping) {
         throw new PipelineError(
