@@ -131,7 +131,16 @@ export function assemblePipeline(args: {
     kafka,
     async open() {
       await table?.check();
-      await opened.shadow?.table.open();
+      // The comparison table is the shadow's: if its database is down, the worker starts anyway and
+      // the table is created by the first write that gets through (pairs count as failed meanwhile).
+      await opened.shadow?.table
+        .open()
+        .catch((err: unknown) =>
+          logger.warn(
+            { pipeline: name, table: opened.shadow?.table.table, error: errorMessage(err) },
+            'Shadow comparison table not ready; the primary runs, pairs are counted as failed until it is.',
+          ),
+        );
       const outputTopics = p.spec.sinks.flatMap((e) => (e.kafka && !e.kafka.brokers ? [e.kafka.topic] : []));
       await ensureTopics(kafka, [...outputTopics, ...(dlqTopic ? [dlqTopic] : [])]);
       // A sink that is briefly unreachable at start-up (a database restarting) is retried with

@@ -118,7 +118,7 @@ const shadowSection = z
       .prefault({})
       .describe('The verdict of `streamscore shadow report`.'),
     max_pending_batches: positiveInt()
-      .default(4)
+      .default(64)
       .describe(
         'Shadow batches scored or written at once; beyond it a batch is skipped and counted, never waited for.',
       ),

@@ -39,3 +39,15 @@ test('stopping while suspended abandons the held batches (uncommitted), never le
   await assert.rejects(waiting, (e: unknown) => PipelineError.is(e) && e.code === 'BATCH_ABANDONED');
   assert.deepEqual(g.suspended, who);
 });
+
+test('batches held by a suspension pass in the order they arrived (a key’s newer prediction never lands first)', async () => {
+  const g = new SuspendGate();
+  g.suspend(who);
+  const passed: number[] = [];
+  // Each waiter heartbeats on its own timer; without the turn order they would leave by timer.
+  const waiting = [30, 5, 20, 1].map((every, i) => g.waitOpen(undefined, every).then(() => passed.push(i)));
+  await sleep(40);
+  g.resume();
+  await Promise.all(waiting);
+  assert.deepEqual(passed, [0, 1, 2, 3]);
+});

@@ -17,5 +17,8 @@ export function createPostgresKnex(
     },
     pool: { min: 0, max: config.pool_size },
     acquireConnectionTimeout: 30_000,
+    // knex prints pool errors (a stack trace per failed connection attempt) to the console; every
+    // one of them also fails the query that waited, which the caller reports through the logger.
+    log: { warn() {}, error() {}, deprecate() {}, debug() {} },
   });
 }
