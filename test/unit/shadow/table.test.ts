@@ -43,7 +43,10 @@ describe('comparison table SQL', () => {
     );
     assert.match(ddl[1]!, /"champion_score" double precision,/);
     assert.match(ddl[1]!, /"written_at" timestamptz NOT NULL DEFAULT now\(\)/);
-    assert.match(ddl[2]!, /^CREATE INDEX IF NOT EXISTS "churn_scoring__shadow__scored_at_brin" ON .* USING brin \("scored_at"\)$/);
+    assert.match(
+      ddl[2]!,
+      /^CREATE INDEX IF NOT EXISTS "churn_scoring__shadow__scored_at_brin" ON .* USING brin \("scored_at"\)$/,
+    );
     assert.equal(shadowTableSql('pairs').ddl.length, 2);
   });
 
