@@ -47,6 +47,8 @@ export interface ModelInfo {
   name: string;
   version: string;
   sha256?: string;
+  /** The alias it was followed through, if any. */
+  alias?: string;
 }
 
 /** One prediction, ready for the sinks; `values` follow the sink-independent field order of the batch. */
@@ -54,6 +56,8 @@ export interface PredictionBatch {
   pipeline: string;
   /** The model that scored the batch's rows, unless a row names its own (`PredictionRow.model`). */
   model: ModelInfo;
+  /** The shadow that also scored them (audit records name it). */
+  shadow?: ModelInfo | undefined;
   /** Field names: model outputs, then `feature.<name>` for each feature. */
   fields: readonly string[];
   rows: PredictionRow[];
@@ -69,6 +73,8 @@ export interface PredictionRow {
   sourceTsMs: number;
   /** Set only when this row was scored by another model than the batch's (a canary's share). */
   model?: ModelInfo;
+  /** Where the change came from (absent for backfill rows). */
+  origin?: { topic: string; partition: number; offset: string } | undefined;
 }
 
 /** What every sink declares so generic code never branches on the sink's type. */

@@ -15,6 +15,8 @@ export interface Metrics {
   sinkRetry(sink: string, err: unknown, attempt: number, delayMs: number): void;
   /** Model rollouts: swaps, refused versions, the shadow's comparison. */
   rollout: RolloutMetrics;
+  /** Audit records appended with a write, and predictions written without one (must stay 0). */
+  audit(audited: number, written: number): void;
 }
 
 export interface RolloutMetrics {
@@ -55,10 +57,27 @@ export function createMetrics(meter: Meter, pipeline: string, logger: Logger): M
     inferenceMs: histogram('streamscore_inference_duration', 'ONNX run time per batch.', 'ms', ms),
     endToEndMs: histogram('streamscore_end_to_end_latency', 'Source commit time to sink write.', 'ms', ms),
     rollout: rolloutMetrics(meter, attrs, ms),
+    audit: auditMetrics(meter, attrs),
     sinkRetry(sink, err, attempt, delayMs) {
       errors.add(1, { pipeline, stage: 'sink', sink });
       logger.warn({ sink, attempt, delayMs, error: errorMessage(err) }, 'Sink write failed; retrying.');
     },
+  };
+}
+
+function auditMetrics(meter: Meter, attrs: { pipeline: string }): Metrics['audit'] {
+  const records = meter.createCounter('streamscore_audit_records', {
+    description: 'Audit records appended, in the same statement as their predictions.',
+  });
+  const dropped = meter.createCounter('streamscore_audit_records_dropped', {
+    description: 'Predictions written without an audit record (must stay 0).',
+  });
+  // Both exported from the start, so a dashboard shows 0 rather than nothing.
+  records.add(0, attrs);
+  dropped.add(0, attrs);
+  return (audited, written) => {
+    records.add(audited, attrs);
+    if (written > audited) dropped.add(written - audited, attrs);
   };
 }
 

@@ -124,16 +124,20 @@ export class PipelineModels implements ModelSource {
         target.role === 'primary' && this.#opts.primary && this.#opts.primary.info.version === version
           ? this.#opts.primary
           : await this.#load(target.role, version!);
-      slot.replace(this.#activate(loaded));
+      slot.replace(this.#activate(loaded, target.alias));
       this.#roles.get(target.role)!.wanted = version;
     }
     this.#applySuspension(control?.state);
     if (control) this.#unsubscribe = control.onEvent((e, s) => this.#onEvent(e, s));
   }
 
-  #activate(v: LoadedVersion): ActiveModel {
+  #activate(v: LoadedVersion, alias: string | undefined): ActiveModel {
     const b = this.#opts.pipeline.spec.model.batch;
-    return { ...v, batcher: new ModelBatcher(v.model, { maxSize: b.max_size, maxWaitMs: b.max_wait_ms }) };
+    return {
+      model: v.model,
+      info: alias === undefined ? v.info : { ...v.info, alias },
+      batcher: new ModelBatcher(v.model, { maxSize: b.max_size, maxWaitMs: b.max_wait_ms }),
+    };
   }
 
   #load(role: ModelRole, version: string): Promise<LoadedVersion> {
@@ -193,7 +197,7 @@ export class PipelineModels implements ModelSource {
       await loaded.model.close();
       return;
     }
-    r.slot.replace(this.#activate(loaded));
+    r.slot.replace(this.#activate(loaded, r.target.alias));
     const record: SwapRecord = {
       pipeline: this.name,
       role: r.target.role,

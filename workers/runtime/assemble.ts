@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import type { Kafka } from 'kafkajs';
+import { auditOptions } from '../audit/config.js';
 import { errorMessage } from '../core/errors.js';
 import type { FieldType, Logger, PredictionSchema, Sink } from '../core/types.js';
 import { createDecoder } from '../decode/create.js';
@@ -97,7 +98,8 @@ export function assemblePipeline(args: {
     deleteKey: p.spec.features.delete_key,
   });
   const schema = predictionSchemaOf(checked, model, mapper.names);
-  const sinks = createSinks(p.spec.sinks, { pipeline: name, schema, kafka, logger }).map((s) =>
+  const audit = auditOptions(args.file, p, (audited, written) => args.metrics.audit(audited, written));
+  const sinks = createSinks(p.spec.sinks, { pipeline: name, schema, kafka, logger, audit }).map((s) =>
     s.capabilities.mergesWrites ? s : new CoalescingSink(s),
   );
   const dlqTopic = p.spec.errors.dead_letter_topic;

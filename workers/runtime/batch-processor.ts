@@ -189,6 +189,7 @@ export class BatchProcessor {
           position: rec.position,
           scoredAt,
           sourceTsMs: rec.sourceTsMs,
+          origin: rec.origin,
         };
         if (onCanary) row.model = canaryInfo!;
         rows.push(row);
@@ -227,6 +228,7 @@ export class BatchProcessor {
     const batch: PredictionBatch = {
       pipeline: d.pipeline,
       model: lease.primary.info,
+      shadow: lease.shadow?.info,
       fields: this.fields,
       rows,
     };

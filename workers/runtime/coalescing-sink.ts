@@ -127,7 +127,7 @@ export class CoalescingSink implements Sink {
 }
 
 const sameShape = (a: PredictionBatch, b: PredictionBatch) =>
-  a.pipeline === b.pipeline && a.model === b.model && a.fields === b.fields;
+  a.pipeline === b.pipeline && a.model === b.model && a.shadow === b.shadow && a.fields === b.fields;
 
 function merge(taken: readonly Pending[], count: number): PredictionBatch {
   const first = taken[0]!.batch;
@@ -136,5 +136,5 @@ function merge(taken: readonly Pending[], count: number): PredictionBatch {
   for (const p of taken) {
     for (const r of p.batch.rows) rows[at++] = r;
   }
-  return { pipeline: first.pipeline, model: first.model, fields: first.fields, rows };
+  return { pipeline: first.pipeline, model: first.model, shadow: first.shadow, fields: first.fields, rows };
 }

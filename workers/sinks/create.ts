@@ -5,6 +5,7 @@ import { createKafkaClient } from '../sources/kafka/client.js';
 import type { Pipeline } from '../spec/pipeline-schema.js';
 import { createSinkRegistry } from './kafka/registry.js';
 import { KafkaSink, type PredictionRegistry } from './kafka/sink.js';
+import type { PostgresAuditOptions } from './postgres/audit.js';
 import { createPostgresKnex } from './postgres/client.js';
 import { PostgresSink } from './postgres/sink.js';
 import { snowflakeConnector } from './snowflake/client.js';
@@ -21,6 +22,8 @@ export interface SinkDeps {
   /** Schema registry for Avro sinks without their own `schema_registry`. */
   registry?: PredictionRegistry;
   logger: Logger;
+  /** The pipeline's audit log, kept by its first postgres sink. */
+  audit?: PostgresAuditOptions | undefined;
 }
 
 function fail(deps: SinkDeps, index: number, code: string, message: string): PipelineError {
@@ -54,6 +57,7 @@ export function createSink(entry: SinkEntry, deps: SinkDeps, index = 0): Sink {
       knex: createPostgresKnex(entry.postgres, { applicationName: `streamscore:${deps.pipeline}` }),
       ownsKnex: true,
       logger: deps.logger,
+      audit: deps.audit,
     });
   }
   if (entry.kafka) {
@@ -99,5 +103,6 @@ export function createSink(entry: SinkEntry, deps: SinkDeps, index = 0): Sink {
 
 /** Builds every sink of `spec.sinks`, in order. */
 export function createSinks(entries: readonly SinkEntry[], deps: SinkDeps): Sink[] {
-  return entries.map((e, i) => createSink(e, deps, i));
+  const auditAt = entries.findIndex((e) => e.postgres !== undefined);
+  return entries.map((e, i) => createSink(e, i === auditAt ? deps : { ...deps, audit: undefined }, i));
 }

@@ -3,6 +3,7 @@ import { dirname, resolve } from 'node:path';
 import { suggestion } from '../core/suggest.js';
 import { type CompiledExpression, compileExpression, type ExprType } from '../expr/index.js';
 import { METADATA_REFS } from '../sinks/columns.js';
+import { checkAuditSection } from './audit-checks.js';
 import { type RowTypes, rowTypesFromAvsc } from './avro-types.js';
 import { rowFieldTypes, unknownFields } from './field-refs.js';
 import type { LoadedPipeline } from './load.js';
@@ -117,6 +118,7 @@ export function checkPipeline(
     );
   }
   checkModelSection(loaded.file, p, add);
+  checkAuditSection(p, add);
   return { problems, checked: { key, features, rowTypes } };
 }
 

@@ -256,6 +256,36 @@ function isTimeZone(tz: string): boolean {
   }
 }
 
+export const AUDIT_MIN_RETENTION_DAYS = 180;
+
+const auditSection = z
+  .strictObject({
+    table: qualifiedName()
+      .optional()
+      .describe(
+        'Audit table (partitioned by day), in the database of the first postgres sink. Default: ml.<pipeline name, - as _>__audit.',
+      ),
+    features: z
+      .record(sqlIdentifier(), z.enum(['full', 'hash', 'omit']))
+      .default({})
+      .describe(
+        'Per-feature policy: full (the value), hash (sha256 of the value: keeps personal data out, still comparable), omit. Unlisted features: default_policy.',
+      ),
+    default_policy: z.enum(['full', 'hash', 'omit']).default('full').describe('Policy of unlisted features.'),
+    retention_days: positiveInt()
+      .default(AUDIT_MIN_RETENTION_DAYS)
+      .describe(
+        `Whole days kept; older day partitions are dropped. At least ${AUDIT_MIN_RETENTION_DAYS} (EU AI Act Art. 19, 26(6)) unless allow_short_retention.`,
+      ),
+    allow_short_retention: z
+      .boolean()
+      .default(false)
+      .describe(`Accept retention_days below ${AUDIT_MIN_RETENTION_DAYS} (tests, non-regulated uses).`),
+  })
+  .describe(
+    'One tamper-evident audit record per prediction the first postgres sink writes, in the same statement as the prediction.',
+  );
+
 const monitoringSection = z
   .strictObject({
     port: z
@@ -291,6 +321,7 @@ export const pipelineSchema = z
         sinks: z.array(oneOf('sink', components.sink)).min(1).describe('Where predictions are written.'),
         errors: errorsSection,
         backfill: backfillSection.optional(),
+        audit: auditSection.optional(),
         monitoring: monitoringSection,
       })
       .describe('Stages of the pipeline.'),

@@ -31,6 +31,7 @@ const metrics: Metrics = {
   endToEndMs: noop,
   sinkRetry() {},
   rollout: createMetrics(noopMeter(), 'p', silentLogger).rollout,
+  audit() {},
 };
 
 function record(op: ChangeRecord['op'], id: number, amount: unknown, position: bigint): ChangeRecord {

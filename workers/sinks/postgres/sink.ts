@@ -10,6 +10,7 @@ import type {
 import { quoteIdent } from '../shared/identifiers.js';
 import { latestPerKey, splitDeletes } from '../shared/latest.js';
 import { columnArrays } from '../shared/values.js';
+import { PostgresAudit, type PostgresAuditOptions } from './audit.js';
 import type { PostgresSinkConfig } from './config.js';
 import { copyFromStdin, copyTextChunks } from './copy.js';
 import { toPipelineError } from './errors.js';
@@ -37,6 +38,8 @@ export interface PostgresSinkOptions {
   logger: Logger;
   /** Destroy the pool on `close()`: set when the pool was created for this sink alone. */
   ownsKnex?: boolean;
+  /** Keep the pipeline's audit log beside this table (spec.audit). */
+  audit?: PostgresAuditOptions | undefined;
 }
 
 /** Postgres' limit on bind parameters in one statement. */
@@ -69,6 +72,7 @@ export class PostgresSink implements Sink {
   private readonly logger: Logger;
   private readonly ownsKnex: boolean;
   private readonly stage: string;
+  private readonly audit: PostgresAudit | undefined;
 
   constructor(opts: PostgresSinkOptions) {
     this.config = opts.config;
@@ -79,6 +83,7 @@ export class PostgresSink implements Sink {
     this.plan = planTable(opts.config, opts.schema, opts.pipeline);
     this.name = `postgres:${opts.config.table}`;
     this.stage = stageTableName(this.plan);
+    this.audit = opts.audit ? new PostgresAudit(opts.audit, this.plan, opts.logger) : undefined;
   }
 
   /** The CREATE statements for the table (what `streamscore plan` prints). */
@@ -98,6 +103,7 @@ export class PostgresSink implements Sink {
         }
       }
       await verifyTable(this.db, this.plan, this.pipeline);
+      await this.audit?.open(this.db);
     } catch (err) {
       throw toPipelineError(err, {
         table: this.config.table,
@@ -123,7 +129,7 @@ export class PostgresSink implements Sink {
     try {
       if (!plan.tombstone && deletes.length === 0 && path === 'unnest') {
         // One statement is atomic by itself: no BEGIN/COMMIT round trips.
-        await run(this.db, this.unnestUpsert(batch, upserts));
+        await this.runUpsert(this.db, this.unnestUpsert(batch, upserts), batch, upserts);
         return;
       }
       await this.db.transaction(async (trx) => {
@@ -144,6 +150,8 @@ export class PostgresSink implements Sink {
   /** The bulk path for a write of `rows` upserts (`auto` picks by size). */
   bulkPath(rows: number): BulkPath {
     const mode = this.config.write_mode;
+    // The audit appends the records of one upsert statement: `values` (one per chunk) writes unnest.
+    if (mode === 'values' && this.audit) return 'unnest';
     if (mode !== 'auto') return mode;
     return rows >= AUTO_COPY_ROWS ? 'copy' : 'unnest';
   }
@@ -154,7 +162,19 @@ export class PostgresSink implements Sink {
     return upsertStatement(this.plan, unnestSource(cols, columnArrays(cols, batch, rows)));
   }
 
+  /** An upsert statement of `rows`, with their audit records when the pipeline keeps an audit log. */
+  private async runUpsert(
+    db: Knex | Knex.Transaction,
+    st: Statement,
+    batch: PredictionBatch,
+    rows: readonly PredictionRow[],
+  ): Promise<void> {
+    if (this.audit) await this.audit.run(db, this.audit.wrap(st, batch, rows));
+    else await run(db, st);
+  }
+
   async close(): Promise<void> {
+    this.audit?.close();
     if (this.ownsKnex) await this.db.destroy();
   }
 
@@ -175,7 +195,7 @@ export class PostgresSink implements Sink {
     path: BulkPath,
   ): Promise<void> {
     if (path === 'unnest') {
-      await run(trx, this.unnestUpsert(batch, rows));
+      await this.runUpsert(trx, this.unnestUpsert(batch, rows), batch, rows);
       return;
     }
     const cols = this.plan.columns;
@@ -205,7 +225,7 @@ export class PostgresSink implements Sink {
           rows.length,
         );
         await copyFromStdin(conn, `COPY pg_temp.${quoteIdent(this.stage)} (${names}) FROM STDIN`, chunks);
-        await run(trx, upsertStatement(this.plan, stageSource(this.stage, cols)));
+        await this.runUpsert(trx, upsertStatement(this.plan, stageSource(this.stage, cols)), batch, rows);
         return;
       }
     }

@@ -1,0 +1,123 @@
+import type { Knex } from 'knex';
+import { type AuditContext, auditChain, auditKeyText, auditLayout, auditRecord } from '../../audit/record.js';
+import { type AuditObjects, auditDdl, auditObjects, withAudit } from '../../audit/sql.js';
+import type { Logger, PredictionBatch, PredictionRow } from '../../core/types.js';
+import { pgCast } from '../shared/sql-types.js';
+import { columnArrays } from '../shared/values.js';
+import type { Statement } from './statements.js';
+import { POSITION, type PostgresTablePlan } from './table.js';
+
+/** What a Postgres sink needs to keep the pipeline's audit log (spec.audit). */
+export interface PostgresAuditOptions {
+  /** `schema.table` of the log. */
+  table: string;
+  context: AuditContext;
+  retentionDays: number;
+  /** Called after each write with the audit records appended and the prediction rows written. */
+  onWritten?: (audited: number, written: number) => void;
+}
+
+/** Namespace of the advisory lock serialising the audit DDL of concurrent workers ("au"). */
+const DDL_LOCK = 0x6175;
+const MAINTAIN_EVERY_MS = 3_600_000;
+
+/**
+ * The audit log of a Postgres sink: its DDL and day partitions (created at open, kept ahead and
+ * pruned by retention every hour), and the wrapping of each upsert so that every prediction row the
+ * statement actually writes gets exactly one audit record in the same statement (so the same
+ * transaction: both or neither).
+ */
+export class PostgresAudit {
+  readonly objects: AuditObjects;
+  #timer: ReturnType<typeof setInterval> | undefined;
+
+  constructor(
+    private readonly opts: PostgresAuditOptions,
+    private readonly plan: PostgresTablePlan,
+    private readonly logger: Logger,
+  ) {
+    this.objects = auditObjects(opts.table);
+  }
+
+  async open(db: Knex): Promise<void> {
+    await db.transaction(async (trx) => {
+      await trx.raw('SELECT pg_advisory_xact_lock(?, hashtext(?))', [DDL_LOCK, this.opts.table]);
+      for (const s of auditDdl(this.objects)) await trx.raw(s);
+    });
+    await this.maintain(db);
+    this.#timer = setInterval(() => {
+      this.maintain(db).catch((err: unknown) =>
+        this.logger.warn(
+          { table: this.opts.table, error: String(err) },
+          'Audit partition maintenance failed; retried in an hour.',
+        ),
+      );
+    }, MAINTAIN_EVERY_MS);
+    this.#timer.unref();
+  }
+
+  /** Creates the coming days' partitions and drops the days past retention. */
+  async maintain(db: Knex): Promise<void> {
+    await db.transaction(async (trx) => {
+      await trx.raw('SELECT pg_advisory_xact_lock(?, hashtext(?))', [DDL_LOCK, this.opts.table]);
+      await trx.raw(`SELECT ${this.objects.maintainFn}(?)`, [this.opts.retentionDays]);
+    });
+  }
+
+  /** The upsert of `rows`, made to append one audit record per row it writes. */
+  wrap(upsert: Statement, batch: PredictionBatch, rows: readonly PredictionRow[]): Statement {
+    const keys = this.plan.keyColumns;
+    const { sql } = withAudit(
+      this.objects,
+      upsert.sql,
+      keys.map((k) => ({ name: k.name, cast: pgCast(k.type) })),
+      POSITION,
+    );
+    const layout = auditLayout(this.opts.context, batch.fields);
+    const n = rows.length;
+    const positions = new Array<string>(n);
+    const chains = new Array<string>(n);
+    const keyTexts = new Array<string>(n);
+    const records = new Array<string>(n);
+    for (let i = 0; i < n; i++) {
+      const r = rows[i]!;
+      positions[i] = r.position.toString();
+      chains[i] = auditChain(r);
+      keyTexts[i] = auditKeyText(r.key);
+      records[i] = auditRecord(this.opts.context, layout, r, batch);
+    }
+    return {
+      sql,
+      bindings: [
+        ...upsert.bindings,
+        ...columnArrays(keys, batch, rows as PredictionRow[]),
+        positions,
+        chains,
+        keyTexts,
+        records,
+      ],
+    };
+  }
+
+  /** Runs a wrapped upsert and reports what it wrote. */
+  async run(db: Knex | Knex.Transaction, st: Statement): Promise<void> {
+    const res = await db.raw<{ rows: { audited: string | number; written: string | number }[] }>(
+      st.sql,
+      st.bindings as Knex.RawBinding[],
+    );
+    const row = res.rows[0];
+    const audited = Number(row?.audited ?? 0);
+    const written = Number(row?.written ?? 0);
+    if (audited !== written) {
+      this.logger.error(
+        { table: this.opts.table, audited, written },
+        'Audit records do not match the predictions written (a bug: please report it).',
+      );
+    }
+    this.opts.onWritten?.(audited, written);
+  }
+
+  close(): void {
+    if (this.#timer) clearInterval(this.#timer);
+  }
+}
