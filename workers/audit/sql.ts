@@ -13,6 +13,9 @@ export interface AuditObjects {
   maintainFn: string;
 }
 
+/** Namespace of the advisory lock that serialises an audit log's DDL and maintenance ("au"). */
+export const AUDIT_DDL_LOCK = 0x6175;
+
 export function auditObjects(name: string): AuditObjects {
   const [schema, table] = name.includes('.') ? (name.split('.') as [string, string]) : ['public', name];
   const q = (t: string) => `${quoteIdent(schema)}.${quoteIdent(t)}`;

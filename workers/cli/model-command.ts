@@ -2,6 +2,7 @@ import { existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { Command, type CommanderError } from 'commander';
 import type { Kafka } from 'kafkajs';
+import { auditedPipelines, recordControlEvent } from '../audit/control-events.js';
 import {
   type AliasEvent,
   type AliasState,
@@ -362,6 +363,13 @@ async function move(
   };
   await appendControlEvent(kafka, s.topic, e);
   process.stdout.write(`${describeFits(s, name, f.alias, checked.fits)}\n${describeMove(e)}\n`);
+  const files = [...new Set(checked.fits.map((x) => x.file))];
+  await reportAudit(
+    await recordControlEvent(
+      auditedPipelines(files, () => true),
+      e,
+    ),
+  );
 }
 
 /** `streamscore backfill start <pipeline> --since <from>`, through the backfill command itself. */
@@ -405,4 +413,17 @@ export function formatHistory(state: ControlState, name: string, alias?: string)
         .trimEnd(),
     )
     .join('\n');
+}
+
+/** Says in which pipelines' audit logs a control event was recorded, and where it could not be. */
+export async function reportAudit(r: {
+  recorded: string[];
+  failed: { file: string; error: string }[];
+}): Promise<void> {
+  if (r.recorded.length > 0) process.stdout.write(`recorded in the audit log of ${r.recorded.join(', ')}\n`);
+  for (const f of r.failed) {
+    process.stderr.write(
+      `streamscore: warning: not recorded in the audit log of ${f.file} (the control topic has it): ${f.error}\n`,
+    );
+  }
 }

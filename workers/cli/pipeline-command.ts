@@ -1,4 +1,5 @@
 import type { Command } from 'commander';
+import { auditedPipelines, recordControlEvent } from '../audit/control-events.js';
 import {
   appendControlEvent,
   type ControlState,
@@ -16,6 +17,7 @@ import {
   Refused,
   readState,
   refusable,
+  reportAudit,
   stderrLogger,
   usageExit2,
   withControlFlags,
@@ -116,6 +118,8 @@ async function move(
   process.stdout.write(
     `${name}: ${action === 'suspend' ? 'suspended' : 'resumed'} at ${e.at} by ${e.by}: ${e.reason}\n`,
   );
+  const audited = auditedPipelines(yamlFiles(s.pipelines), (p) => p.metadata.name === name);
+  await reportAudit(await recordControlEvent(audited, e));
   return 0;
 }
 

@@ -1,6 +1,6 @@
 import type { Knex } from 'knex';
 import { type AuditContext, auditChain, auditKeyText, auditLayout, auditRecord } from '../../audit/record.js';
-import { type AuditObjects, auditDdl, auditObjects, withAudit } from '../../audit/sql.js';
+import { AUDIT_DDL_LOCK, type AuditObjects, auditDdl, auditObjects, withAudit } from '../../audit/sql.js';
 import type { Logger, PredictionBatch, PredictionRow } from '../../core/types.js';
 import { pgCast } from '../shared/sql-types.js';
 import { columnArrays } from '../shared/values.js';
@@ -17,8 +17,6 @@ export interface PostgresAuditOptions {
   onWritten?: (audited: number, written: number) => void;
 }
 
-/** Namespace of the advisory lock serialising the audit DDL of concurrent workers ("au"). */
-const DDL_LOCK = 0x6175;
 const MAINTAIN_EVERY_MS = 3_600_000;
 
 /**
@@ -41,7 +39,7 @@ export class PostgresAudit {
 
   async open(db: Knex): Promise<void> {
     await db.transaction(async (trx) => {
-      await trx.raw('SELECT pg_advisory_xact_lock(?, hashtext(?))', [DDL_LOCK, this.opts.table]);
+      await trx.raw('SELECT pg_advisory_xact_lock(?, hashtext(?))', [AUDIT_DDL_LOCK, this.opts.table]);
       for (const s of auditDdl(this.objects)) await trx.raw(s);
     });
     await this.maintain(db);
@@ -59,7 +57,7 @@ export class PostgresAudit {
   /** Creates the coming days' partitions and drops the days past retention. */
   async maintain(db: Knex): Promise<void> {
     await db.transaction(async (trx) => {
-      await trx.raw('SELECT pg_advisory_xact_lock(?, hashtext(?))', [DDL_LOCK, this.opts.table]);
+      await trx.raw('SELECT pg_advisory_xact_lock(?, hashtext(?))', [AUDIT_DDL_LOCK, this.opts.table]);
       await trx.raw(`SELECT ${this.objects.maintainFn}(?)`, [this.opts.retentionDays]);
     });
   }
