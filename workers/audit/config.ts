@@ -21,6 +21,7 @@ export function auditOptions(
   file: string,
   p: Pipeline,
   onWritten: (audited: number, written: number) => void,
+  onOverrideRate?: (rate: number) => void,
 ): PostgresAuditOptions | undefined {
   const a = p.spec.audit;
   if (a === undefined) return undefined;
@@ -35,5 +36,6 @@ export function auditOptions(
       defaultPolicy: a.default_policy,
     },
     onWritten,
+    ...(onOverrideRate ? { onOverrideRate } : {}),
   };
 }

@@ -17,6 +17,8 @@ export interface Metrics {
   rollout: RolloutMetrics;
   /** Audit records appended with a write, and predictions written without one (must stay 0). */
   audit(audited: number, written: number): void;
+  /** Share of the last 24 h's decisions overridden by a person (from the audit log, hourly). */
+  overrideRate(rate: number): void;
 }
 
 export interface RolloutMetrics {
@@ -58,6 +60,7 @@ export function createMetrics(meter: Meter, pipeline: string, logger: Logger): M
     endToEndMs: histogram('streamscore_end_to_end_latency', 'Source commit time to sink write.', 'ms', ms),
     rollout: rolloutMetrics(meter, attrs, ms),
     audit: auditMetrics(meter, attrs),
+    overrideRate: overrideRateGauge(meter, attrs),
     sinkRetry(sink, err, attempt, delayMs) {
       errors.add(1, { pipeline, stage: 'sink', sink });
       logger.warn({ sink, attempt, delayMs, error: errorMessage(err) }, 'Sink write failed; retrying.');
@@ -78,6 +81,20 @@ function auditMetrics(meter: Meter, attrs: { pipeline: string }): Metrics['audit
   return (audited, written) => {
     records.add(audited, attrs);
     if (written > audited) dropped.add(written - audited, attrs);
+  };
+}
+
+function overrideRateGauge(meter: Meter, attrs: { pipeline: string }): Metrics['overrideRate'] {
+  let rate: number | undefined;
+  meter
+    .createObservableGauge('streamscore_audit_override_rate', {
+      description: 'Share of the last 24 h of decisions a person overrode (streamscore audit override).',
+    })
+    .addCallback((r) => {
+      if (rate !== undefined) r.observe(rate, attrs);
+    });
+  return (v) => {
+    rate = v;
   };
 }
 

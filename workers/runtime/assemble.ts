@@ -98,7 +98,12 @@ export function assemblePipeline(args: {
     deleteKey: p.spec.features.delete_key,
   });
   const schema = predictionSchemaOf(checked, model, mapper.names);
-  const audit = auditOptions(args.file, p, (audited, written) => args.metrics.audit(audited, written));
+  const audit = auditOptions(
+    args.file,
+    p,
+    (audited, written) => args.metrics.audit(audited, written),
+    (rate) => args.metrics.overrideRate(rate),
+  );
   const sinks = createSinks(p.spec.sinks, { pipeline: name, schema, kafka, logger, audit }).map((s) =>
     s.capabilities.mergesWrites ? s : new CoalescingSink(s),
   );

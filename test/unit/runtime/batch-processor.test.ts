@@ -32,6 +32,7 @@ const metrics: Metrics = {
   sinkRetry() {},
   rollout: createMetrics(noopMeter(), 'p', silentLogger).rollout,
   audit() {},
+  overrideRate() {},
 };
 
 function record(op: ChangeRecord['op'], id: number, amount: unknown, position: bigint): ChangeRecord {

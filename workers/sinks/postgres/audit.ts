@@ -1,4 +1,5 @@
 import type { Knex } from 'knex';
+import { overrideRate } from '../../audit/override.js';
 import { type AuditContext, auditChain, auditKeyText, auditLayout, auditRecord } from '../../audit/record.js';
 import { AUDIT_DDL_LOCK, type AuditObjects, auditDdl, auditObjects, withAudit } from '../../audit/sql.js';
 import type { Logger, PredictionBatch, PredictionRow } from '../../core/types.js';
@@ -15,6 +16,8 @@ export interface PostgresAuditOptions {
   retentionDays: number;
   /** Called after each write with the audit records appended and the prediction rows written. */
   onWritten?: (audited: number, written: number) => void;
+  /** Called at open and hourly with the share of the last 24 h's decisions a person overrode. */
+  onOverrideRate?: (rate: number) => void;
 }
 
 const MAINTAIN_EVERY_MS = 3_600_000;
@@ -60,6 +63,7 @@ export class PostgresAudit {
       await trx.raw('SELECT pg_advisory_xact_lock(?, hashtext(?))', [AUDIT_DDL_LOCK, this.opts.table]);
       await trx.raw(`SELECT ${this.objects.maintainFn}(?)`, [this.opts.retentionDays]);
     });
+    if (this.opts.onOverrideRate) this.opts.onOverrideRate(await overrideRate(db, this.opts.table));
   }
 
   /** The upsert of `rows`, made to append one audit record per row it writes. */
