@@ -69,16 +69,19 @@ $f$`,
     `CREATE OR REPLACE FUNCTION ${o.appendFn}(chains text[], keys text[], positions numeric[], records jsonb[]) RETURNS bigint
 LANGUAGE plpgsql AS $f$
 DECLARE
+  n int := coalesce(array_length(chains, 1), 0);
   i int;
   c text;
   s bigint;
   h text;
   next_h text;
-  n bigint := 0;
+  seqs bigint[] := '{}';
+  prevs text[] := '{}';
+  hashes text[] := '{}';
   at timestamptz := clock_timestamp();
   day date := (clock_timestamp() AT TIME ZONE 'UTC')::date;
 BEGIN
-  FOR i IN 1 .. coalesce(array_length(chains, 1), 0) LOOP
+  FOR i IN 1 .. n LOOP
     IF c IS DISTINCT FROM chains[i] THEN
       IF c IS NOT NULL THEN
         UPDATE ${heads} SET seq = s, hash = h WHERE chain = c;
@@ -89,14 +92,18 @@ BEGIN
     END IF;
     s := s + 1;
     next_h := ${o.hashFn}(h, records[i], at);
-    INSERT INTO ${o.quoted} (decision_id, chain, seq, prev_hash, hash, key, position, record, written_at, written_day)
-      VALUES ((records[i]->>'decision_id')::uuid, c, s, h, next_h, keys[i], positions[i], records[i], at, day);
+    seqs[i] := s;
+    prevs[i] := h;
+    hashes[i] := next_h;
     h := next_h;
-    n := n + 1;
   END LOOP;
   IF c IS NOT NULL THEN
     UPDATE ${heads} SET seq = s, hash = h WHERE chain = c;
   END IF;
+  -- One INSERT for the whole call: a row-by-row INSERT costs an executor start each.
+  INSERT INTO ${o.quoted} (decision_id, chain, seq, prev_hash, hash, key, position, record, written_at, written_day)
+    SELECT (u.r->>'decision_id')::uuid, u.c, u.sq, u.pv, u.hs, u.k, u.p, u.r, at, day
+    FROM unnest(chains, seqs, prevs, hashes, keys, positions, records) AS u(c, sq, pv, hs, k, p, r);
   RETURN n;
 END
 $f$`,
