@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, describe, it } from 'node:test';
 import { aliasKey, readControlState } from '../../../workers/control/index.js';
+import { CUSTOMERS_DDL } from '../../support/churn.js';
 import { runCli } from '../../support/cli.js';
 import { deleteTopics, dropPgTables, env, testKafka, uniqueId, withPg } from '../../support/stack.js';
 import { aliasPipeline, corruptedVersion, tmpRegistry } from '../../unit/models/fixtures.js';
@@ -160,10 +161,11 @@ describe('model and pipeline commands', () => {
 
   it('rollback --rescore-since promotion enqueues a backfill of the rows changed since the bad version came', async () => {
     await withPg(async (c) => {
-      await c.query(`create table ${sourceTable} (like crm.customers including defaults)`);
+      // Its own table (a fresh stack has no crm.customers until the demo or a Debezium test made it).
+      await c.query(CUSTOMERS_DDL(sourceTable));
       await c.query(
-        `insert into ${sourceTable} (customer_id, email, company, plan, signup_date, updated_at)
-         select g, 'c' || g || '@x', 'co', 'pro', '2024-01-01', '2020-01-01' from generate_series(1, 5) g`,
+        `insert into ${sourceTable} (customer_id, email, plan, signup_date, updated_at)
+         select g, 'c' || g || '@x', 'pro', '2024-01-01', '2020-01-01' from generate_series(1, 5) g`,
       );
     });
     const up = await cli('model', 'promote', 'churn', '2', '--reason', 'again');
