@@ -77,6 +77,7 @@ before(async () => {
         churn_probability double precision,
         churn_label bigint,
         tenure_months double precision constraint tenure_plausible check (tenure_months < 600),
+        model_sha256 text,
         model_name text not null,
         model_version text not null,
         source_position numeric(38,0) not null,
