@@ -78,8 +78,8 @@ DECLARE
   seqs bigint[] := '{}';
   prevs text[] := '{}';
   hashes text[] := '{}';
-  at timestamptz := clock_timestamp();
-  day date := (clock_timestamp() AT TIME ZONE 'UTC')::date;
+  ats timestamptz[] := '{}';
+  at timestamptz;
 BEGIN
   FOR i IN 1 .. n LOOP
     IF c IS DISTINCT FROM chains[i] THEN
@@ -89,12 +89,15 @@ BEGIN
       c := chains[i];
       INSERT INTO ${heads} (chain, seq, hash) VALUES (c, 0, 'genesis') ON CONFLICT (chain) DO NOTHING;
       SELECT hd.seq, hd.hash INTO s, h FROM ${heads} AS hd WHERE hd.chain = c FOR UPDATE;
+      -- Read once the head is ours: later than every record of the chain before it.
+      at := clock_timestamp();
     END IF;
     s := s + 1;
     next_h := ${o.hashFn}(h, records[i], at);
     seqs[i] := s;
     prevs[i] := h;
     hashes[i] := next_h;
+    ats[i] := at;
     h := next_h;
   END LOOP;
   IF c IS NOT NULL THEN
@@ -102,8 +105,8 @@ BEGIN
   END IF;
   -- One INSERT for the whole call: a row-by-row INSERT costs an executor start each.
   INSERT INTO ${o.quoted} (decision_id, chain, seq, prev_hash, hash, key, position, record, written_at, written_day)
-    SELECT (u.r->>'decision_id')::uuid, u.c, u.sq, u.pv, u.hs, u.k, u.p, u.r, at, day
-    FROM unnest(chains, seqs, prevs, hashes, keys, positions, records) AS u(c, sq, pv, hs, k, p, r);
+    SELECT (u.r->>'decision_id')::uuid, u.c, u.sq, u.pv, u.hs, u.k, u.p, u.r, u.a, (u.a AT TIME ZONE 'UTC')::date
+    FROM unnest(chains, seqs, prevs, hashes, keys, positions, records, ats) AS u(c, sq, pv, hs, k, p, r, a);
   RETURN n;
 END
 $f$`,

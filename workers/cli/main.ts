@@ -1,5 +1,6 @@
 #!/usr/bin/env node
 import { Command } from 'commander';
+import { registerAudit } from './audit-command.js';
 import { registerBackfill } from './backfill-command.js';
 import { registerDemo } from './demo-command.js';
 import { registerDocs } from './docs-command.js';
@@ -38,6 +39,7 @@ registerDemo(program);
 registerShadow(program);
 registerModel(program);
 registerPipeline(program);
+registerAudit(program);
 
 program.parseAsync(process.argv).catch((err: unknown) => {
   process.stderr.write(`streamscore: ${err instanceof Error ? err.message : String(err)}\n`);

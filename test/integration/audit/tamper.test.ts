@@ -1,0 +1,246 @@
+import assert from 'node:assert/strict';
+import { afterEach, describe, it } from 'node:test';
+import { auditObjects } from '../../../workers/audit/sql.js';
+import { type AuditVerifyReport, verifyAudit } from '../../../workers/audit/verify.js';
+import { runCli } from '../../support/cli.js';
+import { env } from '../../support/stack.js';
+import { batch } from '../../unit/sinks/fixtures.js';
+import { type AuditFixture, auditFixture, chainOf, pipelineFile, query, rowsOf } from './harness.js';
+
+// Tamper evidence: `audit verify` recomputes each chain and names the first break of each chain
+// with its decision id. Each chain below holds 25 records (seq 1…25).
+
+let f: AuditFixture | undefined;
+afterEach(async () => {
+  await f?.drop();
+  f = undefined;
+});
+
+/** 50 records: keys 0…19 twice (t 100, then t 200) and keys 20…29, on partitions 0 and 1. */
+async function written(): Promise<AuditFixture> {
+  f = auditFixture();
+  const sink = f.sink();
+  await sink.open();
+  await sink.write(batch(rowsOf(0, 20, 100, 2)));
+  await sink.write(batch(rowsOf(0, 20, 200, 2)));
+  await sink.write(batch(rowsOf(20, 30, 300, 2)));
+  return f;
+}
+
+async function decisionAt(fx: AuditFixture, chain: string, seq: number): Promise<string> {
+  const [r] = await query<{ id: string }>(
+    `SELECT decision_id::text AS id FROM ${fx.audit} WHERE chain = $1 AND seq = $2`,
+    [chain, seq],
+  );
+  assert.ok(r, `no record ${chain} #${seq}`);
+  return r.id;
+}
+
+const verify = (fx: AuditFixture, since?: Date) => verifyAudit(env.databaseUrl, fx.audit, { since });
+
+/** Sets `path` of a record to `value` and recomputes the record's own hash, as a forger would. */
+async function rewrite(fx: AuditFixture, chain: string, seq: number, path: string, value: string) {
+  const { hashFn } = auditObjects(fx.audit);
+  const changed = `jsonb_set(record, '${path}', '${value}')`;
+  await query(
+    `UPDATE ${fx.audit} SET record = ${changed}, hash = ${hashFn}(prev_hash, ${changed}, written_at)
+     WHERE chain = $1 AND seq = $2`,
+    [chain, seq],
+  );
+}
+
+/** The one break of a report (the other chain must be intact). */
+function oneBreak(r: AuditVerifyReport) {
+  assert.equal(r.intact, false);
+  assert.equal(r.breaks.length, 1, JSON.stringify(r.breaks));
+  return r.breaks[0]!;
+}
+
+describe('audit verify', () => {
+  it('passes on chains written by the sink', async () => {
+    const fx = await written();
+    const r = await verify(fx);
+    assert.deepEqual(
+      { intact: r.intact, chains: r.chains, records: r.records, breaks: r.breaks, notes: r.notes },
+      { intact: true, chains: 2, records: 50, breaks: [], notes: [] },
+    );
+    assert.ok(r.first !== null && r.last !== null && r.first <= r.last);
+  });
+
+  it('a feature value changed in one record: record altered, with its decision id', async () => {
+    const fx = await written();
+    const id = await decisionAt(fx, chainOf(0), 12);
+    await query(
+      `UPDATE ${fx.audit} SET record = jsonb_set(record, '{features,tenure_months}', '13') WHERE decision_id = $1`,
+      [id],
+    );
+    const b = oneBreak(await verify(fx));
+    assert.deepEqual(
+      { chain: b.chain, kind: b.kind, seq: b.seq, decisionId: b.decisionId },
+      { chain: chainOf(0), kind: 'altered', seq: '12', decisionId: id },
+    );
+    assert.match(b.message, /record altered/);
+  });
+
+  it('a middle record deleted: records missing before the next one (the seq gap and its decision id)', async () => {
+    const fx = await written();
+    const next = await decisionAt(fx, chainOf(1), 9);
+    await query(`DELETE FROM ${fx.audit} WHERE chain = $1 AND seq = 8`, [chainOf(1)]);
+    const b = oneBreak(await verify(fx));
+    assert.deepEqual(
+      { chain: b.chain, kind: b.kind, seq: b.seq, decisionId: b.decisionId },
+      { chain: chainOf(1), kind: 'missing', seq: '9', decisionId: next },
+    );
+    assert.match(b.message, /seq 7 is followed by seq 9/);
+  });
+
+  it('the newest records deleted: detected through the chain head', async () => {
+    const fx = await written();
+    const last = await decisionAt(fx, chainOf(0), 23);
+    await query(`DELETE FROM ${fx.audit} WHERE chain = $1 AND seq >= 24`, [chainOf(0)]);
+    const b = oneBreak(await verify(fx));
+    assert.deepEqual(
+      { chain: b.chain, kind: b.kind, seq: b.seq, decisionId: b.decisionId },
+      { chain: chainOf(0), kind: 'head', seq: '23', decisionId: last },
+    );
+    assert.match(b.message, /head is at seq 25 .* newest 2 record/);
+  });
+
+  it('a record changed with its own hash recomputed: the next record’s prev_hash breaks', async () => {
+    const fx = await written();
+    const next = await decisionAt(fx, chainOf(0), 5);
+    await rewrite(fx, chainOf(0), 4, '{outputs,churn_probability}', '0.01');
+    const b = oneBreak(await verify(fx));
+    assert.deepEqual(
+      { chain: b.chain, kind: b.kind, seq: b.seq, decisionId: b.decisionId },
+      { chain: chainOf(0), kind: 'chain', seq: '5', decisionId: next },
+    );
+    assert.match(b.message, /prev_hash is not the hash of seq 4/);
+  });
+
+  it('the newest record rewritten with its hash: the head no longer matches', async () => {
+    const fx = await written();
+    await rewrite(fx, chainOf(1), 25, '{key}', '999');
+    const b = oneBreak(await verify(fx));
+    assert.deepEqual(
+      { chain: b.chain, kind: b.kind, seq: b.seq },
+      { chain: chainOf(1), kind: 'head', seq: '25' },
+    );
+  });
+
+  it('seq 1 rewritten to start from another hash: not from genesis', async () => {
+    const fx = await written();
+    const { hashFn } = auditObjects(fx.audit);
+    await query(
+      `UPDATE ${fx.audit} SET prev_hash = 'forged', hash = ${hashFn}('forged', record, written_at)
+       WHERE chain = $1 AND seq = 1`,
+      [chainOf(0)],
+    );
+    const b = oneBreak(await verify(fx));
+    assert.deepEqual({ kind: b.kind, seq: b.seq }, { kind: 'chain', seq: '1' });
+  });
+
+  it('only the first break of each chain is reported; every broken chain is', async () => {
+    const fx = await written();
+    const first0 = await decisionAt(fx, chainOf(0), 3);
+    const first1 = await decisionAt(fx, chainOf(1), 20);
+    await query(
+      `UPDATE ${fx.audit} SET record = record || '{"worker":"x"}' WHERE (chain, seq) IN (($1, 3), ($1, 10), ($2, 20))`,
+      [chainOf(0), chainOf(1)],
+    );
+    await query(`DELETE FROM ${fx.audit} WHERE chain = $1 AND seq = 25`, [chainOf(1)]);
+    const r = await verify(fx);
+    assert.deepEqual(
+      r.breaks.map((b) => [b.chain, b.kind, b.decisionId]),
+      [
+        [chainOf(0), 'altered', first0],
+        [chainOf(1), 'altered', first1],
+      ],
+    );
+  });
+
+  it('--since: only records written since are checked; the first of each chain may follow a gap', async () => {
+    f = auditFixture();
+    const fx = f;
+    const sink = fx.sink();
+    await sink.open();
+    await sink.write(batch(rowsOf(0, 20, 100, 2)));
+    await new Promise((r) => setTimeout(r, 20));
+    const [{ now }] = (await query<{ now: Date }>('SELECT clock_timestamp() AS now')) as [{ now: Date }];
+    await new Promise((r) => setTimeout(r, 20));
+    await sink.write(batch(rowsOf(0, 20, 200, 2)));
+    // Altered before --since: outside the span checked.
+    await query(`UPDATE ${fx.audit} SET record = record || '{"worker":"x"}' WHERE chain = $1 AND seq = 2`, [
+      chainOf(0),
+    ]);
+    const since = await verify(fx, now);
+    assert.deepEqual(
+      { intact: since.intact, chains: since.chains, records: since.records },
+      { intact: true, chains: 2, records: 20 },
+    );
+    assert.equal(since.since, now.toISOString());
+    assert.equal(oneBreak(await verify(fx)).seq, '2');
+  });
+});
+
+describe('streamscore audit verify (CLI)', () => {
+  it('exit 0 when intact: chains, records and the span checked; --format json', async () => {
+    const fx = await written();
+    const file = pipelineFile(fx);
+    const text = await runCli(['audit', 'verify', file]);
+    assert.equal(text.code, 0, text.output);
+    assert.match(text.output, new RegExp(`audit verify ${fx.audit}: intact`));
+    assert.match(text.output, /checked 50 records in 2 chains, written \d{4}-.*Z … \d{4}-.*Z/);
+    const json = await runCli(['audit', 'verify', file, '--format', 'json', '--since', '30d']);
+    assert.equal(json.code, 0, json.output);
+    const r = JSON.parse(json.output) as AuditVerifyReport;
+    assert.deepEqual(
+      { intact: r.intact, chains: r.chains, records: r.records, table: r.table },
+      { intact: true, chains: 2, records: 50, table: fx.audit },
+    );
+    assert.ok(r.since);
+  });
+
+  it('exit 1 on a break, naming the chain and the decision id', async () => {
+    const fx = await written();
+    const id = await decisionAt(fx, chainOf(1), 7);
+    await query(
+      `UPDATE ${fx.audit} SET record = jsonb_set(record, '{features,tenure_months}', '0') WHERE decision_id = $1`,
+      [id],
+    );
+    const file = pipelineFile(fx);
+    const text = await runCli(['audit', 'verify', file]);
+    assert.equal(text.code, 1, text.output);
+    assert.match(text.output, /1 chain broken/);
+    assert.match(text.output, new RegExp(`chain ${chainOf(1)}: record altered.*seq 7, decision ${id}`));
+    const json = await runCli(['audit', 'verify', file, '--format', 'json']);
+    assert.equal(json.code, 1, json.output);
+    assert.equal((JSON.parse(json.output) as AuditVerifyReport).breaks[0]?.decisionId, id);
+  });
+
+  it('exit 2 on usage and configuration errors, with streamscore: on stderr', async () => {
+    f = auditFixture();
+    const fx = f;
+    const cases: [string[], RegExp][] = [
+      [['audit', 'verify', pipelineFile(fx)], /audit table .* does not exist/],
+      [['audit', 'verify', pipelineFile(fx, '')], /spec\.audit is not set/],
+      [
+        ['audit', 'verify', pipelineFile(fx), '--since', 'yesterday'],
+        /--since yesterday: expected a duration/,
+      ],
+      [['audit', 'verify', '/nonexistent/pipeline.yaml'], /is not a valid pipeline/],
+      [
+        ['audit', 'verify', pipelineFile(fx, '    retention_days: 3\n    bogus: 1\n')],
+        /is not a valid pipeline/,
+      ],
+      [['audit', 'verify', pipelineFile(fx), '--format', 'xml'], /argument 'xml' is invalid/],
+      [['audit', 'verify'], /missing required argument/],
+    ];
+    for (const [args, message] of cases) {
+      const r = await runCli(args);
+      assert.equal(r.code, 2, `${args.join(' ')}: ${r.output}`);
+      assert.match(r.output, /streamscore: |error: /, args.join(' '));
+      assert.match(r.output, message, args.join(' '));
+    }
+  });
+});
