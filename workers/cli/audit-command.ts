@@ -1,9 +1,12 @@
 import { type Command, type CommanderError, Option } from 'commander';
 import { auditTableOf } from '../audit/config.js';
+import { recordOverride } from '../audit/override.js';
 import { AuditTableMissing, formatAuditVerify, verifyAudit } from '../audit/verify.js';
+import { defaultActor } from '../control/events.js';
 import { errorMessage } from '../core/errors.js';
-import { redactText } from '../core/secret.js';
+import { redactText, Secret } from '../core/secret.js';
 import { parseSince } from '../shadow/stats.js';
+import { createPostgresKnex } from '../sinks/postgres/client.js';
 import { loadPipeline } from '../spec/load.js';
 import type { Pipeline } from '../spec/pipeline-schema.js';
 import { formatProblem } from '../spec/problems.js';
@@ -22,8 +25,70 @@ interface VerifyOptions {
 export function registerAudit(program: Command): void {
   const audit = program
     .command('audit')
-    .description('The decision audit log of a pipeline (spec.audit): verify its hash chains.');
+    .description(
+      'The decision audit log of a pipeline (spec.audit): verify its hash chains, record overrides.',
+    );
   registerVerify(audit);
+  registerOverride(audit);
+}
+
+interface OverrideOptions {
+  value: string;
+  by?: string;
+  reason: string;
+  decision?: string;
+}
+
+function registerOverride(audit: Command): void {
+  audit
+    .command('override')
+    .description(
+      "Record a human override of a decision (the key's newest, or --decision <id>) in the same hash chain; `explain` shows it.",
+    )
+    .argument('<pipeline>', 'pipeline YAML file with spec.audit')
+    .argument('<key>', "the entity key (its exact text: int64 digits, or a composite key's JSON)")
+    .requiredOption('--value <value>', 'the value decided instead (JSON, or text)')
+    .requiredOption('--reason <text>', 'why')
+    .option('--by <who>', 'who decided (default: the OS user)')
+    .option('--decision <id>', 'the decision overridden (default: the newest for the key)')
+    .exitOverride(usageExit)
+    .addHelpText(
+      'after',
+      `
+Examples:
+  $ streamscore audit override pipelines/churn-scoring.yaml 42 --value 0 --reason "retention call: customer stays"
+  $ streamscore audit override pipelines/churn-scoring.yaml 42 --value '{"churn_label":0}' --decision 3f6c… --by alice --reason "…"`,
+    )
+    .action(async (file: string, key: string, opts: OverrideOptions) => {
+      let secrets: Iterable<string> = [];
+      const db: { destroy(): Promise<void> }[] = [];
+      try {
+        const loaded = loadPipeline(file);
+        secrets = loaded.secrets;
+        const { url, table } = auditTarget(file, loaded);
+        const knex = createPostgresKnex(
+          { url: new Secret(url), pool_size: 1 },
+          { applicationName: 'streamscore-cli' },
+        );
+        db.push(knex);
+        const r = await recordOverride(knex, table, {
+          key,
+          value: opts.value,
+          by: opts.by ?? defaultActor(),
+          reason: opts.reason,
+          ...(opts.decision === undefined ? {} : { decisionId: opts.decision }),
+        });
+        process.stdout.write(
+          `override ${r.decisionId} of decision ${r.overrides} (key ${key}) recorded in chain ${r.chain} at ${r.at}\n`,
+        );
+        process.exitCode = 0;
+      } catch (err) {
+        process.stderr.write(`streamscore: ${redactText(`audit override: ${errorMessage(err)}`, secrets)}\n`);
+        process.exitCode = err instanceof UsageError ? AUDIT_VERIFY_EXIT.usage : 1;
+      } finally {
+        for (const d of db) await d.destroy();
+      }
+    });
 }
 
 function registerVerify(audit: Command): void {
