@@ -2,15 +2,17 @@
  * streamscore benchmark: `make bench` (BENCH_ARGS=--quick for the smoke run).
  *
  *   npx tsx test/bench/main.ts [--quick | --tiny] [--out .bench/latest.json] [--profile] [--no-peers]
- *                              [--only kcat,consume,stages,e2e,sustain,latency,peers,rollout] [--events N]
+ *                              [--only kcat,consume,stages,e2e,sustain,latency,peers,audit,rollout]
+ *                              [--events N]
  *
  * --quick: ~50k events, one run per scenario (a few minutes); --tiny: a harness smoke test
  * (thousands of events; the figures mean nothing); default: the full run (1M Avro events).
  * --cleanup removes what an interrupted run left behind (bench topics, groups, subjects, tables).
  * One run, one set of topics: generates Debezium events (JSON with schemas and Avro, 6 partitions)
  * with a producer, then measures on those topics the consume floors, each stage alone, the end-to-end
- * catch-up of `streamscore run` (1 and 2 workers), open-loop latency, cost, the peers, and model
- * rollouts (swap time, shadow overhead, RSS over 100 swaps: rollout.ts); prints a
+ * catch-up of `streamscore run` (1 and 2 workers), open-loop latency, cost, the peers, the audit
+ * log's cost (audit.ts), and model rollouts (swap time, shadow overhead, RSS over 100 swaps:
+ * rollout.ts); prints a
  * table and writes JSON. Measures and never asserts. Every topic, table, group and subject it makes
  * has a unique name and is removed at the end.
  */
@@ -19,6 +21,7 @@ import { dirname, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { Kafka, logLevel } from 'kafkajs';
 import { env, uniqueId } from '../support/stack.js';
+import { runAuditOverhead } from './audit.js';
 import { cleanupLeftovers } from './cleanup.js';
 import { BENCH_PIPELINE, type E2eResult, runE2e } from './e2e.js';
 import { DEFAULT_MIX } from './events.js';
@@ -70,6 +73,8 @@ const SIZES = args.tiny
       rolloutRepeats: 1,
       rolloutCap: 20,
       rolloutSwaps: 20,
+      auditRepeats: 1,
+      auditCap: 20,
     }
   : quick
     ? {
@@ -90,6 +95,8 @@ const SIZES = args.tiny
         rolloutRepeats: 3,
         rolloutCap: 45,
         rolloutSwaps: 100,
+        auditRepeats: 3,
+        auditCap: 45,
       }
     : {
         avroEvents: 1_000_000,
@@ -109,6 +116,8 @@ const SIZES = args.tiny
         rolloutRepeats: 3,
         rolloutCap: 40,
         rolloutSwaps: 100,
+        auditRepeats: 3,
+        auditCap: 40,
       };
 
 // --events N: N Avro events (and N/5 JSON) instead of the mode's, e.g. for A/B runs of one change.
@@ -382,6 +391,21 @@ async function main(): Promise<void> {
     }
     out['peers'] = peers;
 
+    // ---- the decision audit log's cost (issue 15) -------------------------------------------------
+    // Before the rollouts (whose swap-time traffic appends to the Avro topic); --tiny only when asked.
+    if (only ? only.has('audit') : !args.tiny) {
+      out['audit'] = await attempt('audit: on (features hash) vs off', () =>
+        runAuditOverhead({
+          kafka,
+          topic: avro,
+          workers: 2,
+          repeats: SIZES.auditRepeats,
+          capSeconds: SIZES.auditCap,
+          attempt,
+        }),
+      );
+    }
+
     // ---- model rollouts (issue 14) ---------------------------------------------------------------
     // Last: the swap-time traffic appends to the Avro topic, which the measures above read to its end.
     // In --tiny only when asked for (--only rollout): three worker fleets would triple the smoke run.
@@ -443,6 +467,7 @@ async function main(): Promise<void> {
     );
     const shadowCost = ok(roll?.['shadow_overhead'] as Maybe<{ shadow_cost: number | null }> | undefined);
     const swapRss = ok(roll?.['swap_rss'] as Maybe<{ growth_pct: number }> | undefined);
+    const auditCost = ok(out['audit'] as Maybe<{ audit_cost: number | null }> | undefined);
     Object.assign(out, {
       e2e_events_per_s: headline,
       e2e_events_per_s_1_worker: e2eOf('avro_1w'),
@@ -462,6 +487,7 @@ async function main(): Promise<void> {
       swap_ms_p99: swapTime?.swap_ms?.p99 ?? null,
       shadow_throughput_cost: shadowCost?.shadow_cost ?? null,
       swap_rss_growth_pct: swapRss?.growth_pct ?? null,
+      audit_throughput_cost: auditCost?.audit_cost ?? null,
       sustainable_events_per_s:
         (ok(out['sustainable'] as Maybe<{ sustainable_events_per_s: number | null }> | undefined) ?? null)
           ?.sustainable_events_per_s ?? null,
@@ -488,6 +514,8 @@ async function main(): Promise<void> {
           'rollout.shadow_overhead: 1 − (median catch-up events/s with the shadow on ÷ off), 2 workers, Avro backlog, shadow churn/3 writing pairs to a Postgres comparison table; runs interleaved',
         swap_rss_growth_pct:
           'rollout.swap_rss: RSS growth (after forced GC) of one process swapping churn/1 ↔ churn/3 through PipelineModels, a 512-row batch scored after each swap, from swap 0 to the last',
+        audit_throughput_cost:
+          'audit: 1 − (median catch-up events/s with the audit log on ÷ off), 2 workers, Avro backlog, every feature under policy hash; with it on, each Postgres upsert also appends one hash-chained record per row it writes, in the same statement; runs interleaved',
       },
     });
   } finally {

@@ -207,6 +207,7 @@ export function printReport(r: Obj): void {
       );
     }
   } else if (lat) lines.push(`latency: error ${String(lat['error']).slice(0, 200)}`);
+  auditLines(r, lines);
   rolloutLines(r, lines);
   lines.push('');
   lines.push('ratios:');
@@ -224,6 +225,21 @@ export function printReport(r: Obj): void {
     `headline: e2e_events_per_s ${fmt(num(r['e2e_events_per_s']))} · latency_ms.p99 @50 % ${fmt(num(get(r, 'latency_ms.p99')), 1)} · cpu_us_per_event ${fmt(num(r['cpu_us_per_event']), 1)} · rss_mb_peak ${fmt(num(r['rss_mb_peak']))} · ${r['duration_s']} s`,
   );
   process.stdout.write(`${lines.join('\n')}\n`);
+}
+
+/** The decision audit log's cost (audit.ts): catch-up with the audit on vs off. */
+function auditLines(r: Obj, lines: string[]): void {
+  const a = r['audit'] as Obj | undefined;
+  if (!a) return;
+  lines.push('');
+  if ('error' in a) {
+    lines.push(`audit log: error ${String(a['error']).slice(0, 200)}`);
+    return;
+  }
+  const cost = num(a['audit_cost']);
+  lines.push(
+    `audit log: catch-up, ${a['workers']} workers, audit off / on (features ${a['policy']}): ${fmt(num(get(a, 'off.events_per_s.median')))} / ${fmt(num(get(a, 'on.events_per_s.median')))} events/s (n=${get(a, 'off.events_per_s.runs')}/${get(a, 'on.events_per_s.runs')}) → the audit costs ${cost === null ? '—' : `${fmt(cost * 100, 1)} %`} of throughput (target ≤ 20 %); worker CPU ${fmt(num(get(a, 'off.worker_cpu_us_per_event.median')), 1)} → ${fmt(num(get(a, 'on.worker_cpu_us_per_event.median')), 1)} µs/event, Postgres CPU ${fmt(num(get(a, 'off.postgres_cpu_us_per_event.median')), 1)} → ${fmt(num(get(a, 'on.postgres_cpu_us_per_event.median')), 1)} µs/event; ${fmt(num(get(a, 'on.records_per_event.median')), 3)} records per message`,
+  );
 }
 
 /** Model rollouts (rollout.ts): swap time, shadow on vs off, RSS over swaps. */

@@ -7,20 +7,23 @@ import { parseDocument } from 'yaml';
  * A copy of pipelines/churn-scoring.yaml for one test, in a temporary directory (model registry and
  * input schema paths made absolute). `warehouse: false` drops the Snowflake sinks for tests whose
  * subject is elsewhere (chaos, backfill volume): the emulator's MERGE throughput is not what they
- * measure. The shadow is dropped unless `shadow: true`. Its champion follows the `champion` alias
- * (set by test/support/setup-stack.ts before stack tests run).
+ * measure. The shadow is dropped unless `shadow: true`, the audit log unless `audit: true` (its
+ * table then follows CHURN_AUDIT_TABLE: such a test sets one of its own). Its champion follows the
+ * `champion` alias (set by test/support/setup-stack.ts before stack tests run).
  */
 export function churnPipelineCopy(
   id: string,
   opts: {
     warehouse?: boolean;
     shadow?: boolean;
+    audit?: boolean;
     edit?: (doc: ReturnType<typeof parseDocument>) => void;
   } = {},
 ): string {
   const doc = parseDocument(readFileSync('pipelines/churn-scoring.yaml', 'utf8'), { merge: true });
   doc.setIn(['spec', 'model', 'registry'], resolve('pipelines/models'));
   if (opts.shadow !== true) doc.deleteIn(['spec', 'model', 'shadow']);
+  if (opts.audit !== true) doc.deleteIn(['spec', 'audit']);
   doc.setIn(['spec', 'features', 'input_schema'], resolve('schemas/crm.customers.avsc'));
   if (opts.warehouse === false) {
     const sinks = doc.getIn(['spec', 'sinks']) as { items: { get(k: string): unknown }[] };
