@@ -1,4 +1,5 @@
 import type { Command } from 'commander';
+import { auditTableOf } from '../audit/config.js';
 import { redactText } from '../core/secret.js';
 import type { Logger } from '../core/types.js';
 import { describeDeclared, describeValue, ModelRegistry } from '../inference/index.js';
@@ -112,6 +113,13 @@ export async function renderPlan(v: ValidatedPipeline): Promise<string> {
   h(
     `errors: dead letters → ${p.spec.errors.dead_letter_topic ?? '(none: a bad record stops the worker)'}; ${p.spec.errors.max_retries} retries from ${p.spec.errors.retry_backoff_ms} ms`,
   );
+  if (p.spec.audit) {
+    const a = p.spec.audit;
+    const policies = Object.entries(a.features).map(([f, pol]) => `${f}: ${pol}`);
+    lines.push(
+      `audit: one hash-chained record per prediction the first postgres sink writes → ${auditTableOf(p)} (day partitions, ${a.retention_days} days kept); features ${a.default_policy}${policies.length > 0 ? ` except ${policies.join(', ')}` : ''}`,
+    );
+  }
   if (p.spec.backfill) {
     const [t, b] = only(p.spec.backfill.source);
     const bs = b as { table: string; key: string[] };
