@@ -4,6 +4,7 @@ import { registerAudit } from './audit-command.js';
 import { registerBackfill } from './backfill-command.js';
 import { registerDemo } from './demo-command.js';
 import { registerDocs } from './docs-command.js';
+import { registerExplain } from './explain-command.js';
 import { registerModel } from './model-command.js';
 import { registerPipeline } from './pipeline-command.js';
 import { registerPlan } from './plan-command.js';
@@ -39,6 +40,7 @@ registerDemo(program);
 registerShadow(program);
 registerModel(program);
 registerPipeline(program);
+registerExplain(program);
 registerAudit(program);
 
 program.parseAsync(process.argv).catch((err: unknown) => {

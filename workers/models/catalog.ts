@@ -27,6 +27,11 @@ export interface ModelVersionInfo {
   inputWidth?: number;
   outputs: { name: string; type: string }[];
   sizeBytes?: number;
+  /**
+   * Per-feature reference values (training medians, by feature name): `streamscore explain`
+   * replaces one feature at a time by its reference to attribute a score. Absent in older manifests.
+   */
+  reference?: Record<string, number>;
 }
 
 export const MANIFEST = 'manifest.yaml';
@@ -53,6 +58,7 @@ const manifestSchema = z.looseObject({
     .regex(/^[0-9a-fA-F]{64}$/, 'expected 64 hex digits')
     .transform((s) => s.toLowerCase()),
   size_bytes: z.number().int().nonnegative().optional(),
+  reference: z.record(z.string(), z.number()).optional(),
 });
 
 /** Model names of the registry (directories), sorted. A missing registry has none. */
@@ -180,6 +186,7 @@ function readManifest(
     ...(typeof width === 'number' ? { inputWidth: width } : {}),
     outputs: m.outputs.map((o) => ({ name: o.name, type: o.type })),
     ...(m.size_bytes !== undefined ? { sizeBytes: m.size_bytes } : {}),
+    ...(m.reference !== undefined ? { reference: m.reference } : {}),
   };
 }
 
