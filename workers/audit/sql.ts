@@ -61,6 +61,8 @@ export function auditDdl(o: AuditObjects): string[] {
   written_day date NOT NULL,
   PRIMARY KEY (chain, seq, written_day)
 ) PARTITION BY RANGE (written_day)`,
+    // `explain` and `audit override` look decisions up by key (the newest first).
+    `CREATE INDEX IF NOT EXISTS ${quoteIdent(derivedIdent(o.table, '__key'))} ON ${o.quoted} (key, written_at)`,
     `CREATE TABLE IF NOT EXISTS ${heads} (chain text PRIMARY KEY, seq bigint NOT NULL, hash text NOT NULL)`,
     `CREATE OR REPLACE FUNCTION ${o.hashFn}(prev text, rec jsonb, at timestamptz) RETURNS text
 LANGUAGE sql IMMUTABLE STRICT AS $f$
