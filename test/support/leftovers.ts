@@ -56,7 +56,13 @@ export interface Leftovers {
   redisPrefixes: string[];
 }
 
-const named = (names: Iterable<string>) => [...names].filter((n) => TEST_ID.test(n)).sort();
+/**
+ * An audit log's day partitions are named `<table>_pYYYYMMDD`: eight digits that are not a test id.
+ * A test's audit table is still found by its own name (and its partitions with it).
+ */
+const DAY_PARTITION = /_p\d{8}$/;
+const named = (names: Iterable<string>) =>
+  [...names].filter((n) => TEST_ID.test(n.replace(DAY_PARTITION, ''))).sort();
 
 async function connectorsLeft(): Promise<string[]> {
   const res = await fetch(`${env.connectUrl}/connectors?expand=info`);
