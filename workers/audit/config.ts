@@ -2,12 +2,12 @@ import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import type { PostgresAuditOptions } from '../sinks/postgres/audit.js';
-import { derivedIdent } from '../sinks/shared/identifiers.js';
+import { pipelineTable } from '../sinks/shared/identifiers.js';
 import type { Pipeline } from '../spec/pipeline-schema.js';
 
 /** `ml.<pipeline name, every character but letters and digits as _>__audit` (≤ 63 characters). */
 export function defaultAuditTable(pipeline: string): string {
-  return `ml.${derivedIdent(pipeline.replace(/[^A-Za-z0-9]/g, '_'), '__audit')}`;
+  return pipelineTable(pipeline, '__audit');
 }
 
 /** The audit table of a pipeline with an `audit` section. */

@@ -1,23 +1,14 @@
 import type { ControlEvent } from '../control/events.js';
 import { errorMessage } from '../core/errors.js';
-import type { Secret } from '../core/secret.js';
 import { createPostgresKnex } from '../sinks/postgres/client.js';
 import { loadPipeline } from '../spec/load.js';
 import type { Pipeline } from '../spec/pipeline-schema.js';
+import { firstPostgresUrl } from '../spec/postgres-url.js';
 import { appendAuditRecords } from './append.js';
 import { auditTableOf } from './config.js';
 
 /** The chain of a pipeline's audit log that holds its rollout events (alias moves, suspensions). */
 export const CONTROL_CHAIN = 'control';
-
-/** The first postgres sink's url of a pipeline (where its audit log lives). */
-export function auditDatabaseUrl(p: Pipeline): Secret | undefined {
-  for (const s of p.spec.sinks) {
-    const pg = (s as { postgres?: { url: Secret } }).postgres;
-    if (pg) return pg.url;
-  }
-  return undefined;
-}
 
 /** Valid pipelines (with an audit section) among `files`, or under a folder, matching `wanted`. */
 export function auditedPipelines(
@@ -45,7 +36,7 @@ export async function recordControlEvent(
   const recorded: string[] = [];
   const failed: { file: string; error: string }[] = [];
   for (const { file, pipeline } of pipelines) {
-    const url = auditDatabaseUrl(pipeline);
+    const url = firstPostgresUrl(pipeline);
     if (url === undefined) continue;
     const db = createPostgresKnex({ url, pool_size: 1 }, { applicationName: 'streamscore-cli' });
     try {

@@ -68,13 +68,6 @@ function modelJson(m: ModelInfo | undefined): string {
   });
 }
 
-/** The entity key's exact text: int64 digits, strings as they are, composite keys as JSON. */
-export function auditKeyText(key: unknown): string {
-  if (typeof key === 'string') return key;
-  if (typeof key === 'number' || typeof key === 'bigint') return key.toString();
-  return JSON.stringify(key, bigintAsText) ?? String(key);
-}
-
 /** The hash chain a row's record joins: its Kafka partition, or `backfill`. */
 export function auditChain(row: PredictionRow): string {
   const o = row.origin;

@@ -9,6 +9,7 @@ import { parseSince } from '../shadow/stats.js';
 import { createPostgresKnex } from '../sinks/postgres/client.js';
 import { loadPipeline } from '../spec/load.js';
 import type { Pipeline } from '../spec/pipeline-schema.js';
+import { firstPostgresUrl } from '../spec/postgres-url.js';
 import { formatProblem } from '../spec/problems.js';
 
 /** Exit codes of `audit verify`. */
@@ -153,11 +154,11 @@ export function auditTarget(
   }
   const table = auditTableOf(p);
   if (table === undefined) throw new UsageError(`${file}: spec.audit is not set: no audit log to verify`);
-  const sink = p.spec.sinks.map((s) => ('postgres' in s ? s.postgres : undefined)).find((s) => s);
-  if (sink === undefined) {
+  const url = firstPostgresUrl(p);
+  if (url === undefined) {
     throw new UsageError(`${file}: the pipeline has no postgres sink: the audit log is kept in its database`);
   }
-  return { url: sink.url.reveal(), table, pipeline: p };
+  return { url: url.reveal(), table, pipeline: p };
 }
 
 function parseSinceOption(text: string): Date {

@@ -21,3 +21,14 @@ export function int64FromBigInt(v: bigint): number | bigint {
 export function bigintAsText(_key: string, value: unknown): unknown {
   return typeof value === 'bigint' ? value.toString() : value;
 }
+
+/**
+ * An entity key's exact text: a string as it is, an integer's digits (the same for a number and a
+ * bigint of equal value), a composite key as JSON with int64s as digits. Canary buckets, shadow
+ * pairs and audit records all identify a key by it.
+ */
+export function exactKeyText(key: unknown): string {
+  if (typeof key === 'string') return key;
+  if (typeof key === 'number' || typeof key === 'bigint') return key.toString();
+  return JSON.stringify(key, bigintAsText) ?? String(key);
+}

@@ -1,11 +1,4 @@
-import { bigintAsText } from '../core/int64.js';
-
-/** The key's canonical text: a bigint's or number's digits, a string itself, a composite key as JSON. */
-function keyText(key: unknown): string {
-  if (typeof key === 'string') return key;
-  if (typeof key === 'number' || typeof key === 'bigint') return String(key);
-  return JSON.stringify(key, bigintAsText) ?? String(key);
-}
+import { exactKeyText } from '../core/int64.js';
 
 /**
  * The key's bucket in [0, 10000): FNV-1a (32 bits) of its canonical text, finalised. Deterministic across
@@ -13,7 +6,7 @@ function keyText(key: unknown): string {
  * (an int64 key is the same bucket whether it was read as a number or a bigint).
  */
 export function keyBucket(key: unknown): number {
-  const text = keyText(key);
+  const text = exactKeyText(key);
   let h = 0x811c9dc5;
   for (let i = 0; i < text.length; i++) {
     h ^= text.charCodeAt(i);

@@ -1,12 +1,12 @@
 import type { Kafka } from 'kafkajs';
 import { ControlWatcher } from '../control/index.js';
-import type { Secret } from '../core/secret.js';
 import type { Logger } from '../core/types.js';
 import type { ModelRegistry } from '../inference/index.js';
 import type { Metrics } from '../observability/metrics.js';
 import { defaultShadowTable, ShadowTable } from '../shadow/index.js';
 import { createKafkaClient } from '../sources/kafka/client.js';
 import type { Pipeline } from '../spec/pipeline-schema.js';
+import { firstPostgresUrl } from '../spec/postgres-url.js';
 import type { ValidatedPipeline } from '../spec/validate.js';
 import { PipelineModels } from './pipeline-models.js';
 import { ShadowRunner } from './shadow-runner.js';
@@ -99,12 +99,4 @@ export async function openPipelineModels(
       await models.close();
     },
   };
-}
-
-function firstPostgresUrl(p: Pipeline): Secret | undefined {
-  for (const s of p.spec.sinks) {
-    const pg = (s as { postgres?: { url: Secret } }).postgres;
-    if (pg) return pg.url;
-  }
-  return undefined;
 }

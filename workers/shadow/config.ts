@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { PipelineError } from '../core/errors.js';
-import { derivedIdent } from '../sinks/shared/identifiers.js';
+import { pipelineTable } from '../sinks/shared/identifiers.js';
 import { IDENT_PATTERN } from '../spec/fields.js';
 import { DEFAULT_MIN_SAMPLES, type ShadowLimits } from './stats.js';
 
@@ -16,7 +16,7 @@ export interface ShadowCompare {
  * 63 characters (a long name is cut and keeps a short hash).
  */
 export function defaultShadowTable(pipeline: string): string {
-  return `ml.${derivedIdent(pipeline.replace(/[^A-Za-z0-9]/g, '_'), '__shadow')}`;
+  return pipelineTable(pipeline, '__shadow');
 }
 
 /** `table` or `schema.table`, each part a SQL identifier; else a `SHADOW_TABLE_INVALID` error. */

@@ -26,4 +26,4 @@ export {
   type Verdict,
   wilsonInterval,
 } from './stats.js';
-export { type ShadowPairBatch, ShadowTable, shadowKeyText, shadowTableSql } from './table.js';
+export { type ShadowPairBatch, ShadowTable, shadowTableSql } from './table.js';

@@ -1,6 +1,6 @@
 import type { Knex } from 'knex';
 import { errorMessage, PipelineError } from '../core/errors.js';
-import { bigintAsText } from '../core/int64.js';
+import { bigintAsText, exactKeyText } from '../core/int64.js';
 import { Secret } from '../core/secret.js';
 import type { Logger } from '../core/types.js';
 import { createPostgresKnex } from '../sinks/postgres/client.js';
@@ -74,13 +74,6 @@ export function shadowTableSql(name: string): ShadowTableSql {
   return { quoted, ddl };
 }
 
-/** A key as exact text: bigint digits, strings as they are, composite keys as JSON (bigints as digits). */
-export function shadowKeyText(key: unknown): string {
-  if (typeof key === 'string') return key;
-  if (typeof key === 'number' || typeof key === 'bigint') return key.toString();
-  return JSON.stringify(key, bigintAsText) ?? String(key);
-}
-
 /** A score as a double: a float32 cell widens exactly (no text in between). */
 function scoreValue(v: unknown): number | null {
   if (typeof v === 'number') return v;
@@ -138,7 +131,7 @@ export function shadowInsert(quoted: string, compare: ShadowCompare, b: ShadowPa
   const cl = compare.label === undefined ? undefined : b.championColumns[compare.label];
   const sl = compare.label === undefined ? undefined : b.shadowColumns[compare.label];
   for (let i = 0; i < n; i++) {
-    keys[i] = shadowKeyText(b.keys[i]);
+    keys[i] = exactKeyText(b.keys[i]);
     cScore[i] = scoreValue(cs[i]);
     sScore[i] = scoreValue(ss[i]);
     cLabel[i] = cl === undefined ? null : labelValue(cl[i]);

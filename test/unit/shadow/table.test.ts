@@ -1,18 +1,14 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { PipelineError } from '../../../workers/core/errors.js';
+import { exactKeyText } from '../../../workers/core/int64.js';
 import { Secret } from '../../../workers/core/secret.js';
 import {
   defaultShadowTable,
   parseShadowTableName,
   shadowSettingsOf,
 } from '../../../workers/shadow/config.js';
-import {
-  type ShadowPairBatch,
-  shadowInsert,
-  shadowKeyText,
-  shadowTableSql,
-} from '../../../workers/shadow/table.js';
+import { type ShadowPairBatch, shadowInsert, shadowTableSql } from '../../../workers/shadow/table.js';
 
 const compare = { score: 'p', label: 'label', threshold: 0.5 };
 
@@ -70,14 +66,14 @@ describe('comparison table SQL', () => {
   });
 });
 
-describe('shadowKeyText', () => {
+describe('exactKeyText', () => {
   it('writes keys exactly: bigint digits, strings as they are, composite keys as JSON', () => {
-    assert.equal(shadowKeyText(42), '42');
-    assert.equal(shadowKeyText(9007199254740993n), '9007199254740993');
-    assert.equal(shadowKeyText(-9223372036854775808n), '-9223372036854775808');
-    assert.equal(shadowKeyText('c-17'), 'c-17');
+    assert.equal(exactKeyText(42), '42');
+    assert.equal(exactKeyText(9007199254740993n), '9007199254740993');
+    assert.equal(exactKeyText(-9223372036854775808n), '-9223372036854775808');
+    assert.equal(exactKeyText('c-17'), 'c-17');
     assert.equal(
-      shadowKeyText({ region: 'eu', id: 9007199254740993n }),
+      exactKeyText({ region: 'eu', id: 9007199254740993n }),
       '{"region":"eu","id":"9007199254740993"}',
     );
   });

@@ -1,7 +1,8 @@
 import type { Knex } from 'knex';
 import { overrideRate } from '../../audit/override.js';
-import { type AuditContext, auditChain, auditKeyText, auditLayout, auditRecord } from '../../audit/record.js';
+import { type AuditContext, auditChain, auditLayout, auditRecord } from '../../audit/record.js';
 import { AUDIT_DDL_LOCK, type AuditObjects, auditDdl, auditObjects, withAudit } from '../../audit/sql.js';
+import { exactKeyText } from '../../core/int64.js';
 import type { Logger, PredictionBatch, PredictionRow } from '../../core/types.js';
 import { pgCast } from '../shared/sql-types.js';
 import { columnArrays } from '../shared/values.js';
@@ -85,7 +86,7 @@ export class PostgresAudit {
       const r = rows[i]!;
       positions[i] = r.position.toString();
       chains[i] = auditChain(r);
-      keyTexts[i] = auditKeyText(r.key);
+      keyTexts[i] = exactKeyText(r.key);
       records[i] = auditRecord(this.opts.context, layout, r, batch);
     }
     return {

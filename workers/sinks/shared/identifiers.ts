@@ -45,6 +45,14 @@ export function derivedIdent(base: string, suffix: string, max = 63): string {
   return `${base.slice(0, max - suffix.length - hash.length - 1)}_${hash}${suffix}`;
 }
 
+/**
+ * A table of a pipeline's own in schema `ml`: `ml.<pipeline name, every character but letters and
+ * digits as _><suffix>`, kept within Postgres' 63 characters (e.g. `__shadow`, `__audit`).
+ */
+export function pipelineTable(pipeline: string, suffix: string): string {
+  return `ml.${derivedIdent(pipeline.replace(/[^A-Za-z0-9]/g, '_'), suffix)}`;
+}
+
 /** 32-bit FNV-1a of a string's UTF-16 code units: stable names, not security. */
 export function fnv1a(text: string): number {
   let h = 0x811c9dc5;
