@@ -96,6 +96,25 @@ export async function validatePipelineFile(
   const fits: VersionFit[] = [];
   if (problems.length === 0) {
     const registry = options.registry ?? new ModelRegistry();
+    // A file is loaded and checked once, whichever targets (primary, shadow, canary) may use it.
+    const checkedFiles = new Map<string, { sha256: string } | { err: unknown }>();
+    const check = async (version: string, role: ModelRole, keep: boolean) => {
+      const path = modelFile(file, pipeline, version, role);
+      const known = checkedFiles.get(path);
+      if (known !== undefined && !keep) return known;
+      let result: { sha256: string } | { err: unknown };
+      try {
+        const v = await loadModelVersion({ file, pipeline, checked, version, role, registry });
+        result = { sha256: v.model.sha256 };
+        // The primary's fixed version is kept for the caller (run, plan); everything else is closed.
+        if (keep) loadedVersion = v;
+        else await v.model.close();
+      } catch (err) {
+        result = { err };
+      }
+      checkedFiles.set(path, result);
+      return result;
+    };
     for (const t of modelTargets(pipeline)) {
       const versions =
         t.version !== undefined
@@ -103,26 +122,18 @@ export async function validatePipelineFile(
           : registryVersions(registryDir(file, pipeline), pipeline.spec.model.name);
       const targetFits: VersionFit[] = [];
       for (const version of versions) {
-        try {
-          const v = await loadModelVersion({ file, pipeline, checked, version, role: t.role, registry });
-          targetFits.push({
-            role: t.role,
-            version,
-            ...(t.alias ? { alias: t.alias } : {}),
-            sha256: v.model.sha256,
-          });
-          // The primary's fixed version is kept for the caller (run, plan); everything else is closed.
-          if (t.role === 'primary' && t.version !== undefined && options.keepModel) loadedVersion = v;
-          else await v.model.close();
-        } catch (err) {
-          targetFits.push({
-            role: t.role,
-            version,
-            ...(t.alias ? { alias: t.alias } : {}),
-            // Without the `model <absolute path>: ` prefix: the version says which file it is.
-            error: errorMessage(err).replace(`model ${modelFile(file, pipeline, version, t.role)}: `, ''),
-          });
-          if (t.version !== undefined) problems.push(modelProblem(loaded, file, pipeline, t, version, err));
+        const keep = t.role === 'primary' && t.version !== undefined && options.keepModel === true;
+        const r = await check(version, t.role, keep);
+        const base = { role: t.role, version, ...(t.alias ? { alias: t.alias } : {}) };
+        if ('sha256' in r) targetFits.push({ ...base, sha256: r.sha256 });
+        else {
+          // Without the `model <absolute path>: ` prefix: the version says which file it is.
+          const error = errorMessage(r.err).replace(
+            `model ${modelFile(file, pipeline, version, t.role)}: `,
+            '',
+          );
+          targetFits.push({ ...base, error });
+          if (t.version !== undefined) problems.push(modelProblem(loaded, file, pipeline, t, version, r.err));
         }
       }
       fits.push(...targetFits);
