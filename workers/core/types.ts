@@ -40,6 +40,8 @@ export interface ChangeRecord {
    * the features are computed.
    */
   unavailable?: string[];
+  /** The API request that submitted it (`streamscore serve`); absent for Kafka and backfill records. */
+  request?: string | undefined;
 }
 
 /** The model version that produced a prediction; `sha256` is the ONNX file's, as verified at load. */
@@ -75,6 +77,8 @@ export interface PredictionRow {
   model?: ModelInfo;
   /** Where the change came from (absent for backfill rows). */
   origin?: { topic: string; partition: number; offset: string } | undefined;
+  /** The API request that submitted it (`streamscore serve` with `write: true`). */
+  request?: string | undefined;
 }
 
 /** What every sink declares so generic code never branches on the sink's type. */
