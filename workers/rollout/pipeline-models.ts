@@ -2,7 +2,7 @@ import { aliasKey, type ControlEvent, type ControlState } from '../control/event
 import { errorMessage } from '../core/errors.js';
 import type { Logger, ModelInfo } from '../core/types.js';
 import { ModelBatcher, ModelError, type ModelRegistry } from '../inference/index.js';
-import type { LeasedModel, ModelLease, ModelSource } from '../runtime/batch-processor.js';
+import type { LeasedModel, ModelLease, ModelSource } from '../scoring/lease.js';
 import type { CheckedSpec } from '../spec/checks.js';
 import type { Pipeline } from '../spec/pipeline-schema.js';
 import { SuspendGate } from './gate.js';

@@ -1,6 +1,6 @@
 import { errorMessage } from '../core/errors.js';
 import type { Logger } from '../core/types.js';
-import type { ShadowJob, ShadowScorer } from '../runtime/batch-processor.js';
+import type { ShadowJob, ShadowScorer } from '../scoring/lease.js';
 import type { ShadowPairBatch } from '../shadow/index.js';
 
 /** What the runner counts (the worker exports them as metrics). */

@@ -5,7 +5,6 @@ import type {
   ChangeRecord,
   DecodedBatch,
   Decoder,
-  ModelInfo,
   PredictionBatch,
   PredictionRow,
   RawMessage,
@@ -13,64 +12,20 @@ import type {
 } from '../core/types.js';
 import type { FeatureMapper } from '../features/mapper.js';
 import type { Metrics } from '../observability/metrics.js';
-import { inCanary } from '../rollout/canary.js';
+import type { ModelLease, ModelSource, ShadowScorer } from '../scoring/lease.js';
+import { scoreMapped } from '../scoring/score.js';
 import { type RetryPolicy, withRetry } from './retry.js';
 import { type RowRejection, writeIsolatingRows } from './row-isolation.js';
 
-/** Runs the model on a feature matrix; returns one column per prediction field (already mapped). */
-export interface Predictor {
-  readonly outputFields: readonly string[];
-  predict(features: Float32Array, rows: number): Promise<Record<string, ArrayLike<unknown>>>;
-}
-
-/** One model version leased for one batch; `release` when the batch is done with it. */
-export interface LeasedModel {
-  info: ModelInfo;
-  predictor: Predictor;
-  release(): void;
-}
-
-/** The versions one batch scores with: the primary, and a shadow and a canary when active. */
-export interface ModelLease {
-  primary: LeasedModel;
-  shadow?: LeasedModel | undefined;
-  canary?: LeasedModel | undefined;
-  /** Share of keys (0–100) the canary scores. */
-  canaryPercent: number;
-}
-
-/** Where batches get their models: fixed, or following aliases (rollout/pipeline-models.ts). */
-export interface ModelSource {
-  readonly outputFields: readonly string[];
-  lease(): ModelLease;
-  /** Resolves when the pipeline may write (suspension); may call onWait meanwhile. */
-  waitOpen?(onWait?: () => Promise<void>): Promise<void>;
-}
-
-/** Scores a batch with a shadow model after the primary, detached from the primary's writes. */
-export interface ShadowScorer {
-  submit(job: ShadowJob): void;
-}
-
-export interface ShadowJob {
-  shadow: LeasedModel;
-  champion: ModelInfo;
-  championMs: number;
-  features: Float32Array;
-  rows: number;
-  /** Rows of the batch the primary scored (the others went to a canary); all when undefined. */
-  rowsOfChampion: number[] | undefined;
-  championColumns: Record<string, ArrayLike<unknown>>;
-  keys: unknown[];
-  positions: bigint[];
-  scoredAt: Date;
-}
-
-/** A source of one fixed model (backfill tools, tests). */
-export function fixedModel(info: ModelInfo, predictor: Predictor): ModelSource {
-  const primary: LeasedModel = { info, predictor, release: () => undefined };
-  return { outputFields: predictor.outputFields, lease: () => ({ primary, canaryPercent: 0 }) };
-}
+export type {
+  LeasedModel,
+  ModelLease,
+  ModelSource,
+  Predictor,
+  ShadowJob,
+  ShadowScorer,
+} from '../scoring/lease.js';
+export { fixedModel } from '../scoring/lease.js';
 
 export interface DeadLetters {
   write(failures: { message: RawMessage; error: PipelineError }[]): Promise<void>;
@@ -157,73 +112,24 @@ export class BatchProcessor {
       ...decoded.failures,
       ...mapped.failures.map((f) => ({ message: rawMessageOf(f.record), error: f.error })),
     ];
-    const rows: PredictionRow[] = [];
     const scoredAt = (d.now ?? (() => new Date()))();
     const n = mapped.scored.length;
-    let shadowJob: ShadowJob | undefined;
+    const { rows, shadowJob, inferenceMs } = await scoreMapped(mapped, {
+      lease,
+      outputFields: d.models.outputFields,
+      featureCount: d.mapper.names.length,
+      scoredAt,
+      shadow: d.shadow !== undefined,
+    });
     if (n > 0) {
-      const width = mapped.width;
-      const split = lease.canary ? splitCanary(mapped.scoredKeys, lease.canaryPercent) : undefined;
-      const started = performance.now();
-      const scored = await scoreSplit(lease, mapped.features, n, width, split);
-      const championMs = performance.now() - started;
-      d.metrics.inferenceMs.record(championMs);
+      d.metrics.inferenceMs.record(inferenceMs);
       d.metrics.batchSize.record(n);
-      const fields = d.models.outputFields;
-      const featureCount = d.mapper.names.length;
-      const canaryInfo = lease.canary?.info;
-      const primaryOuts = fields.map((f) => scored.primary[f]!);
-      const canaryOuts = scored.canary ? fields.map((f) => scored.canary![f]!) : primaryOuts;
-      for (let i = 0; i < n; i++) {
-        const rec = mapped.scored[i]!;
-        const values = new Array<unknown>(fields.length + featureCount);
-        const onCanary = split !== undefined && split.side[i] === 1;
-        const outs = onCanary ? canaryOuts : primaryOuts;
-        const at = split === undefined ? i : split.indexIn[i]!;
-        for (let o = 0; o < outs.length; o++) values[o] = outs[o]![at];
-        for (let f = 0; f < featureCount; f++) values[fields.length + f] = mapped.features[i * width + f];
-        const row: PredictionRow = {
-          key: mapped.scoredKeys[i],
-          op: rec.op,
-          values,
-          position: rec.position,
-          scoredAt,
-          sourceTsMs: rec.sourceTsMs,
-          origin: rec.origin,
-        };
-        if (onCanary) row.model = canaryInfo!;
-        rows.push(row);
-      }
-      if (lease.shadow && d.shadow) {
-        shadowJob = {
-          shadow: lease.shadow,
-          champion: lease.primary.info,
-          championMs,
-          features: mapped.features,
-          rows: n,
-          rowsOfChampion: split?.primaryRows,
-          championColumns: scored.primary,
-          keys: mapped.scoredKeys,
-          positions: mapped.scored.map((r) => r.position),
-          scoredAt,
-        };
-      }
     }
     // The shadow is scored and compared off the primary's path: it never delays or fails a write.
     if (shadowJob) {
       handOffShadow();
       d.shadow!.submit(shadowJob);
     }
-    mapped.deletes.forEach((rec, i) => {
-      rows.push({
-        key: mapped.deleteKeys[i],
-        op: 'd',
-        values: [],
-        position: rec.position,
-        scoredAt,
-        sourceTsMs: rec.sourceTsMs,
-      });
-    });
 
     const batch: PredictionBatch = {
       pipeline: d.pipeline,
@@ -285,65 +191,6 @@ export class BatchProcessor {
       skipped: decoded.skipped,
     };
   }
-}
-
-/** Which rows a canary scores: side[i] = 1 for the canary; indexIn[i] = the row's index on its side. */
-interface CanarySplit {
-  side: Uint8Array;
-  indexIn: Uint32Array;
-  primaryRows: number[];
-  canaryRows: number[];
-}
-
-function splitCanary(keys: readonly unknown[], percent: number): CanarySplit {
-  const n = keys.length;
-  const side = new Uint8Array(n);
-  const indexIn = new Uint32Array(n);
-  const primaryRows: number[] = [];
-  const canaryRows: number[] = [];
-  for (let i = 0; i < n; i++) {
-    if (inCanary(keys[i], percent)) {
-      side[i] = 1;
-      indexIn[i] = canaryRows.length;
-      canaryRows.push(i);
-    } else {
-      indexIn[i] = primaryRows.length;
-      primaryRows.push(i);
-    }
-  }
-  return { side, indexIn, primaryRows, canaryRows };
-}
-
-function pick(features: Float32Array, width: number, rows: readonly number[]): Float32Array {
-  const out = new Float32Array(rows.length * width);
-  for (let i = 0; i < rows.length; i++) {
-    const r = rows[i]!;
-    out.set(features.subarray(r * width, (r + 1) * width), i * width);
-  }
-  return out;
-}
-
-/** The primary's columns (all rows, or its share of a canary split) and the canary's share. */
-async function scoreSplit(
-  lease: ModelLease,
-  features: Float32Array,
-  n: number,
-  width: number,
-  split: CanarySplit | undefined,
-): Promise<{ primary: Record<string, ArrayLike<unknown>>; canary?: Record<string, ArrayLike<unknown>> }> {
-  if (split === undefined || split.canaryRows.length === 0) {
-    return { primary: await lease.primary.predictor.predict(features, n) };
-  }
-  const canary = lease.canary!.predictor.predict(
-    pick(features, width, split.canaryRows),
-    split.canaryRows.length,
-  );
-  const primary =
-    split.primaryRows.length === 0
-      ? Promise.resolve({})
-      : lease.primary.predictor.predict(pick(features, width, split.primaryRows), split.primaryRows.length);
-  const [p, c] = await Promise.all([primary, canary]);
-  return { primary: p, canary: c };
 }
 
 interface SinkRejection extends RowRejection {
