@@ -33,7 +33,10 @@ export function auditPipeline(o: { name: string; auditTable?: string }): string 
     doc.setIn(path, resolve(base, String(doc.getIn(path))));
   }
   if (o.auditTable !== undefined) {
-    doc.setIn(['spec', 'audit'], doc.createNode({ table: o.auditTable, default_policy: 'hash' }));
+    doc.setIn(
+      ['spec', 'audit'],
+      doc.createNode({ table: o.auditTable, default_policy: 'hash', hash_key: 'bench-audit-hash-key' }),
+    );
   }
   const dir = resolve('.bench/pipelines');
   mkdirSync(dir, { recursive: true });
@@ -42,12 +45,13 @@ export function auditPipeline(o: { name: string; auditTable?: string }): string 
   return file;
 }
 
-/** Drops an audit log: the day-partitioned table (its partitions with it), its heads, its functions. */
+/** Drops an audit log: the day-partitioned table (its partitions with it), heads, contexts, functions. */
 export async function dropAudit(table: string): Promise<void> {
   const o = auditObjects(table);
   await withPg(async (c) => {
     await c.query(`drop table if exists ${o.quoted} cascade`);
     await c.query(`drop table if exists ${o.heads}`);
+    await c.query(`drop table if exists ${o.contexts}`);
     await c.query(`drop function if exists ${o.appendFn}(text[], text[], numeric[], jsonb[])`);
     await c.query(`drop function if exists ${o.maintainFn}(int)`);
     await c.query(`drop function if exists ${o.hashFn}(text, jsonb, timestamptz)`);

@@ -34,6 +34,7 @@ export function auditOptions(
       worker: `${hostname()}-${process.pid}`,
       policies: a.features,
       defaultPolicy: a.default_policy,
+      hashKey: a.hash_key?.reveal(),
     },
     onWritten,
     ...(onOverrideRate ? { onOverrideRate } : {}),

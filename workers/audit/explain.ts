@@ -33,8 +33,11 @@ export interface AuditRecordJson {
     partition?: number;
     offset?: string;
     backfill?: boolean;
+    api?: boolean;
+    request_id?: string;
     position: string;
-    commit_ts: string;
+    /** Written by logs before the commit time moved to `event_at` alone. */
+    commit_ts?: string;
   };
   key: unknown;
   features: Record<string, unknown>;
@@ -90,11 +93,16 @@ export async function findDecision(
   decisionId?: string,
 ): Promise<StoredDecision | undefined> {
   const o = auditObjects(table);
-  const select = `SELECT decision_id::text AS decision_id, chain, seq::text AS seq, key, position::text AS position, record, written_at FROM ${o.quoted} WHERE record->>'type' IS NULL`;
+  // A record names its decision context (pipeline, worker, model, shadow: see decisionContext):
+  // merged back in here, so the record reads whole.
+  const select =
+    `SELECT a.decision_id::text AS decision_id, a.chain, a.seq::text AS seq, a.key, a.position::text AS position, ` +
+    `a.record || coalesce(c.context::jsonb, '{}'::jsonb) AS record, a.written_at ` +
+    `FROM ${o.quoted} AS a LEFT JOIN ${o.contexts} AS c ON c.id = a.record->>'context' WHERE a.record->>'type' IS NULL`;
   const res = await db.raw<{ rows: Record<string, unknown>[] }>(
     decisionId === undefined
-      ? `${select} AND key = ? ORDER BY written_at DESC, seq DESC LIMIT 1`
-      : `${select} AND decision_id = ?::uuid LIMIT 1`,
+      ? `${select} AND a.key = ? ORDER BY a.written_at DESC, a.seq DESC LIMIT 1`
+      : `${select} AND a.decision_id = ?::uuid LIMIT 1`,
     [decisionId ?? key],
   );
   const r = res.rows[0];
@@ -131,7 +139,7 @@ export interface FeatureView {
   policy: FeaturePolicy;
   /** The recorded value (policy full). */
   value?: number | null;
-  /** `sha256:<hex>` of the value (policy hash). */
+  /** The keyed hash of the value (policy hash; record.ts hashedValue). */
   hash?: string;
   note?: string;
 }
@@ -154,7 +162,8 @@ function expressionOf(p: Pipeline, feature: string): string | undefined {
   return typeof d === 'string' ? d : d.expr;
 }
 
-const HASHED = /^sha256:[0-9a-f]{64}$/;
+/** A hashed value: `h:` + 22 base64url (keyed; record.ts), or `sha256:` + hex (logs written before). */
+const HASHED = /^(h:[A-Za-z0-9_-]{22}|sha256:[0-9a-f]{64})$/;
 
 /** A recorded feature value: a number, a hash, or absent (omitted). Non-finite numbers are stored as their name. */
 function readValue(v: unknown): { policy: FeaturePolicy; value?: number | null; hash?: string } {
@@ -498,9 +507,12 @@ function describeModel(m: RecordedModel | null): string {
 /** The explanation for people. */
 export function formatExplanation(e: Explanation): string {
   const s = e.source;
+  const committed = `committed ${s.commit_ts ?? e.eventAt}`;
   const src = s.backfill
-    ? `backfill, position ${s.position}, committed ${s.commit_ts}`
-    : `${s.topic} partition ${s.partition} offset ${s.offset}, position ${s.position}, committed ${s.commit_ts}`;
+    ? `backfill, position ${s.position}, ${committed}`
+    : s.api
+      ? `API request ${s.request_id}, position ${s.position}`
+      : `${s.topic} partition ${s.partition} offset ${s.offset}, position ${s.position}, ${committed}`;
   const out: string[] = [
     `Decision ${e.decision.id} of ${e.pipeline} for key ${e.decision.key}`,
     table([

@@ -1,6 +1,6 @@
-import { createHash, randomUUID } from 'node:crypto';
+import { hash, randomUUID } from 'node:crypto';
 import { bigintAsText } from '../core/int64.js';
-import type { ModelInfo, PredictionBatch, PredictionRow } from '../core/types.js';
+import type { ModelInfo, PredictionRow } from '../core/types.js';
 
 export type FeaturePolicy = 'full' | 'hash' | 'omit';
 
@@ -14,12 +14,14 @@ export interface AuditContext {
   /** Policy per feature name (features not listed: `defaultPolicy`). */
   policies: Readonly<Record<string, FeaturePolicy>>;
   defaultPolicy: FeaturePolicy;
+  /** The secret key of the `hash` policy (`audit.hash_key`); required when a feature is hashed. */
+  hashKey?: string | undefined;
 }
 
-/** The record's fields, bound once per batch layout. */
+/** The record's fields, bound once per batch layout (each with its `"name":` prefix). */
 export interface AuditLayout {
-  outputs: { name: string; index: number }[];
-  features: { name: string; index: number; policy: FeaturePolicy }[];
+  outputs: { name: string; prefix: string; index: number }[];
+  features: { name: string; prefix: string; index: number; policy: FeaturePolicy }[];
 }
 
 export function auditLayout(ctx: AuditContext, fields: readonly string[]): AuditLayout {
@@ -32,9 +34,11 @@ export function auditLayout(ctx: AuditContext, fields: readonly string[]): Audit
       const base = /^(.*)\[\d+\]$/.exec(name)?.[1];
       const policy =
         ctx.policies[name] ?? (base === undefined ? undefined : ctx.policies[base]) ?? ctx.defaultPolicy;
-      if (policy !== 'omit') features.push({ name, index, policy });
-    } else outputs.push({ name: f, index });
+      if (policy !== 'omit') features.push({ name, prefix: `${JSON.stringify(name)}:`, index, policy });
+    } else outputs.push({ name: f, prefix: `${JSON.stringify(f)}:`, index });
   });
+  if (ctx.hashKey === undefined && features.some((f) => f.policy === 'hash'))
+    throw new Error('audit: a feature is under the hash policy but no hash_key was given');
   return { outputs, features };
 }
 
@@ -45,17 +49,23 @@ function valueJson(v: unknown): string {
   return JSON.stringify(v, bigintAsText) ?? 'null';
 }
 
-/** `sha256:<hex>` of a value's text: comparable across records, without the value itself. */
-export function hashedValue(v: unknown): string {
+/** What a hashed value is stored as: `h:` and 22 base64url characters (128 bits of a keyed sha256). */
+export const HASHED_VALUE = /^h:[A-Za-z0-9_-]{22}$/;
+
+/**
+ * A value under the `hash` policy: the first 128 bits of sha256(key, NUL, value text), base64url.
+ * Keyed, because a plain hash of a small value set (an amount, an age) is reversed by trying every
+ * value; with the key kept secret, equal values still show as equal across records, and whoever
+ * holds the key can check a claimed value (`audit hash`).
+ */
+export function hashedValue(v: unknown, key: string): string {
   const text =
     typeof v === 'bigint'
       ? v.toString()
       : typeof v === 'number'
         ? String(v)
-        : JSON.stringify(v, bigintAsText);
-  return `sha256:${createHash('sha256')
-    .update(text ?? 'null')
-    .digest('hex')}`;
+        : (JSON.stringify(v, bigintAsText) ?? 'null');
+  return `h:${hash('sha256', `${key}\0${text}`, 'base64url').slice(0, 22)}`;
 }
 
 function modelJson(m: ModelInfo | undefined): string {
@@ -68,42 +78,69 @@ function modelJson(m: ModelInfo | undefined): string {
   });
 }
 
-/** The hash chain a row's record joins: its Kafka partition, or `backfill`. */
+/**
+ * What many decisions share — pipeline and its file's sha256, worker, model, shadow — kept once in
+ * the log's `__contexts` table under the sha256 of its text (content-addressed: `audit verify`
+ * recomputes it), and named by each record (`context`).
+ */
+export interface DecisionContext {
+  id: string;
+  text: string;
+}
+
+export function decisionContext(
+  ctx: AuditContext,
+  model: ModelInfo | undefined,
+  shadow: ModelInfo | undefined,
+): DecisionContext {
+  const text =
+    `{"pipeline":${JSON.stringify(ctx.pipeline)},"pipeline_sha256":"${ctx.pipelineSha256}",` +
+    `"worker":${JSON.stringify(ctx.worker)},"model":${modelJson(model)},"shadow":${modelJson(shadow)}}`;
+  return { id: hash('sha256', text, 'hex'), text };
+}
+
+/** The hash chain a row's record joins: its Kafka partition, `api` (serve) or `backfill`. */
 export function auditChain(row: PredictionRow): string {
   const o = row.origin;
-  return o === undefined ? 'backfill' : `${o.topic}/${o.partition}`;
+  if (o !== undefined) return `${o.topic}/${o.partition}`;
+  return row.request !== undefined ? 'api' : 'backfill';
 }
 
 /**
  * One decision record as JSON text (stored as jsonb; the chain hashes jsonb's canonical text):
- * decision id, pipeline and its file's sha256, worker, model (name, version, alias, sha256) and the
- * shadow's, the source position (topic, partition, offset; the ordering position; the commit time),
- * the entity key, the features by name under their policy, the outputs, event and scoring times.
+ * decision id, the context it was made in (`decisionContext`: pipeline, its file's sha256, worker,
+ * model, shadow), the source position (topic, partition, offset and the ordering position; or the
+ * backfill's position; or the API request), the entity key, the features by name under their
+ * policy, the outputs, the event (source commit) and scoring times.
  */
 export function auditRecord(
   ctx: AuditContext,
   layout: AuditLayout,
   row: PredictionRow,
-  batch: PredictionBatch,
+  context: DecisionContext,
 ): string {
   const v = row.values;
   let features = '';
   for (const f of layout.features) {
-    const value = f.policy === 'hash' ? JSON.stringify(hashedValue(v[f.index])) : valueJson(v[f.index]);
-    features += `${features === '' ? '' : ','}${JSON.stringify(f.name)}:${value}`;
+    const x = v[f.index];
+    const value = f.policy === 'hash' ? `"${hashedValue(x, ctx.hashKey!)}"` : valueJson(x);
+    features += features === '' ? f.prefix + value : `,${f.prefix}${value}`;
   }
   let outputs = '';
-  for (const o of layout.outputs)
-    outputs += `${outputs === '' ? '' : ','}${JSON.stringify(o.name)}:${valueJson(v[o.index])}`;
+  for (const o of layout.outputs) {
+    const value = valueJson(v[o.index]);
+    outputs += outputs === '' ? o.prefix + value : `,${o.prefix}${value}`;
+  }
   const o = row.origin;
   const source =
-    o === undefined
-      ? `{"backfill":true,"position":"${row.position}","commit_ts":"${new Date(row.sourceTsMs).toISOString()}"}`
-      : `{"topic":${JSON.stringify(o.topic)},"partition":${o.partition},"offset":${JSON.stringify(o.offset)},"position":"${row.position}","commit_ts":"${new Date(row.sourceTsMs).toISOString()}"}`;
+    o !== undefined
+      ? `{"topic":${JSON.stringify(o.topic)},"partition":${o.partition},"offset":"${o.offset}","position":"${row.position}"}`
+      : row.request !== undefined
+        ? `{"api":true,"request_id":${JSON.stringify(row.request)},"position":"${row.position}"}`
+        : `{"backfill":true,"position":"${row.position}"}`;
   return (
-    `{"decision_id":"${randomUUID()}","pipeline":${JSON.stringify(ctx.pipeline)},"pipeline_sha256":"${ctx.pipelineSha256}",` +
-    `"worker":${JSON.stringify(ctx.worker)},"model":${modelJson(row.model ?? batch.model)},"shadow":${modelJson(batch.shadow)},` +
-    `"source":${source},"key":${valueJson(row.key)},"features":{${features}},"outputs":{${outputs}},` +
+    `{"decision_id":"${randomUUID()}","context":"${context.id}","source":${source},` +
+    `"key":${valueJson(row.key)},"features":{${features}},"outputs":{${outputs}},` +
     `"event_at":"${new Date(row.sourceTsMs).toISOString()}","scored_at":"${row.scoredAt.toISOString()}"}`
   );
 }

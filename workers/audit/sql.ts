@@ -8,6 +8,8 @@ export interface AuditObjects {
   /** `"ml"."churn_scoring__audit"` */
   quoted: string;
   heads: string;
+  /** The decision contexts records name (`record.ts` decisionContext), by the sha256 of their text. */
+  contexts: string;
   hashFn: string;
   appendFn: string;
   maintainFn: string;
@@ -24,6 +26,7 @@ export function auditObjects(name: string): AuditObjects {
     table,
     quoted: q(table),
     heads: q(derivedIdent(table, '__heads')),
+    contexts: q(derivedIdent(table, '__contexts')),
     hashFn: q(derivedIdent(table, '__hash')),
     appendFn: q(derivedIdent(table, '__append')),
     maintainFn: q(derivedIdent(table, '__maintain')),
@@ -34,6 +37,8 @@ export function auditObjects(name: string): AuditObjects {
  * The audit log's DDL, run (idempotently, under the sink's DDL lock) when the sink opens:
  *
  * - the log, partitioned by UTC day of `written_at` (retention drops whole days);
+ * - the decision contexts (what many records share: pipeline, worker, model, shadow), each once,
+ *   under the sha256 of its text;
  * - one head row per chain (its last seq and hash), locked by each append: a chain's records are
  *   appended by one writer at a time, in order;
  * - `__hash(prev, record, written_at)`: sha256 over the previous hash, the write time (µs since the
@@ -64,6 +69,7 @@ export function auditDdl(o: AuditObjects): string[] {
     // `explain` and `audit override` look decisions up by key (the newest first).
     `CREATE INDEX IF NOT EXISTS ${quoteIdent(derivedIdent(o.table, '__key'))} ON ${o.quoted} (key, written_at)`,
     `CREATE TABLE IF NOT EXISTS ${heads} (chain text PRIMARY KEY, seq bigint NOT NULL, hash text NOT NULL)`,
+    `CREATE TABLE IF NOT EXISTS ${o.contexts} (id text PRIMARY KEY, context text NOT NULL, first_at timestamptz NOT NULL DEFAULT now())`,
     `CREATE OR REPLACE FUNCTION ${o.hashFn}(prev text, rec jsonb, at timestamptz) RETURNS text
 LANGUAGE sql IMMUTABLE STRICT AS $f$
   SELECT encode(sha256(convert_to(prev || '|' || (extract(epoch FROM at) * 1000000)::bigint::text || '|' || rec::text, 'UTF8')), 'hex')
@@ -147,7 +153,8 @@ function literal(s: string): string {
  * Wraps an upsert (a data-modifying statement without RETURNING) so that the rows it actually
  * writes — the order guard may skip older ones — get their audit records in the same statement:
  * `keyColumns` and `source_position` of each written row are matched with the audit input (one
- * entry per upserted row: key columns, position, chain, key text, record).
+ * entry per upserted row: key columns, position, chain, key text, record), after the batch's
+ * decision contexts (ids, texts).
  */
 export function withAudit(
   o: AuditObjects,
@@ -173,8 +180,10 @@ export function withAudit(
   const body = upsertSql.startsWith('WITH ') ? upsertSql.slice(5) : undefined;
   const written = `written AS (${body === undefined ? upsertSql : lastStatement(body)} RETURNING ${returning})`;
   const ctes = body === undefined ? written : `${leadingCtes(body)}, ${written}`;
+  // The batch's decision contexts, stored once (a data-modifying CTE runs whether read or not).
+  const contexts = `ctx AS (INSERT INTO ${o.contexts} (id, context) SELECT * FROM unnest(?::text[], ?::text[]) ON CONFLICT (id) DO NOTHING)`;
   const sql =
-    `WITH ${ctes}, a AS (SELECT * FROM unnest(${inputCasts.join(', ')}) AS a(${inputCols.join(', ')})) ` +
+    `WITH ${ctes}, ${contexts}, a AS (SELECT * FROM unnest(${inputCasts.join(', ')}) AS a(${inputCols.join(', ')})) ` +
     `SELECT ${o.appendFn}(` +
     `coalesce(array_agg(a.chain ORDER BY a.chain, a.pos), '{}'), ` +
     `coalesce(array_agg(a.key_text ORDER BY a.chain, a.pos), '{}'), ` +
@@ -182,7 +191,7 @@ export function withAudit(
     `coalesce(array_agg(a.rec ORDER BY a.chain, a.pos), '{}')) AS audited, ` +
     `(SELECT count(*) FROM written) AS written ` +
     `FROM a JOIN written AS w ON ${match}`;
-  return { sql, bindingsAfter: inputCols.length };
+  return { sql, bindingsAfter: 2 + inputCols.length };
 }
 
 /** `WITH a AS (…), b AS (…) INSERT …`: the CTE list and the final statement of a WITH body. */

@@ -11,6 +11,8 @@ export type AuditBreakKind =
   | 'missing'
   /** Its prev_hash is not the previous record's hash (or not 'genesis' at seq 1). */
   | 'chain'
+  /** The decision context it names (`__contexts`) is missing, or its text no longer has that sha256. */
+  | 'context'
   /** The chain's newest record is not the one its head row names. */
   | 'head';
 
@@ -67,21 +69,26 @@ function breaksSql(o: AuditObjects, since: boolean): string {
   SELECT chain, seq, decision_id::text AS decision_id, prev_hash, hash,
     ${hashSql('prev_hash', 'record', 'written_at')} AS recomputed,
     lag(seq) OVER w AS prev_seq,
-    lag(hash) OVER w AS prev_record_hash
+    lag(hash) OVER w AS prev_record_hash,
+    record->>'context' AS context_id
   FROM ${o.quoted}
   ${since ? `WHERE written_day >= (?::timestamptz AT TIME ZONE 'UTC')::date AND written_at >= ?::timestamptz` : ''}
   WINDOW w AS (PARTITION BY chain ORDER BY seq)
 ), b AS (
-  SELECT chain, seq, decision_id, prev_seq,
+  SELECT chain, seq, decision_id, prev_seq, context_id,
     CASE
       WHEN recomputed IS DISTINCT FROM hash THEN 'altered'
       WHEN prev_seq IS NOT NULL AND seq <> prev_seq + 1 THEN 'missing'
       WHEN prev_seq IS NULL AND seq = 1 AND prev_hash IS DISTINCT FROM 'genesis' THEN 'chain'
       WHEN prev_seq IS NOT NULL AND prev_hash IS DISTINCT FROM prev_record_hash THEN 'chain'
+      WHEN r.context_id IS NOT NULL AND c.intact IS NOT TRUE THEN 'context'
     END AS kind
   FROM r
+  LEFT JOIN (
+    SELECT id, encode(sha256(convert_to(context, 'UTF8')), 'hex') = id AS intact FROM ${o.contexts}
+  ) AS c ON c.id = r.context_id
 )
-SELECT DISTINCT ON (b.chain) b.chain, b.seq::text AS seq, b.prev_seq::text AS prev_seq, b.decision_id, b.kind
+SELECT DISTINCT ON (b.chain) b.chain, b.seq::text AS seq, b.prev_seq::text AS prev_seq, b.decision_id, b.kind, b.context_id
 FROM b WHERE b.kind IS NOT NULL
 ORDER BY b.chain, b.seq`;
 }
@@ -113,7 +120,8 @@ interface BreakRow {
   seq: string;
   prev_seq: string | null;
   decision_id: string;
-  kind: 'altered' | 'missing' | 'chain';
+  kind: 'altered' | 'missing' | 'chain' | 'context';
+  context_id: string | null;
 }
 
 interface SpanRow {
@@ -154,6 +162,9 @@ function recordBreak(r: BreakRow): AuditBreak {
           ? `chain broken: seq 1 does not start from 'genesis' (${at})`
           : `chain broken: its prev_hash is not the hash of seq ${r.prev_seq} (that record rewritten, hash included?) (${at})`;
       break;
+    case 'context':
+      message = `context ${r.context_id} (pipeline, worker, model) missing or altered: its text no longer has that sha256 (${at})`;
+      break;
   }
   return { chain: r.chain, kind: r.kind, seq: r.seq, decisionId: r.decision_id, message };
 }
@@ -188,14 +199,14 @@ export async function verifyAudit(
     { applicationName: 'streamscore-audit-verify' },
   );
   try {
-    const exists = await knex.raw<{ rows: { t: string | null; h: string | null }[] }>(
-      'SELECT to_regclass(?) AS t, to_regclass(?) AS h',
-      [o.quoted, o.heads],
+    const exists = await knex.raw<{ rows: { t: string | null; h: string | null; c: string | null }[] }>(
+      'SELECT to_regclass(?) AS t, to_regclass(?) AS h, to_regclass(?) AS c',
+      [o.quoted, o.heads, o.contexts],
     );
     const found = exists.rows[0];
-    if (!found?.t || !found.h) {
+    if (!found?.t || !found.h || !found.c) {
       throw new AuditTableMissing(
-        `audit table ${table} ${found?.t ? 'has no heads table' : 'does not exist'} (no worker has written with spec.audit to this database yet?)`,
+        `audit table ${table} ${found?.t ? `has no ${found.h ? 'contexts' : 'heads'} table` : 'does not exist'} (no worker has written with spec.audit to this database yet?)`,
       );
     }
     return await knex.transaction((trx) => check(trx, o, table, opts.since), {

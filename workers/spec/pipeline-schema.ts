@@ -257,6 +257,7 @@ function isTimeZone(tz: string): boolean {
 }
 
 export const AUDIT_MIN_RETENTION_DAYS = 180;
+export const AUDIT_MIN_HASH_KEY_LENGTH = 16;
 
 const auditSection = z
   .strictObject({
@@ -269,9 +270,14 @@ const auditSection = z
       .record(sqlIdentifier(), z.enum(['full', 'hash', 'omit']))
       .default({})
       .describe(
-        'Per-feature policy: full (the value), hash (sha256 of the value: keeps personal data out, still comparable), omit. Unlisted features: default_policy.',
+        'Per-feature policy: full (the value), hash (a keyed sha256 of the value, with hash_key: keeps personal data out, equal values still compare equal), omit. Unlisted features: default_policy.',
       ),
     default_policy: z.enum(['full', 'hash', 'omit']).default('full').describe('Policy of unlisted features.'),
+    hash_key: secret()
+      .optional()
+      .describe(
+        `Secret key of the hash policy (at least ${AUDIT_MIN_HASH_KEY_LENGTH} characters; write it as \${file:/run/secrets/…}). Required when a feature is hashed: an unkeyed hash of a small value set is reversed by trying every value.`,
+      ),
     retention_days: positiveInt()
       .default(AUDIT_MIN_RETENTION_DAYS)
       .describe(

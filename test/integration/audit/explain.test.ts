@@ -60,6 +60,8 @@ async function score(row: readonly number[]): Promise<number> {
   return Number((out['proba_output']!.data as Float32Array)[1]);
 }
 
+const HASH_KEY = 'explain-test-hash-key';
+
 /** A copy of the churn example fixed to churn/1, with its own scores and audit tables. */
 function pipelineFile(name: string, features: Record<string, string>): string {
   return churnPipelineCopy(`explain-${id}-${name}`, {
@@ -72,7 +74,12 @@ function pipelineFile(name: string, features: Record<string, string>): string {
       doc.setIn(['spec', 'sinks', 0, 'postgres', 'table'], `${SCHEMA}.scores_${name}`);
       doc.setIn(
         ['spec', 'audit'],
-        doc.createNode({ table: `${SCHEMA}.audit_${name}`, features, retention_days: 180 }),
+        doc.createNode({
+          table: `${SCHEMA}.audit_${name}`,
+          features,
+          hash_key: HASH_KEY,
+          retention_days: 180,
+        }),
       );
     },
   });
@@ -187,7 +194,7 @@ function expectFeatures(e: Explanation, row: readonly number[], policies: Record
     if (policy === 'full') assert.equal(f.value, Math.fround(row[j]!), f.name);
     else assert.ok(!('value' in f), `${f.name} shows a value`);
     if (policy === 'hash') {
-      assert.equal(f.hash, hashedValue(Math.fround(row[j]!)));
+      assert.equal(f.hash, hashedValue(Math.fround(row[j]!), HASH_KEY));
       assert.equal(f.note, 'value kept out (hash policy)');
     }
   }
@@ -251,7 +258,7 @@ describe('streamscore explain', () => {
     assert.match(text, new RegExp(`model +churn version 1 sha256 ${SHA1}`));
     assert.match(
       text,
-      /monthly_spend +coalesce\(after\.monthly_spend, 0\) +sha256:[0-9a-f]{64} value kept out \(hash policy\)/,
+      /monthly_spend +coalesce\(after\.monthly_spend, 0\) +h:[A-Za-z0-9_-]{22} value kept out \(hash policy\)/,
     );
     assert.match(text, /seats +after\.seats +not recorded \(omit policy\)/);
     assert.match(text, /tenure_months +months_between\(after\.signup_date, source\.ts_ms\) +40$/m);

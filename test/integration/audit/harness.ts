@@ -23,6 +23,7 @@ export const CONTEXT: AuditContext = {
   worker: 'test-worker',
   policies: { plan: 'hash' },
   defaultPolicy: 'full',
+  hashKey: 'audit-test-hash-key',
 };
 
 /** One test's schema: the scores table `<schema>.scores`, the audit log `<schema>.audit`. */

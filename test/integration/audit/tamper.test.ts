@@ -140,6 +140,29 @@ describe('audit verify', () => {
     assert.deepEqual({ kind: b.kind, seq: b.seq }, { kind: 'chain', seq: '1' });
   });
 
+  it('the decision context a record names rewritten (another model version), or deleted: context, at each chain’s first record', async () => {
+    const fx = await written();
+    const { contexts } = auditObjects(fx.audit);
+    const [ctx] = await query<{ id: string; context: string }>(`SELECT id, context FROM ${contexts}`);
+    assert.ok(ctx, 'one context');
+    assert.ok(ctx.context.includes('"version":"1"'), 'of churn version 1');
+    await query(`UPDATE ${contexts} SET context = replace(context, '"version":"1"', '"version":"2"')`);
+    const r = await verify(fx);
+    assert.deepEqual(
+      r.breaks.map((b) => [b.chain, b.kind, b.seq]),
+      [
+        [chainOf(0), 'context', '1'],
+        [chainOf(1), 'context', '1'],
+      ],
+    );
+    assert.match(r.breaks[0]!.message, new RegExp(`context ${ctx.id} .*missing or altered`));
+    await query(`DELETE FROM ${contexts}`);
+    assert.deepEqual(
+      (await verify(fx)).breaks.map((b) => b.kind),
+      ['context', 'context'],
+    );
+  });
+
   it('only the first break of each chain is reported; every broken chain is', async () => {
     const fx = await written();
     const first0 = await decisionAt(fx, chainOf(0), 3);

@@ -212,7 +212,11 @@ describe('explainDecision (a stored record, the pipeline, the registry)', () => 
         doc.setIn(['spec', 'model', 'version'], '1');
         doc.setIn(
           ['spec', 'audit'],
-          doc.createNode({ features: { monthly_spend: 'hash', seats: 'omit' }, retention_days: 180 }),
+          doc.createNode({
+            features: { monthly_spend: 'hash', seats: 'omit' },
+            hash_key: 'unit-test-hash-key',
+            retention_days: 180,
+          }),
         );
       },
     });
@@ -228,7 +232,7 @@ describe('explainDecision (a stored record, the pipeline, the registry)', () => 
     const features: Record<string, unknown> = {};
     FEATURES.forEach((n, j) => {
       const v = Math.fround(row[j]!);
-      if (n === 'monthly_spend') features[n] = hashedValue(v);
+      if (n === 'monthly_spend') features[n] = hashedValue(v, 'unit-test-hash-key');
       else if (n !== 'seats') features[n] = v;
     });
     const record: AuditRecordJson = {
@@ -273,7 +277,7 @@ describe('explainDecision (a stored record, the pipeline, the registry)', () => 
     );
     const spend = e.features.find((f) => f.name === 'monthly_spend')!;
     assert.equal(spend.value, undefined);
-    assert.equal(spend.hash, hashedValue(Math.fround(row[1]!)));
+    assert.equal(spend.hash, hashedValue(Math.fround(row[1]!), 'unit-test-hash-key'));
     assert.equal(spend.note, HASH_NOTE);
     assert.equal(spend.expression, 'coalesce(after.monthly_spend, 0)');
     assert.equal(e.features[0]!.expression, 'months_between(after.signup_date, source.ts_ms)');
@@ -307,7 +311,7 @@ describe('explainDecision (a stored record, the pipeline, the registry)', () => 
     }
     assert.match(
       text,
-      /monthly_spend +coalesce\(after.monthly_spend, 0\) +sha256:[0-9a-f]{64} value kept out \(hash policy\)/,
+      /monthly_spend +coalesce\(after.monthly_spend, 0\) +h:[A-Za-z0-9_-]{22} value kept out \(hash policy\)/,
     );
     assert.match(text, /seats +after.seats +not recorded \(omit policy\)/);
     assert.match(text, /one-at-a-time replacement by the training median/);

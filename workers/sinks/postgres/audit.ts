@@ -1,9 +1,16 @@
 import type { Knex } from 'knex';
 import { overrideRate } from '../../audit/override.js';
-import { type AuditContext, auditChain, auditLayout, auditRecord } from '../../audit/record.js';
+import {
+  type AuditContext,
+  auditChain,
+  auditLayout,
+  auditRecord,
+  type DecisionContext,
+  decisionContext,
+} from '../../audit/record.js';
 import { AUDIT_DDL_LOCK, type AuditObjects, auditDdl, auditObjects, withAudit } from '../../audit/sql.js';
 import { exactKeyText } from '../../core/int64.js';
-import type { Logger, PredictionBatch, PredictionRow } from '../../core/types.js';
+import type { Logger, ModelInfo, PredictionBatch, PredictionRow } from '../../core/types.js';
 import { pgCast } from '../shared/sql-types.js';
 import { columnArrays } from '../shared/values.js';
 import type { Statement } from './statements.js';
@@ -76,7 +83,11 @@ export class PostgresAudit {
       keys.map((k) => ({ name: k.name, cast: pgCast(k.type) })),
       POSITION,
     );
-    const layout = auditLayout(this.opts.context, batch.fields);
+    const ctx = this.opts.context;
+    const layout = auditLayout(ctx, batch.fields);
+    // One context for the batch's model, one per other model a row names (a canary's share).
+    const batchContext = decisionContext(ctx, batch.model, batch.shadow);
+    const contexts = new Map<ModelInfo, DecisionContext>([[batch.model, batchContext]]);
     const n = rows.length;
     const positions = new Array<string>(n);
     const chains = new Array<string>(n);
@@ -84,15 +95,24 @@ export class PostgresAudit {
     const records = new Array<string>(n);
     for (let i = 0; i < n; i++) {
       const r = rows[i]!;
+      let context = batchContext;
+      if (r.model !== undefined) {
+        const known = contexts.get(r.model);
+        context = known ?? decisionContext(ctx, r.model, batch.shadow);
+        if (known === undefined) contexts.set(r.model, context);
+      }
       positions[i] = r.position.toString();
       chains[i] = auditChain(r);
       keyTexts[i] = exactKeyText(r.key);
-      records[i] = auditRecord(this.opts.context, layout, r, batch);
+      records[i] = auditRecord(ctx, layout, r, context);
     }
+    const stored = [...new Map([...contexts.values()].map((c) => [c.id, c])).values()];
     return {
       sql,
       bindings: [
         ...upsert.bindings,
+        stored.map((c) => c.id),
+        stored.map((c) => c.text),
         ...columnArrays(keys, batch, rows as PredictionRow[]),
         positions,
         chains,
