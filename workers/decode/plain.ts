@@ -15,10 +15,7 @@ export function plainDecoder(codec: PayloadCodec, keyField: string | undefined):
       const found = Array.isArray(row) ? 'an array' : typeof row;
       return decodeError(codec.failureCode, msg, `expected a record (object) in the value, found ${found}`);
     }
-    const root = row as Record<string, unknown>;
-    if (key !== null) root['key'] = key;
-    else if (keyField !== undefined) root['key'] = root[keyField] ?? null;
-    else if (!('key' in root)) root['key'] = null;
+    const root = plainRoot(row as Record<string, unknown>, key, keyField);
     const tsMs = kafkaTimestampMs(msg);
     return {
       op: 'c',
@@ -41,4 +38,19 @@ function offsetOf(msg: RawMessage): bigint {
   } catch {
     return 0n;
   }
+}
+
+/**
+ * A plain record's root (mutated in place): its fields plus `key`, the message key when there is
+ * one, else `key_field`'s value, else the record's own `key` field (null when it has none).
+ */
+export function plainRoot(
+  row: Record<string, unknown>,
+  key: unknown,
+  keyField: string | undefined,
+): Record<string, unknown> {
+  if (key !== null && key !== undefined) row['key'] = key;
+  else if (keyField !== undefined) row['key'] = row[keyField] ?? null;
+  else if (!('key' in row)) row['key'] = null;
+  return row;
 }

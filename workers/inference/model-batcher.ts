@@ -14,6 +14,8 @@ export interface ModelBatcherOptions {
   maxSize: number;
   maxWaitMs: number;
   clock?: Clock;
+  /** Called after each inference call with its rows and run time (ms), e.g. for metrics. */
+  onBatch?: (rows: number, ms: number) => void;
 }
 
 /**
@@ -30,9 +32,17 @@ export class ModelBatcher {
     options: ModelBatcherOptions,
   ) {
     const width = model.width;
+    const onBatch = options.onBatch;
     this.#batcher = new MicroBatcher<Float32Array, Predictions>({
       ...options,
-      run: (slices, rows) => model.predict(gather(slices, rows, width), rows, width),
+      run: onBatch
+        ? async (slices, rows) => {
+            const started = performance.now();
+            const out = await model.predict(gather(slices, rows, width), rows, width);
+            onBatch(rows, performance.now() - started);
+            return out;
+          }
+        : (slices, rows) => model.predict(gather(slices, rows, width), rows, width),
     });
   }
 

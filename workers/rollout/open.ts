@@ -1,7 +1,8 @@
 import type { Kafka } from 'kafkajs';
 import { ControlWatcher } from '../control/index.js';
+import { errorMessage } from '../core/errors.js';
 import type { Logger } from '../core/types.js';
-import type { ModelRegistry } from '../inference/index.js';
+import type { ModelBatcherOptions, ModelRegistry } from '../inference/index.js';
 import type { Metrics } from '../observability/metrics.js';
 import { defaultShadowTable, ShadowTable } from '../shadow/index.js';
 import { createKafkaClient } from '../sources/kafka/client.js';
@@ -47,13 +48,26 @@ export class ControlWatchers {
 export interface OpenedModels {
   models: PipelineModels;
   shadow: { runner: ShadowRunner; table: ShadowTable } | undefined;
+  /**
+   * Creates the shadow's comparison table if there is a shadow. If its database is down, the
+   * pipeline starts anyway and the table is created by the first write that gets through (pairs
+   * count as failed meanwhile): it is the shadow's, never the primary's.
+   */
+  openShadowTable(): Promise<void>;
   close(): Promise<void>;
 }
 
 /** Follows the pipeline's control topic and loads its models (the primary from `validate` if fixed). */
 export async function openPipelineModels(
   v: ValidatedPipeline,
-  deps: { registry: ModelRegistry; watchers: ControlWatchers; logger: Logger; metrics: Metrics },
+  deps: {
+    registry: ModelRegistry;
+    watchers: ControlWatchers;
+    logger: Logger;
+    metrics: Metrics;
+    /** Micro-batching of the sessions instead of `spec.model.batch` (see PipelineModelsOptions). */
+    batching?: ModelBatcherOptions;
+  },
 ): Promise<OpenedModels> {
   const p = v.pipeline!;
   const control = await deps.watchers.get(p);
@@ -66,6 +80,7 @@ export async function openPipelineModels(
     logger: deps.logger,
     control,
     ...(v.model && v.modelInfo ? { primary: { model: v.model, info: v.modelInfo } } : {}),
+    ...(deps.batching ? { batching: deps.batching } : {}),
     onSwap: (s) => rollout.swapped(s.role, s.from, s.to, s.loadMs),
     onSwapFailed: (role, version) => rollout.swapFailed(role, version),
   });
@@ -93,6 +108,16 @@ export async function openPipelineModels(
   return {
     models,
     shadow,
+    async openShadowTable() {
+      await shadow?.table
+        .open()
+        .catch((err: unknown) =>
+          deps.logger.warn(
+            { pipeline: p.metadata.name, table: shadow.table.table, error: errorMessage(err) },
+            'Shadow comparison table not ready; the primary runs, pairs are counted as failed until it is.',
+          ),
+        );
+    },
     async close() {
       await shadow?.runner.drain();
       await shadow?.table.close().catch(() => undefined);

@@ -1,7 +1,12 @@
 import { aliasKey, type ControlEvent, type ControlState } from '../control/events.js';
 import { errorMessage } from '../core/errors.js';
 import type { Logger, ModelInfo } from '../core/types.js';
-import { ModelBatcher, ModelError, type ModelRegistry } from '../inference/index.js';
+import {
+  ModelBatcher,
+  type ModelBatcherOptions,
+  ModelError,
+  type ModelRegistry,
+} from '../inference/index.js';
 import type { LeasedModel, ModelLease, ModelSource } from '../scoring/lease.js';
 import type { CheckedSpec } from '../spec/checks.js';
 import type { Pipeline } from '../spec/pipeline-schema.js';
@@ -38,6 +43,11 @@ export interface PipelineModelsOptions {
   control?: ControlFeed;
   /** The primary's version already loaded by `validate` (fixed versions only). */
   primary?: LoadedVersion;
+  /**
+   * Micro-batching of every version's session, instead of `spec.model.batch` (`serve` gathers
+   * concurrent requests with its own limits), and a hook called after each inference call.
+   */
+  batching?: ModelBatcherOptions;
   onSwap?: (s: SwapRecord) => void;
   onSwapFailed?: (role: ModelRole, version: string, err: unknown) => void;
 }
@@ -136,7 +146,10 @@ export class PipelineModels implements ModelSource {
     return {
       model: v.model,
       info: alias === undefined ? v.info : { ...v.info, alias },
-      batcher: new ModelBatcher(v.model, { maxSize: b.max_size, maxWaitMs: b.max_wait_ms }),
+      batcher: new ModelBatcher(
+        v.model,
+        this.#opts.batching ?? { maxSize: b.max_size, maxWaitMs: b.max_wait_ms },
+      ),
     };
   }
 

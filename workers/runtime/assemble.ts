@@ -21,7 +21,7 @@ import type { Pipeline } from '../spec/pipeline-schema.js';
 import type { ValidatedPipeline } from '../spec/validate.js';
 import { BatchProcessor } from './batch-processor.js';
 import { CoalescingSink } from './coalescing-sink.js';
-import { withRetry } from './retry.js';
+import { type RetryPolicy, withRetry } from './retry.js';
 import { sourceTable } from './source-table.js';
 
 export interface AssembledPipeline {
@@ -65,6 +65,62 @@ export function predictionSchemaOf(
   };
 }
 
+/** The pipeline's feature mapper: its key and features compiled by `validate`. */
+export function pipelineMapper(p: Pipeline, checked: CheckedSpec): FeatureMapper {
+  return new FeatureMapper({
+    pipeline: p.metadata.name,
+    key: checked.key!,
+    features: checked.features,
+    scoreOps: p.spec.features.score_ops,
+    deleteKey: p.spec.features.delete_key,
+  });
+}
+
+/** Retries of transient sink errors, from `spec.errors`. */
+export function retryPolicyOf(p: Pipeline): RetryPolicy {
+  return { maxRetries: p.spec.errors.max_retries, initialBackoffMs: p.spec.errors.retry_backoff_ms };
+}
+
+/** The pipeline's sinks (with its audit log), each merging concurrent writes unless it does so itself. */
+export function pipelineSinks(args: {
+  file: string;
+  pipeline: Pipeline;
+  checked: CheckedSpec;
+  model: Pick<OnnxModel, 'fieldTypes'>;
+  featureNames: readonly string[];
+  kafka: Kafka;
+  metrics: Metrics;
+  logger: Logger;
+}): Sink[] {
+  const { pipeline: p, metrics, kafka, logger } = args;
+  const schema = predictionSchemaOf(args.checked, args.model, args.featureNames);
+  const audit = auditOptions(
+    args.file,
+    p,
+    (audited, written) => metrics.audit(audited, written),
+    (rate) => metrics.overrideRate(rate),
+  );
+  return createSinks(p.spec.sinks, { pipeline: p.metadata.name, schema, kafka, logger, audit }).map((s) =>
+    s.capabilities.mergesWrites ? s : new CoalescingSink(s),
+  );
+}
+
+/**
+ * Opens every sink. One briefly unreachable at start-up (a database restarting) is retried with
+ * the pipeline's back-off; a terminal error (missing table, bad credentials) fails at once.
+ */
+export async function openSinks(sinks: readonly Sink[], retry: RetryPolicy, logger: Logger): Promise<void> {
+  for (const s of sinks) {
+    await withRetry(() => s.open(), retry, {
+      onRetry: (err, attempt, delayMs) =>
+        logger.warn(
+          { sink: s.name, attempt, delay_ms: delayMs, error: errorMessage(err) },
+          'Sink not ready at start-up; retrying.',
+        ),
+    });
+  }
+}
+
 /** Builds one pipeline's stages from its validated spec; clients are created here, once. */
 export function assemblePipeline(args: {
   file: string;
@@ -90,28 +146,13 @@ export function assemblePipeline(args: {
     ? JSON.parse(readFileSync(resolve(dirname(resolve(args.file)), inputSchema), 'utf8'))
     : undefined;
   const decoder = createDecoder(p.spec.decode, { registry, rowSchema });
-  const mapper = new FeatureMapper({
-    pipeline: name,
-    key: checked.key!,
-    features: checked.features,
-    scoreOps: p.spec.features.score_ops,
-    deleteKey: p.spec.features.delete_key,
-  });
-  const schema = predictionSchemaOf(checked, model, mapper.names);
-  const audit = auditOptions(
-    args.file,
-    p,
-    (audited, written) => args.metrics.audit(audited, written),
-    (rate) => args.metrics.overrideRate(rate),
-  );
-  const sinks = createSinks(p.spec.sinks, { pipeline: name, schema, kafka, logger, audit }).map((s) =>
-    s.capabilities.mergesWrites ? s : new CoalescingSink(s),
-  );
+  const mapper = pipelineMapper(p, checked);
+  const sinks = pipelineSinks({ ...args, model, featureNames: mapper.names, kafka });
   const dlqTopic = p.spec.errors.dead_letter_topic;
   const deadLetters = dlqTopic
     ? new DeadLetterWriter({ kafka, topic: dlqTopic, logger, pipeline: name })
     : undefined;
-  const retry = { maxRetries: p.spec.errors.max_retries, initialBackoffMs: p.spec.errors.retry_backoff_ms };
+  const retry = retryPolicyOf(p);
   const table = sourceTable(p, checked, name, logger);
   const processor = new BatchProcessor({
     pipeline: name,
@@ -138,29 +179,10 @@ export function assemblePipeline(args: {
     kafka,
     async open() {
       await table?.check();
-      // The comparison table is the shadow's: if its database is down, the worker starts anyway and
-      // the table is created by the first write that gets through (pairs count as failed meanwhile).
-      await opened.shadow?.table
-        .open()
-        .catch((err: unknown) =>
-          logger.warn(
-            { pipeline: name, table: opened.shadow?.table.table, error: errorMessage(err) },
-            'Shadow comparison table not ready; the primary runs, pairs are counted as failed until it is.',
-          ),
-        );
+      await opened.openShadowTable();
       const outputTopics = p.spec.sinks.flatMap((e) => (e.kafka && !e.kafka.brokers ? [e.kafka.topic] : []));
       await ensureTopics(kafka, [...outputTopics, ...(dlqTopic ? [dlqTopic] : [])]);
-      // A sink that is briefly unreachable at start-up (a database restarting) is retried with
-      // the pipeline's back-off; a terminal error (missing table, bad credentials) fails at once.
-      for (const s of sinks) {
-        await withRetry(() => s.open(), retry, {
-          onRetry: (err, attempt, delayMs) =>
-            logger.warn(
-              { sink: s.name, attempt, delay_ms: delayMs, error: errorMessage(err) },
-              'Sink not ready at start-up; retrying.',
-            ),
-        });
-      }
+      await openSinks(sinks, retry, logger);
       await deadLetters?.open();
     },
     async close() {

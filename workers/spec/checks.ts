@@ -11,6 +11,7 @@ import { checkModelSection } from './model-checks.js';
 import { only } from './one-of.js';
 import type { FeatureDefinition, Pipeline } from './pipeline-schema.js';
 import { formatPath, type Problem } from './problems.js';
+import { checkServeSection } from './serve-checks.js';
 
 type Path = (string | number)[];
 
@@ -119,6 +120,7 @@ export function checkPipeline(
   }
   checkModelSection(loaded.file, p, add);
   checkAuditSection(p, add);
+  checkServeSection(p, add);
   return { problems, checked: { key, features, rowTypes } };
 }
 

@@ -247,6 +247,58 @@ const backfillSection = z
   })
   .describe('Score every row of a source table with the same features, model and sinks.');
 
+/** Tokens shorter than this are refused: a bearer token must not be guessable. */
+export const SERVE_MIN_TOKEN_LENGTH = 16;
+
+const serveSection = z
+  .strictObject({
+    max_batch: positiveInt()
+      .optional()
+      .describe(
+        'Largest inference batch: rows of concurrent requests gathered into one model call. Default: model.batch.max_size.',
+      ),
+    max_wait_ms: nonNegativeInt()
+      .optional()
+      .describe(
+        'Longest the first row of a batch waits for more requests to join it. Default: model.batch.max_wait_ms.',
+      ),
+    max_queue: positiveInt()
+      .default(1024)
+      .describe(
+        'Rows waiting or being scored at once, per process; a request that would exceed it gets 429 with Retry-After, and one with more records than this 413.',
+      ),
+    timeout_ms: positiveInt()
+      .default(1000)
+      .describe(
+        'Longest a request may take (scoring and any write-through); beyond, it gets 503. A timed-out write-through may still be stored (the order guard keeps that safe).',
+      ),
+    write: z
+      .boolean()
+      .default(false)
+      .describe(
+        "Write each API prediction to the pipeline's sinks (and audit log) before answering, positioned at the request time, like a streamed one.",
+      ),
+    auth: z
+      .union([
+        z.literal('none').describe('No authentication: every client may score (spell it out to mean it).'),
+        z
+          .strictObject({
+            tokens: z
+              .array(secret())
+              .min(1)
+              .describe(
+                `Accepted bearer tokens, each a secret (\${file:/run/secrets/…}) of at least ${SERVE_MIN_TOKEN_LENGTH} characters; list the old and the new one while rotating.`,
+              ),
+          })
+          .describe('Bearer-token authentication.'),
+      ])
+      .optional()
+      .describe(
+        'Who may call this pipeline: bearer tokens, or none. Without it `streamscore serve` refuses to start (unless --no-auth).',
+      ),
+  })
+  .describe('The online scoring API (`streamscore serve`): micro-batching, limits, write-through, auth.');
+
 function isTimeZone(tz: string): boolean {
   try {
     new Intl.DateTimeFormat('en', { timeZone: tz });
@@ -327,6 +379,7 @@ export const pipelineSchema = z
         sinks: z.array(oneOf('sink', components.sink)).min(1).describe('Where predictions are written.'),
         errors: errorsSection,
         backfill: backfillSection.optional(),
+        serve: serveSection.optional(),
         audit: auditSection.optional(),
         monitoring: monitoringSection,
       })
