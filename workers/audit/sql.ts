@@ -153,8 +153,8 @@ function literal(s: string): string {
  * Wraps an upsert (a data-modifying statement without RETURNING) so that the rows it actually
  * writes — the order guard may skip older ones — get their audit records in the same statement:
  * `keyColumns` and `source_position` of each written row are matched with the audit input (one
- * entry per upserted row: key columns, position, chain, key text, record), after the batch's
- * decision contexts (ids, texts).
+ * entry per upserted row: key columns, position, chain, key text; the records as one text, a
+ * record per line), after the batch's decision contexts (ids, texts).
  */
 export function withAudit(
   o: AuditObjects,
@@ -170,7 +170,9 @@ export function withAudit(
     '?::numeric[]',
     '?::text[]',
     '?::text[]',
-    '?::jsonb[]',
+    // The records as one text, a line each (JSON text has no raw newline): no array quoting and
+    // escaping of every record by the client, and one string to send.
+    "string_to_array(?::text, E'\\n')::jsonb[]",
   ];
   const match = [
     ...keyColumns.map((k, i) => `a.k${i} = w.${q(k.name)}`),

@@ -117,7 +117,7 @@ export class PostgresAudit {
         positions,
         chains,
         keyTexts,
-        records,
+        records.join('\n'),
       ],
     };
   }
