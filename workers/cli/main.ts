@@ -10,6 +10,7 @@ import { registerPipeline } from './pipeline-command.js';
 import { registerPlan } from './plan-command.js';
 import { registerRun } from './run-command.js';
 import { registerSchema } from './schema-command.js';
+import { registerServe } from './serve-command.js';
 import { registerShadow } from './shadow-command.js';
 import { registerValidate } from './validate-command.js';
 
@@ -33,6 +34,7 @@ Examples:
 registerValidate(program);
 registerPlan(program);
 registerRun(program);
+registerServe(program);
 registerBackfill(program);
 registerSchema(program);
 registerDocs(program);

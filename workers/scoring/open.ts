@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { redactText } from '../core/secret.js';
 import { silentLogger } from '../core/silent-logger.js';
-import type { Logger, ModelInfo, Op, Sink } from '../core/types.js';
+import type { FieldType, Logger, ModelInfo, Op, Sink } from '../core/types.js';
 import { ModelRegistry } from '../inference/index.js';
 import { createMetrics, type Metrics, noopMeter } from '../observability/metrics.js';
 import { ControlWatchers, type OpenedModels, openPipelineModels } from '../rollout/open.js';
@@ -51,6 +51,8 @@ export interface ScorerInfo {
   features: FeatureInfo[];
   /** Prediction field → model output reference. */
   outputs: Record<string, string>;
+  /** Prediction fields with their value types (the same for every version). */
+  outputTypes: readonly { name: string; type: FieldType }[];
   /** The declared model: a fixed version or an alias (primary, shadow, canary). */
   model: { name: string; version?: string; alias?: string; shadow?: string; canary?: string };
   /** The input schema (.avsc JSON) requests are checked against, if the pipeline has one. */
@@ -166,7 +168,8 @@ export async function openValidatedScorer(
       metrics,
       ...(options.now ? { now: options.now } : {}),
     });
-    const info = scorerInfo(v.file, p, checked, inputSchema, batching, write);
+    const outputTypes = models.slot('primary')!.current!.model.fieldTypes;
+    const info = scorerInfo(v.file, p, checked, inputSchema, batching, write, outputTypes);
     const models_ = opened;
     return {
       info,
@@ -208,6 +211,7 @@ function scorerInfo(
   inputSchema: unknown,
   batching: ScorerInfo['batching'],
   write: boolean,
+  outputTypes: ScorerInfo['outputTypes'],
 ): ScorerInfo {
   const m = p.spec.model;
   const features = checked.features.map((f) => ({
@@ -225,6 +229,7 @@ function scorerInfo(
     key: p.spec.features.key,
     features,
     outputs: m.outputs,
+    outputTypes,
     model: {
       name: m.name,
       ...(m.version === undefined ? {} : { version: m.version }),
