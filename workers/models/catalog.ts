@@ -4,6 +4,7 @@ import { dirname, join, resolve } from 'node:path';
 import { parse } from 'yaml';
 import { z } from 'zod';
 import { errorMessage } from '../core/errors.js';
+import { type Distributions, distributionsSchema } from '../drift/reference.js';
 import { ModelError } from '../inference/errors.js';
 
 /**
@@ -32,6 +33,8 @@ export interface ModelVersionInfo {
    * replaces one feature at a time by its reference to attribute a score. Absent in older manifests.
    */
   reference?: Record<string, number>;
+  /** Reference distributions of every feature and output (the drift monitor's); absent in older manifests. */
+  distributions?: Distributions;
 }
 
 export const MANIFEST = 'manifest.yaml';
@@ -59,6 +62,7 @@ const manifestSchema = z.looseObject({
     .transform((s) => s.toLowerCase()),
   size_bytes: z.number().int().nonnegative().optional(),
   reference: z.record(z.string(), z.number()).optional(),
+  distributions: distributionsSchema.optional(),
 });
 
 /** Model names of the registry (directories), sorted. A missing registry has none. */
@@ -187,6 +191,7 @@ function readManifest(
     outputs: m.outputs.map((o) => ({ name: o.name, type: o.type })),
     ...(m.size_bytes !== undefined ? { sizeBytes: m.size_bytes } : {}),
     ...(m.reference !== undefined ? { reference: m.reference } : {}),
+    ...(m.distributions !== undefined ? { distributions: m.distributions } : {}),
   };
 }
 
