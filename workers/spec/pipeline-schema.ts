@@ -354,9 +354,53 @@ const monitoringSection = z
       .default(9464)
       .describe('Port of /metrics, /healthz, /readyz (0 = off).'),
     log_level: z.enum(['debug', 'info', 'warn', 'error']).default('info').describe('Log level.'),
+    window: z
+      .strictObject({
+        events: positiveInt()
+          .default(10000)
+          .describe('A drift window closes after this many scored rows (n in the threshold).'),
+        max_seconds: positiveInt()
+          .default(300)
+          .describe('…or this many seconds after it opened, once it holds min_events rows.'),
+        min_events: positiveInt()
+          .default(500)
+          .describe(
+            'Fewest rows a window closes with on time; a quieter window stays open (small windows make weak tests).',
+          ),
+      })
+      .prefault({})
+      .describe(
+        "Drift windows: the primary model version's rows, each feature and output compared with the version's reference distributions (its manifest's) when a window closes.",
+      ),
+    drift: z
+      .strictObject({
+        enabled: z
+          .boolean()
+          .default(true)
+          .describe(
+            'Watch drift (needs a manifest with distributions; a version without them is not watched).',
+          ),
+        fdr: z
+          .number()
+          .gt(0)
+          .lt(1)
+          .default(0.01)
+          .describe(
+            "Benjamini–Hochberg false-discovery rate across a window's features and outputs: with no drift, a window alarms at most this often.",
+          ),
+        alarm_topic: z
+          .string()
+          .regex(/^[A-Za-z0-9._-]{1,249}$/, 'expected a Kafka topic name')
+          .optional()
+          .describe(
+            "Kafka topic (the source's cluster) that receives one JSON event per window that alarms.",
+          ),
+      })
+      .prefault({})
+      .describe('Streaming drift detection (PSI against the reference, thresholds from n, m and the bins).'),
   })
   .prefault({})
-  .describe('Metrics, health and logs.');
+  .describe('Metrics, health, logs and drift.');
 
 export const pipelineSchema = z
   .strictObject({
