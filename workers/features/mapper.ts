@@ -7,6 +7,8 @@ export interface MappedBatch {
   /** Row-major feature matrix for the records in `scored`: rows × width. */
   features: Float32Array;
   width: number;
+  /** Same shape as `features`: 1 where the value was null and took its on_null default (drift's null rate). */
+  nullMask: Uint8Array;
   scored: ChangeRecord[];
   scoredKeys: unknown[];
   /** Deletes (and ops not in score_ops) to forward to the sinks without inference. */
@@ -86,6 +88,7 @@ export class FeatureMapper {
   map(records: readonly ChangeRecord[]): MappedBatch {
     const width = this.width;
     const out = new Float32Array(records.length * width);
+    const nulls = new Uint8Array(records.length * width);
     const scored: ChangeRecord[] = [];
     const scoredKeys: unknown[] = [];
     const deletes: ChangeRecord[] = [];
@@ -128,6 +131,8 @@ export class FeatureMapper {
         }
         if (f.width === 1) {
           let n: number;
+          // Set for every value: a failed record's row is reused by the next one.
+          nulls[base + col] = v === null || v === undefined ? 1 : 0;
           if (v === null || v === undefined) {
             if (f.onNull === 'reject') {
               failed = this.fail(
@@ -154,7 +159,10 @@ export class FeatureMapper {
           col += 1;
         } else {
           const vec = v as ArrayLike<number> | null;
-          for (let i = 0; i < f.width; i++) out[base + col + i] = vec ? (vec[i] ?? 0) : 0;
+          for (let i = 0; i < f.width; i++) {
+            out[base + col + i] = vec ? (vec[i] ?? 0) : 0;
+            nulls[base + col + i] = vec ? 0 : 1;
+          }
           col += f.width;
         }
       }
@@ -168,6 +176,7 @@ export class FeatureMapper {
     return {
       features: out.subarray(0, scored.length * width),
       width,
+      nullMask: nulls.subarray(0, scored.length * width),
       scored,
       scoredKeys,
       deletes,

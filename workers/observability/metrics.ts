@@ -1,6 +1,7 @@
 import { type Counter, type Histogram, type Meter, metrics as otel } from '@opentelemetry/api';
 import { errorMessage } from '../core/errors.js';
 import type { Logger } from '../core/types.js';
+import { type DriftMetrics, driftMetrics } from '../drift/metrics.js';
 import type { ShadowCounters } from '../rollout/shadow-runner.js';
 
 /** The engine's standard instruments; components never emit these themselves. */
@@ -12,6 +13,8 @@ export interface Metrics {
   batchSize: Pick<Histogram, 'record'>;
   inferenceMs: Pick<Histogram, 'record'>;
   endToEndMs: Pick<Histogram, 'record'>;
+  /** Streaming drift: the latest window's statistic, threshold, alarm, null and out-of-range rates. */
+  drift?: DriftMetrics;
   sinkRetry(sink: string, err: unknown, attempt: number, delayMs: number): void;
   /** Model rollouts: swaps, refused versions, the shadow's comparison. */
   rollout: RolloutMetrics;
@@ -58,6 +61,7 @@ export function createMetrics(meter: Meter, pipeline: string, logger: Logger): M
     ),
     inferenceMs: histogram('streamscore_inference_duration', 'ONNX run time per batch.', 'ms', ms),
     endToEndMs: histogram('streamscore_end_to_end_latency', 'Source commit time to sink write.', 'ms', ms),
+    drift: driftMetrics(meter, pipeline),
     rollout: rolloutMetrics(meter, attrs, ms),
     audit: auditMetrics(meter, attrs),
     overrideRate: overrideRateGauge(meter, attrs),

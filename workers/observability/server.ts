@@ -8,14 +8,23 @@ export interface HealthState {
   ready(): boolean;
 }
 
-/** `/metrics` (Prometheus text), `/healthz`, `/readyz` on one port. */
+/**
+ * `/metrics` (Prometheus text), `/healthz`, `/readyz` on one port, and `/drift` (JSON: each
+ * pipeline's latest drift windows, what `streamscore drift` reads) when `drift` is given.
+ */
 export async function startObservabilityServer(
   port: number,
   exporter: PrometheusExporter,
   health: HealthState,
+  drift?: () => unknown,
 ): Promise<Server> {
   const server = createServer((req, res) => {
     const url = req.url ?? '/';
+    if (drift !== undefined && (url === '/drift' || url.startsWith('/drift?'))) {
+      res.writeHead(200, { 'content-type': 'application/json' });
+      res.end(JSON.stringify(drift()));
+      return;
+    }
     if (url.startsWith('/metrics')) {
       exporter.getMetricsRequestHandler(req, res);
       return;
@@ -27,7 +36,7 @@ export async function startObservabilityServer(
       return;
     }
     res.writeHead(404, { 'content-type': 'text/plain' });
-    res.end('not found: try /metrics, /healthz, /readyz\n');
+    res.end(`not found: try /metrics, /healthz, /readyz${drift ? ', /drift' : ''}\n`);
   });
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);

@@ -6,6 +6,7 @@ import { errorMessage } from '../core/errors.js';
 import type { FieldType, Logger, PredictionSchema, Sink } from '../core/types.js';
 import { createDecoder } from '../decode/create.js';
 import { createSchemaRegistry } from '../decode/registry.js';
+import { openPipelineDrift, type PipelineDrift } from '../drift/open.js';
 import type { ExprType } from '../expr/index.js';
 import { FeatureMapper } from '../features/mapper.js';
 import { ModelRegistry, type OnnxModel } from '../inference/index.js';
@@ -32,6 +33,8 @@ export interface AssembledPipeline {
   deadLetters: DeadLetterWriter | undefined;
   /** The pipeline's models (primary, shadow, canary) and suspension gate; closed by `close`. */
   models: OpenedModels;
+  /** Streaming drift (`monitoring.drift`), when on. */
+  drift: PipelineDrift | undefined;
   kafka: Kafka;
   open(): Promise<void>;
   close(): Promise<void>;
@@ -154,6 +157,15 @@ export function assemblePipeline(args: {
     : undefined;
   const retry = retryPolicyOf(p);
   const table = sourceTable(p, checked, name, logger);
+  const drift = openPipelineDrift({
+    file: args.file,
+    pipeline: p,
+    featureNames: mapper.names,
+    outputFields: opened.models.outputFields,
+    kafka,
+    logger,
+    metrics: args.metrics.drift,
+  });
   const processor = new BatchProcessor({
     pipeline: name,
     decoder,
@@ -166,6 +178,7 @@ export function assemblePipeline(args: {
       : undefined,
     retry,
     metrics: args.metrics,
+    drift: drift?.monitor,
     unavailable: table?.fill,
   });
   const source = new KafkaSource(kafka, sourceCfg, logger);
@@ -176,6 +189,7 @@ export function assemblePipeline(args: {
     sinks,
     deadLetters,
     models: opened,
+    drift,
     kafka,
     async open() {
       await table?.check();
@@ -184,8 +198,10 @@ export function assemblePipeline(args: {
       await ensureTopics(kafka, [...outputTopics, ...(dlqTopic ? [dlqTopic] : [])]);
       await openSinks(sinks, retry, logger);
       await deadLetters?.open();
+      await drift?.open();
     },
     async close() {
+      await drift?.close();
       await opened.close();
       await table?.close().catch(() => undefined);
       await deadLetters?.close();

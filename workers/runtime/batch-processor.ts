@@ -10,6 +10,7 @@ import type {
   RawMessage,
   Sink,
 } from '../core/types.js';
+import type { DriftMonitor } from '../drift/monitor.js';
 import type { FeatureMapper } from '../features/mapper.js';
 import type { Metrics } from '../observability/metrics.js';
 import type { ModelLease, ModelSource, ShadowScorer } from '../scoring/lease.js';
@@ -42,6 +43,8 @@ export interface BatchProcessorDeps {
   retry: RetryPolicy;
   metrics: Metrics;
   now?: () => Date;
+  /** Streaming drift (monitoring.drift): sees each batch's features and outputs after scoring. */
+  drift?: DriftMonitor | undefined;
   /** `unavailable_value: lookup`: fills unchanged TOASTed columns from the source table (retried). */
   unavailable?: ((batch: DecodedBatch) => Promise<unknown>) | undefined;
 }
@@ -130,6 +133,7 @@ export class BatchProcessor {
       handOffShadow();
       d.shadow!.submit(shadowJob);
     }
+    d.drift?.observe(mapped.features, n, mapped.width, rows, lease.primary.info, mapped.nullMask);
 
     const batch: PredictionBatch = {
       pipeline: d.pipeline,

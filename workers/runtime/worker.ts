@@ -67,13 +67,19 @@ export class Worker {
     const meter = telemetry.provider.getMeter('streamscore');
     const port = this.opts.port ?? this.opts.pipelines[0]?.pipeline?.spec.monitoring.port ?? 0;
     if (port > 0) {
-      this.server = await startObservabilityServer(port, telemetry.exporter, {
-        live: () => this.state !== 'FAILED',
-        // Not ready while a source waits for its topics to be created, or a pipeline is suspended.
-        ready: () =>
-          this.state === 'RUNNING' &&
-          !this.assembled.some((a) => a.source.waiting || a.models.models.gate.suspended !== undefined),
-      });
+      this.server = await startObservabilityServer(
+        port,
+        telemetry.exporter,
+        {
+          live: () => this.state !== 'FAILED',
+          // Not ready while a source waits for its topics to be created, or a pipeline is suspended.
+          ready: () =>
+            this.state === 'RUNNING' &&
+            !this.assembled.some((a) => a.source.waiting || a.models.models.gate.suspended !== undefined),
+        },
+        // `streamscore drift` reads each pipeline's latest windows here.
+        () => ({ pipelines: this.assembled.flatMap((a) => (a.drift ? [a.drift.snapshot()] : [])) }),
+      );
     }
     for (const v of this.opts.pipelines) {
       const p = v.pipeline!;
