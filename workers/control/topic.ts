@@ -1,4 +1,5 @@
 import type { Admin, Kafka } from 'kafkajs';
+import { createProducer } from '../sources/kafka/client.js';
 import { type ControlEvent, controlRecordKey } from './events.js';
 
 export const DEFAULT_CONTROL_TOPIC = 'streamscore.control';
@@ -43,7 +44,7 @@ export async function appendControlEvent(
   } finally {
     await admin.disconnect();
   }
-  const producer = kafka.producer({
+  const producer = createProducer(kafka, {
     idempotent: true,
     maxInFlightRequests: 1,
     allowAutoTopicCreation: false,

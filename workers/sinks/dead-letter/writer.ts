@@ -1,6 +1,7 @@
 import type { IHeaders, Kafka, Message, Producer } from 'kafkajs';
 import type { PipelineError } from '../../core/errors.js';
 import type { Logger, RawMessage } from '../../core/types.js';
+import { createProducer } from '../../sources/kafka/client.js';
 import { kafkaPipelineError } from '../kafka/errors.js';
 
 export interface DeadLetter {
@@ -58,7 +59,7 @@ export class DeadLetterWriter {
   private connected = false;
 
   constructor(private readonly opts: DeadLetterWriterOptions) {
-    this.producer = opts.kafka.producer({ allowAutoTopicCreation: true, maxInFlightRequests: 1 });
+    this.producer = createProducer(opts.kafka, { allowAutoTopicCreation: true, maxInFlightRequests: 1 });
   }
 
   get topic(): string {

@@ -2,6 +2,7 @@ import { type SchemaRegistry, SchemaType } from '@kafkajs/confluent-schema-regis
 import { CompressionTypes, type Kafka, type Message, type Producer } from 'kafkajs';
 import { PipelineError } from '../../core/errors.js';
 import type { Logger, PredictionBatch, PredictionSchema, Sink, SinkCapabilities } from '../../core/types.js';
+import { createProducer } from '../../sources/kafka/client.js';
 import { exactAvroType } from './avro-long.js';
 import type { KafkaSinkConfig } from './config.js';
 import { kafkaPipelineError } from './errors.js';
@@ -63,7 +64,7 @@ export class KafkaSink implements Sink {
     }
     this.messages = new PredictionMessages(schema, config.format);
     this.avroSchema = avro ? predictionAvroSchema(schema) : undefined;
-    this.producer = opts.kafka.producer({ allowAutoTopicCreation: true, maxInFlightRequests: 1 });
+    this.producer = createProducer(opts.kafka, { allowAutoTopicCreation: true, maxInFlightRequests: 1 });
   }
 
   /** Subject of the value schema: `<topic>-value` (TopicNameStrategy). */

@@ -1,5 +1,13 @@
 import { readFileSync } from 'node:fs';
-import { Kafka, type KafkaConfig, logLevel, type SASLOptions } from 'kafkajs';
+import {
+  Kafka,
+  type KafkaConfig,
+  logLevel,
+  Partitioners,
+  type Producer,
+  type ProducerConfig,
+  type SASLOptions,
+} from 'kafkajs';
 import type { Secret } from '../../core/secret.js';
 import type { Logger } from '../../core/types.js';
 
@@ -25,6 +33,15 @@ const TOPIC_NOT_READY = new Set([
   'This server does not host this topic-partition',
   'There is no leader for this topic-partition as we are in the middle of a leadership election',
 ]);
+
+/**
+ * A producer with kafkajs' default partitioner named explicitly (the Java client's murmur2 placement,
+ * so keys land where other Kafka clients put them): named, kafkajs no longer warns about its v2 change
+ * of default on every start.
+ */
+export function createProducer(kafka: Kafka, config: ProducerConfig = {}): Producer {
+  return kafka.producer({ createPartitioner: Partitioners.DefaultPartitioner, ...config });
+}
 
 /** Builds a kafkajs client; secrets are revealed only here, at the client boundary. */
 export function createKafkaClient(cfg: KafkaConnectionConfig, logger: Logger): Kafka {
