@@ -36,3 +36,27 @@ export function churnPipelineCopy(
   writeFileSync(file, doc.toString());
   return file;
 }
+
+/**
+ * A copy of pipelines/fraud-scoring.yaml for one test, in a temporary directory (model, registry and
+ * input schema paths made absolute), without its audit log; `edit` changes it further (e.g. its
+ * `serve` section). Returns the file's path.
+ */
+export function fraudPipelineCopy(
+  id: string,
+  name: string,
+  edit?: (doc: ReturnType<typeof parseDocument>) => void,
+): string {
+  const doc = parseDocument(readFileSync('pipelines/fraud-scoring.yaml', 'utf8'));
+  doc.setIn(['metadata', 'name'], name);
+  doc.setIn(['spec', 'model', 'registry'], resolve('pipelines/models'));
+  doc.setIn(['spec', 'model', 'path'], resolve('pipelines/models/fraud/1/model.onnx'));
+  doc.setIn(['spec', 'features', 'input_schema'], resolve('schemas/payments.transactions.avsc'));
+  doc.deleteIn(['spec', 'audit']);
+  edit?.(doc);
+  const dir = join(tmpdir(), `streamscore-test-${id}`);
+  mkdirSync(dir, { recursive: true });
+  const file = join(dir, `${name}.yaml`);
+  writeFileSync(file, doc.toString());
+  return file;
+}
