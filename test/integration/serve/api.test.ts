@@ -7,6 +7,7 @@ import { createLogger } from '../../../workers/observability/logger.js';
 import { type RunningServer, startServer } from '../../../workers/serve/server.js';
 import { type ValidatedPipeline, validatePipelineFile } from '../../../workers/spec/validate.js';
 import { fraudPipelineCopy } from '../../support/pipelines.js';
+import { seededRandom } from '../../support/random.js';
 import { uniqueId, waitFor } from '../../support/stack.js';
 
 // The scoring API on the real stack (its pipelines follow the control topic on Kafka): every error
@@ -337,20 +338,8 @@ test('listing, description, OpenAPI, docs, health, readiness and metrics', async
   }
 });
 
-/** Deterministic pseudo-random numbers (mulberry32). */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 test('fuzz: random JSON never crashes the server and never gets a 5xx', async () => {
-  const rnd = prng(0x5eed);
+  const rnd = seededRandom(0x5eed);
   const pick = <T>(xs: readonly T[]): T => xs[Math.floor(rnd() * xs.length)]!;
   const keys = [...Object.keys(row()), 'after', 'key', '__proto__', 'constructor', '', 'x'.repeat(50), 'ü'];
   const scalar = (): unknown =>

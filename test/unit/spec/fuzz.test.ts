@@ -3,18 +3,9 @@ import { readFileSync } from 'node:fs';
 import { test } from 'node:test';
 import { compileExpression } from '../../../workers/expr/index.js';
 import { loadPipelineText } from '../../../workers/spec/load.js';
+import { seededRandom } from '../../support/random.js';
 
-// A small deterministic PRNG so failures reproduce (seed printed in the assertion message).
-function rng(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+const rng = seededRandom;
 
 const base = readFileSync('pipelines/churn-scoring.yaml', 'utf8');
 const alphabet = [
