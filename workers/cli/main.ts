@@ -1,4 +1,5 @@
 #!/usr/bin/env node
+import './process-env.js';
 import { Command } from 'commander';
 import { registerAudit } from './audit-command.js';
 import { registerBackfill } from './backfill-command.js';
