@@ -5,6 +5,7 @@ import { registerAudit } from './audit-command.js';
 import { registerBackfill } from './backfill-command.js';
 import { registerDemo } from './demo-command.js';
 import { registerDocs } from './docs-command.js';
+import { registerDrift } from './drift-command.js';
 import { registerExplain } from './explain-command.js';
 import { registerModel } from './model-command.js';
 import { registerPipeline } from './pipeline-command.js';
@@ -45,6 +46,7 @@ registerModel(program);
 registerPipeline(program);
 registerExplain(program);
 registerAudit(program);
+registerDrift(program);
 
 program.parseAsync(process.argv).catch((err: unknown) => {
   process.stderr.write(`streamscore: ${err instanceof Error ? err.message : String(err)}\n`);

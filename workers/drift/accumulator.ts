@@ -102,7 +102,7 @@ export class WindowAccumulator {
         if (nullMask !== undefined && nullMask[at] === 1) this.nulls[k]!++;
         this.#addNumber(k, features[at]!);
       }
-      if (outputs !== undefined) {
+      if (outputs !== undefined && os.length > 0) {
         const values = outputs[i]!.values;
         for (let j = 0; j < os.length; j++) {
           const k = os[j]!;
