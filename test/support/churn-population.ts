@@ -131,3 +131,47 @@ export function churnFeatures(s: Sampler, rows: number, shift: ChurnShift = {}):
   }
   return out;
 }
+
+const DAY_MS = 86_400_000;
+const MONTH_MS = 30.436875 * DAY_MS;
+
+/**
+ * Inserts `count` customers drawn from the population into a CUSTOMERS_DDL table, ids from
+ * `firstId`, so that the churn pipeline computes the drawn features: the pipeline's tenure and
+ * days since login are fractional (months_between, days_between from the commit time) where the
+ * training rows hold whole numbers, so the dates are set for each to land in (k − 1, k], the
+ * reference bin of k. `shift.planBasicZero` renames the plan: basic customers get plan 'starter'.
+ */
+export async function insertPopulation(
+  c: { query(sql: string, params: unknown[]): Promise<unknown> },
+  table: string,
+  firstId: number,
+  count: number,
+  s: Sampler,
+  shift: ChurnShift = {},
+): Promise<void> {
+  const now = Date.now() + 3_600_000; // an hour ahead: commit times come after this
+  const cols: unknown[][] = [[], [], [], [], [], [], []];
+  for (let i = 0; i < count; i++) {
+    const c = churnCustomer(s, shift);
+    // The first UTC midnight at or after now − k months: months_between ≤ k, > k − 1/30.
+    const signup = new Date(Math.ceil((now - c.tenureMonths * MONTH_MS) / DAY_MS) * DAY_MS);
+    const plan = c.plan === 'basic' && shift.planBasicZero ? 'starter' : c.plan;
+    cols[0]!.push(firstId + i);
+    cols[1]!.push(plan);
+    cols[2]!.push(signup.toISOString().slice(0, 10));
+    cols[3]!.push(c.monthlySpend.toFixed(2));
+    cols[4]!.push(c.seats);
+    cols[5]!.push(c.tickets90d);
+    cols[6]!.push(c.daysSinceLogin);
+  }
+  // Last login d days back plus a minute (d − 0.0007 days at commit), or now for d = 0.
+  await c.query(
+    `insert into ${table} (customer_id, email, plan, signup_date, monthly_spend, seats, tickets_90d, last_login_at)
+     select id, 'p' || id || '@example.com', plan, signup::date, spend::numeric, seats, tickets,
+            now() - (d || ' days')::interval + case when d > 0 then interval '60 seconds' else interval '0' end
+     from unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::int[], $6::int[], $7::int[])
+          as t(id, plan, signup, spend, seats, tickets, d)`,
+    cols,
+  );
+}
