@@ -23,6 +23,7 @@ import { Kafka, logLevel } from 'kafkajs';
 import { env, uniqueId } from '../support/stack.js';
 import { runAuditOverhead } from './audit.js';
 import { cleanupLeftovers } from './cleanup.js';
+import { runDriftCost } from './drift.js';
 import { BENCH_PIPELINE, type E2eResult, runE2e } from './e2e.js';
 import { DEFAULT_MIX } from './events.js';
 import { type LatencyResult, LOW_LATENCY_PIPELINE, runLatency } from './latency.js';
@@ -318,6 +319,21 @@ async function main(): Promise<void> {
       }
     }
     out['e2e'] = e2e;
+
+    // ---- streaming drift's cost (issue 17): the monitor's CPU per event vs the worker's ---------
+    if (want('drift')) {
+      const worker = e2e['avro_1w'] as { worker_cpu_us_per_event?: { median: number | null } } | undefined;
+      out['drift'] = await attempt('drift: monitor CPU per event vs the worker', async () =>
+        runDriftCost({
+          kafka,
+          topic: avro,
+          sample: await readSample(kafka, avro.topic, SIZES.sampleAvro),
+          seconds: SIZES.stageSeconds,
+          capSeconds: SIZES.e2eCap,
+          workerCpuUsPerEvent: worker?.worker_cpu_us_per_event?.median ?? null,
+        }),
+      );
+    }
 
     // ---- maximum sustainable rate with flat lag -------------------------------------------------
     const catchUp2 = (e2e['avro_2w'] as { events_per_s?: { median: number | null } } | undefined)
