@@ -10,6 +10,7 @@
 #   Python venv         python3-venv
 #   kcat                kcat (older releases: kafkacat)
 #   curl                curl
+#   Prometheus          prometheus       (prometheus + promtool: the stack's scraper, rule checks)
 set -uo pipefail
 
 missing=()   # apt package names
@@ -51,6 +52,9 @@ command -v mvn >/dev/null || need maven "Maven (fetches Kafka, Debezium, Apicuri
 python_has_venv || need python3-venv "Python venv (fakesnow)"
 command -v kcat >/dev/null || command -v kafkacat >/dev/null || need kcat "kcat (Kafka metadata checks, console use)"
 command -v curl >/dev/null || need curl "curl (health checks)"
+if ! command -v prometheus >/dev/null || ! command -v promtool >/dev/null; then
+  need prometheus "Prometheus (scrapes the workers on 19090; promtool checks the alert rules)"
+fi
 
 ((${#missing[@]} == 0)) && exit 0
 

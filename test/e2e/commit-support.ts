@@ -25,7 +25,13 @@ export interface SmallPipeline {
 export function smallPipeline(
   name: string,
   id: string,
-  opts: { errors?: Record<string, unknown>; databaseUrl?: string; postgres?: Record<string, unknown> } = {},
+  opts: {
+    errors?: Record<string, unknown>;
+    databaseUrl?: string;
+    postgres?: Record<string, unknown>;
+    /** Fields added to (or replacing) spec.model. */
+    model?: Record<string, unknown>;
+  } = {},
 ): SmallPipeline {
   const p = {
     topic: `${name}-${id}`,
@@ -55,6 +61,7 @@ export function smallPipeline(
         path: resolve('pipelines/models/churn/1/model.onnx'),
         batch: { max_size: 512, max_wait_ms: 5 },
         outputs: { p: 'probabilities[1]' },
+        ...opts.model,
       },
       sinks: [
         {
@@ -92,7 +99,12 @@ export async function createTopic(topic: string): Promise<void> {
 }
 
 /** Produces records {id, v} for ids [from, to], in order, on partition 0; `raw` values as given. */
-export async function produce(topic: string, ids: number[], raw: Record<number, string> = {}): Promise<void> {
+export async function produce(
+  topic: string,
+  ids: number[],
+  raw: Record<number, string> = {},
+  headers?: Record<string, string>,
+): Promise<void> {
   const producer = kafka.producer({ allowAutoTopicCreation: false });
   await producer.connect();
   try {
@@ -103,6 +115,7 @@ export async function produce(topic: string, ids: number[], raw: Record<number, 
         partition: 0,
         key: String(id),
         value: raw[id] ?? JSON.stringify({ id, v: id / 10 }),
+        ...(headers ? { headers } : {}),
       })),
     });
   } finally {

@@ -1,10 +1,15 @@
+import type { Server } from 'node:http';
 import { fileURLToPath } from 'node:url';
 import type { Command } from 'commander';
 import type { BackfillRuntimeOptions } from '../backfill/runtime.js';
 import { errorMessage } from '../core/errors.js';
 import { redactText } from '../core/secret.js';
+import type { Logger } from '../core/types.js';
 import { ModelRegistry } from '../inference/index.js';
 import { createLogger } from '../observability/logger.js';
+import { announceScrapeTarget, SCRAPE_TARGETS_ENV } from '../observability/scrape-target.js';
+import { startObservabilityServer } from '../observability/server.js';
+import { createTelemetry } from '../observability/telemetry.js';
 import { runFleet } from '../runtime/fleet.js';
 import { shouldExitWithParent, watchParent } from '../runtime/parent-watch.js';
 import { Worker } from '../runtime/worker.js';
@@ -31,7 +36,10 @@ export function registerRun(program: Command): void {
       'worker processes in the same consumer groups (crashed ones restarted with back-off; the supervisor exits 1 after STREAMSCORE_FLEET_MAX_FAILURES failures in STREAMSCORE_FLEET_FAILURE_WINDOW_MS, default 5 in 5 min)',
       '1',
     )
-    .option('--port <port>', 'metrics/health port (overrides monitoring.port; 0 = off)')
+    .option(
+      '--port <port>',
+      'metrics/health port (overrides monitoring.port; 0 = off; auto = any free port, announced to Prometheus through STREAMSCORE_PROM_SD_DIR)',
+    )
     .option('--backfill-only', 'process only backfill chunks (BullMQ), no Kafka consumers; needs REDIS_URL')
     .option('--no-backfill', 'do not process backfill chunks even when REDIS_URL is set')
     .option(
@@ -79,17 +87,27 @@ Examples:
         return;
       }
       const exitWithParent = shouldExitWithParent(opts.exitWithParent);
+      const port = parsePort(opts.port);
       if (workers > 1) {
-        const args = ['run', ...files, '--workers', '1', '--log-level', opts.logLevel, '--port', '0'];
+        // Announced to Prometheus, each worker serves its own /metrics on a free port.
+        const workerPort = process.env[SCRAPE_TARGETS_ENV] ? 'auto' : '0';
+        const args = ['run', ...files, '--workers', '1', '--log-level', opts.logLevel, '--port', workerPort];
         if (opts.backfillOnly) args.push('--backfill-only');
         if (!opts.backfill) args.push('--no-backfill');
+        const supervisor = await startSupervisorMetrics(
+          port ?? validated[0]?.pipeline?.spec.monitoring.port ?? 0,
+          validated.map((v) => v.pipeline!.metadata.name),
+          logger,
+        );
         process.exitCode = await runFleet({
           workers,
           module: process.argv[1] ?? fileURLToPath(new URL('./main.js', import.meta.url)),
           args,
           logger,
           exitWithParent,
+          onRestart: supervisor?.restarted,
         });
+        await supervisor?.close();
         return;
       }
       let worker: Worker | undefined;
@@ -109,7 +127,7 @@ Examples:
           logger,
           registry,
           ...(backfill ? { backfill } : {}),
-          ...(opts.port !== undefined ? { port: Number(opts.port) } : {}),
+          ...(port !== undefined ? { port } : {}),
         });
       } catch (err) {
         process.stderr.write(`streamscore run: ${errorMessage(err)}\n`);
@@ -123,6 +141,61 @@ Examples:
       parent?.stop();
       process.exit(code);
     });
+}
+
+function parsePort(raw: string | undefined): number | 'auto' | undefined {
+  if (raw === undefined) return undefined;
+  if (raw === 'auto') return 'auto';
+  const n = Number(raw);
+  if (!Number.isInteger(n) || n < 0 || n > 65535)
+    throw new Error(`--port: expected a port number, 0 (off) or auto, got '${raw}'`);
+  return n;
+}
+
+/**
+ * A fleet supervisor's own /metrics (streamscore_worker_restarts), on the pipelines' metrics port
+ * (its workers use free ports of their own), announced to Prometheus like a worker. When that
+ * port is taken, the fleet runs without it (a warning says so).
+ */
+async function startSupervisorMetrics(
+  wanted: number | 'auto',
+  pipelines: string[],
+  logger: Logger,
+): Promise<{ restarted(slot: number, failed: boolean): void; close(): Promise<void> } | undefined> {
+  if (wanted === 0) return undefined;
+  const telemetry = createTelemetry('streamscore');
+  const restarts = telemetry.provider.getMeter('streamscore').createCounter('streamscore_worker_restarts', {
+    description:
+      'Fleet workers restarted by their supervisor (failed: it had exited non-zero or was killed).',
+  });
+  const attrs = { pipelines: pipelines.join(',') };
+  restarts.add(0, { ...attrs, failed: 'true' });
+  restarts.add(0, { ...attrs, failed: 'false' });
+  let server: Server;
+  try {
+    server = await startObservabilityServer(wanted === 'auto' ? 0 : wanted, telemetry.exporter, {
+      live: () => true,
+      ready: () => true,
+    });
+  } catch (err) {
+    // The workers do their job without it: a busy port costs the restart count, not the fleet.
+    logger.warn({ port: wanted, error: errorMessage(err) }, 'Fleet supervisor metrics not served.');
+    return undefined;
+  }
+  const address = server.address();
+  const target = announceScrapeTarget({
+    dir: process.env[SCRAPE_TARGETS_ENV],
+    port: address !== null && typeof address === 'object' ? address.port : 0,
+    labels: { role: 'supervisor', pipelines: attrs.pipelines },
+    logger,
+  });
+  return {
+    restarted: (_slot, failed) => restarts.add(1, { ...attrs, failed: String(failed) }),
+    async close() {
+      target?.remove();
+      await new Promise<void>((r) => server.close(() => r()));
+    },
+  };
 }
 
 /**

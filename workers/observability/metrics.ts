@@ -22,6 +22,15 @@ export interface Metrics {
   audit(audited: number, written: number): void;
   /** Share of the last 24 h's decisions overridden by a person (from the audit log, hourly). */
   overrideRate(rate: number): void;
+  /** The Kafka source's progress: lag behind the brokers and offset commits. */
+  source: SourceMetrics;
+}
+
+export interface SourceMetrics {
+  /** A partition's records not yet committed: its high watermark at the last fetch − its commit. */
+  lag(topic: string, partition: number, records: number): void;
+  /** One offset commit request acknowledged by the group coordinator. */
+  committed(): void;
 }
 
 export interface RolloutMetrics {
@@ -30,12 +39,15 @@ export interface RolloutMetrics {
   shadow: ShadowCounters;
   /** Reports whether the pipeline is suspended (an observable gauge reads it). */
   watchSuspended(read: () => boolean): void;
+  /** The shadow's `limits.max_flip_rate`, exported so an alert can compare the live flip rate with it. */
+  shadowLimits(maxFlipRate: number): void;
 }
 
 export function createMetrics(meter: Meter, pipeline: string, logger: Logger): Metrics {
   const attrs = { pipeline };
   const counter = (name: string, description: string) => {
     const c = meter.createCounter(name, { description });
+    c.add(0, attrs); // exported from the start, so rates and alerts see an idle pipeline as 0
     return { add: (n: number) => c.add(n, attrs) };
   };
   const histogram = (name: string, description: string, unit: string, boundaries: number[]) => {
@@ -47,6 +59,7 @@ export function createMetrics(meter: Meter, pipeline: string, logger: Logger): M
     return { record: (v: number) => h.record(v, attrs) };
   };
   const errors = meter.createCounter('streamscore_errors', { description: 'Errors by stage and code.' });
+  errors.add(0, attrs); // exported from the start: the dashboard's error panels show 0, not nothing
   const ms = [1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000, 10000, 30000];
   return {
     recordsIn: counter('streamscore_records_in', 'Messages received from the source.'),
@@ -65,10 +78,27 @@ export function createMetrics(meter: Meter, pipeline: string, logger: Logger): M
     rollout: rolloutMetrics(meter, attrs, ms),
     audit: auditMetrics(meter, attrs),
     overrideRate: overrideRateGauge(meter, attrs),
+    source: sourceMetrics(meter, attrs),
     sinkRetry(sink, err, attempt, delayMs) {
       errors.add(1, { pipeline, stage: 'sink', sink });
       logger.warn({ sink, attempt, delayMs, error: errorMessage(err) }, 'Sink write failed; retrying.');
     },
+  };
+}
+
+function sourceMetrics(meter: Meter, attrs: { pipeline: string }): SourceMetrics {
+  const lag = meter.createGauge('streamscore_consumer_lag', {
+    description:
+      'Records of a partition not yet committed: its high watermark at the last fetch minus the committed offset.',
+  });
+  const commits = meter.createCounter('streamscore_offset_commits', {
+    description: 'Offset commit requests acknowledged (each covers every partition written since the last).',
+  });
+  commits.add(0, attrs); // exported from the start: "no commits for 10 minutes" needs a series
+  return {
+    lag: (topic, partition, records) =>
+      lag.record(records, { ...attrs, topic, partition: String(partition) }),
+    committed: () => commits.add(1, attrs),
   };
 }
 
@@ -140,6 +170,9 @@ function rolloutMetrics(meter: Meter, attrs: { pipeline: string }, ms: number[])
   const suspended = meter.createObservableGauge('streamscore_pipeline_suspended', {
     description: '1 while the pipeline is suspended (no prediction is written).',
   });
+  const maxFlipRate = meter.createGauge('streamscore_shadow_max_flip_rate', {
+    description: "The shadow's limits.max_flip_rate (the flip-rate alert compares with it).",
+  });
   return {
     swapped(role, from, to, ms) {
       swaps.add(1, { ...attrs, role, from: from ?? '', to });
@@ -160,6 +193,9 @@ function rolloutMetrics(meter: Meter, attrs: { pipeline: string }, ms: number[])
     },
     watchSuspended(read) {
       suspended.addCallback((r) => r.observe(read() ? 1 : 0, attrs));
+    },
+    shadowLimits(rate) {
+      maxFlipRate.record(rate, attrs);
     },
   };
 }

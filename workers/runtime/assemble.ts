@@ -11,6 +11,7 @@ import type { ExprType } from '../expr/index.js';
 import { FeatureMapper } from '../features/mapper.js';
 import { ModelRegistry, type OnnxModel } from '../inference/index.js';
 import type { Metrics } from '../observability/metrics.js';
+import type { BatchTracer } from '../observability/tracing.js';
 import { ControlWatchers, type OpenedModels, openPipelineModels } from '../rollout/open.js';
 import { createSinks } from '../sinks/create.js';
 import { DeadLetterWriter } from '../sinks/dead-letter/writer.js';
@@ -132,6 +133,8 @@ export function assemblePipeline(args: {
   opened: OpenedModels;
   metrics: Metrics;
   logger: Logger;
+  /** Spans per batch (tracing on); none by default. */
+  tracer?: BatchTracer | undefined;
 }): AssembledPipeline {
   const { pipeline: p, checked, opened, logger } = args;
   const model = opened.models.slot('primary')!.current!.model;
@@ -181,7 +184,10 @@ export function assemblePipeline(args: {
     drift: drift?.monitor,
     unavailable: table?.fill,
   });
-  const source = new KafkaSource(kafka, sourceCfg, logger);
+  const source = new KafkaSource(kafka, sourceCfg, logger, {
+    metrics: args.metrics.source,
+    tracer: args.tracer,
+  });
   return {
     name,
     source,
@@ -217,7 +223,13 @@ export function assemblePipeline(args: {
  */
 export async function assembleValidated(
   v: ValidatedPipeline,
-  deps: { logger: Logger; metrics: Metrics; registry?: ModelRegistry; watchers?: ControlWatchers },
+  deps: {
+    logger: Logger;
+    metrics: Metrics;
+    registry?: ModelRegistry;
+    watchers?: ControlWatchers;
+    tracer?: BatchTracer | undefined;
+  },
 ): Promise<AssembledPipeline> {
   const own = deps.watchers === undefined ? new ControlWatchers(deps.logger) : undefined;
   const watchers = deps.watchers ?? own!;
@@ -240,6 +252,7 @@ export async function assembleValidated(
     opened,
     metrics: deps.metrics,
     logger: deps.logger,
+    tracer: deps.tracer,
   });
   if (own === undefined) return a;
   const close = a.close;

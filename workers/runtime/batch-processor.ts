@@ -13,6 +13,7 @@ import type {
 import type { DriftMonitor } from '../drift/monitor.js';
 import type { FeatureMapper } from '../features/mapper.js';
 import type { Metrics } from '../observability/metrics.js';
+import type { BatchTrace } from '../observability/tracing.js';
 import type { ModelLease, ModelSource, ShadowScorer } from '../scoring/lease.js';
 import { scoreMapped } from '../scoring/score.js';
 import { type RetryPolicy, withRetry } from './retry.js';
@@ -69,11 +70,18 @@ export class BatchProcessor {
     this.fields = [...deps.models.outputFields, ...deps.mapper.names.map((n) => `feature.${n}`)];
   }
 
-  async process(messages: readonly RawMessage[], onWait?: () => Promise<void>): Promise<BatchResult> {
+  /** `trace`: the batch's spans when tracing is on (the caller ends its batch span). */
+  async process(
+    messages: readonly RawMessage[],
+    onWait?: () => Promise<void>,
+    trace?: BatchTrace,
+  ): Promise<BatchResult> {
+    const span = trace?.stage('decode');
     const decoded = await this.deps.decoder.decodeBatch(messages);
     const fill = this.deps.unavailable;
     if (fill !== undefined) await withRetry(() => fill(decoded), this.deps.retry, { onWait });
-    return this.processDecoded(decoded, messages.length, onWait);
+    span?.end();
+    return this.processDecoded(decoded, messages.length, onWait, trace);
   }
 
   /**
@@ -85,6 +93,7 @@ export class BatchProcessor {
     decoded: DecodedBatch,
     received: number,
     onWait?: () => Promise<void>,
+    trace?: BatchTrace,
   ): Promise<BatchResult> {
     const d = this.deps;
     // A suspended pipeline waits here, before anything is scored or written (offsets stay put).
@@ -92,9 +101,16 @@ export class BatchProcessor {
     const lease = d.models.lease();
     let shadowHandedOff = false;
     try {
-      return await this.#score(decoded, received, lease, onWait, () => {
-        shadowHandedOff = true;
-      });
+      return await this.#score(
+        decoded,
+        received,
+        lease,
+        onWait,
+        () => {
+          shadowHandedOff = true;
+        },
+        trace,
+      );
     } finally {
       lease.primary.release();
       lease.canary?.release();
@@ -108,15 +124,19 @@ export class BatchProcessor {
     lease: ModelLease,
     onWait: (() => Promise<void>) | undefined,
     handOffShadow: () => void,
+    trace: BatchTrace | undefined,
   ): Promise<BatchResult> {
     const d = this.deps;
+    let span = trace?.stage('features');
     const mapped = d.mapper.map(decoded.records);
+    span?.end();
     const failures = [
       ...decoded.failures,
       ...mapped.failures.map((f) => ({ message: rawMessageOf(f.record), error: f.error })),
     ];
     const scoredAt = (d.now ?? (() => new Date()))();
     const n = mapped.scored.length;
+    span = trace?.stage('inference', { 'streamscore.model.version': lease.primary.info.version, rows: n });
     const { rows, shadowJob, inferenceMs } = await scoreMapped(mapped, {
       lease,
       outputFields: d.models.outputFields,
@@ -124,6 +144,7 @@ export class BatchProcessor {
       scoredAt,
       shadow: d.shadow !== undefined,
     });
+    span?.end();
     if (n > 0) {
       d.metrics.inferenceMs.record(inferenceMs);
       d.metrics.batchSize.record(n);
@@ -153,12 +174,13 @@ export class BatchProcessor {
           });
         // With a dead-letter topic, rows a sink rejects for their values go there, and the rest
         // are written; without one, the error stops the worker (nothing is dropped silently).
+        const written = d.deadLetters
+          ? writeIsolatingRows(batch, write).then((rejected) => {
+              for (const r of rejected) rejections.push({ ...r, sink: sink.name });
+            })
+          : write(batch);
         writes.push(
-          d.deadLetters
-            ? writeIsolatingRows(batch, write).then((rejected) => {
-                for (const r of rejected) rejections.push({ ...r, sink: sink.name });
-              })
-            : write(batch),
+          trace ? traced(trace.stage(`sink ${sink.name}`, { rows: rows.length }), written) : written,
         );
       }
     }
@@ -170,7 +192,8 @@ export class BatchProcessor {
         });
       }
       const dlq = d.deadLetters;
-      writes.push(withRetry(() => dlq.write(failures), d.retry, { onWait }));
+      const written = withRetry(() => dlq.write(failures), d.retry, { onWait });
+      writes.push(trace ? traced(trace.stage('dead letters', { rows: failures.length }), written) : written);
     }
     await Promise.all(writes);
     let rejected = 0;
@@ -195,6 +218,20 @@ export class BatchProcessor {
       skipped: decoded.skipped,
     };
   }
+}
+
+/** Ends `span` when `work` settles (with its error), passing the outcome on. */
+function traced<T>(span: { end(error?: unknown): void }, work: Promise<T>): Promise<T> {
+  return work.then(
+    (v) => {
+      span.end();
+      return v;
+    },
+    (err: unknown) => {
+      span.end(err);
+      throw err;
+    },
+  );
 }
 
 interface SinkRejection extends RowRejection {

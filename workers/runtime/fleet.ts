@@ -66,6 +66,8 @@ export interface FleetOptions {
   restart?: RestartPolicy;
   /** Drains the fleet when aborted, as SIGTERM does (for embedding and tests). */
   signal?: AbortSignal;
+  /** Called when a worker that exited on its own is restarted (`failed`: it exited non-zero or was killed). */
+  onRestart?: (slot: number, failed: boolean) => void;
   /** Starts one worker process; `child_process.fork` unless replaced (tests). */
   fork?: (
     module: string,
@@ -127,7 +129,9 @@ export async function runFleet(opts: FleetOptions): Promise<number> {
       );
       const timer = setTimeout(() => {
         restarts.delete(timer);
-        if (!stopping) start(slot);
+        if (stopping) return;
+        opts.onRestart?.(slot, failed);
+        start(slot);
       }, delay);
       restarts.add(timer);
     };

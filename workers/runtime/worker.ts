@@ -8,8 +8,14 @@ import { errorMessage } from '../core/errors.js';
 import type { Logger } from '../core/types.js';
 import { ModelRegistry } from '../inference/index.js';
 import { createMetrics } from '../observability/metrics.js';
+import {
+  announceScrapeTarget,
+  SCRAPE_TARGETS_ENV,
+  type ScrapeTarget,
+} from '../observability/scrape-target.js';
 import { startObservabilityServer } from '../observability/server.js';
-import { createTelemetry } from '../observability/telemetry.js';
+import { createProcessTracing, createTelemetry } from '../observability/telemetry.js';
+import type { Tracing } from '../observability/tracing.js';
 import { ControlWatchers } from '../rollout/open.js';
 import type { ValidatedPipeline } from '../spec/validate.js';
 import { type AssembledPipeline, assembleValidated } from './assemble.js';
@@ -23,8 +29,8 @@ export type WorkerState = 'INITIALIZED' | 'RUNNING' | 'STOPPING' | 'STOPPED' | '
 export interface WorkerOptions {
   pipelines: ValidatedPipeline[];
   logger: Logger;
-  /** Metrics port; 0 = off. Defaults to the first pipeline's monitoring.port. */
-  port?: number;
+  /** Metrics port; 0 = off, 'auto' = any free one. Defaults to the first pipeline's monitoring.port. */
+  port?: number | 'auto';
   /** Longest STOPPING may take before the process gives up. */
   drainTimeoutMs?: number;
   /** The process's model sessions (shared with `validate`); a new one by default. */
@@ -37,6 +43,8 @@ export class Worker {
   state: WorkerState = 'INITIALIZED';
   private assembled: AssembledPipeline[] = [];
   private server: Server | undefined;
+  private scrapeTarget: ScrapeTarget | undefined;
+  private tracing: Tracing | undefined;
   private backfill: BackfillRuntime | undefined;
   private readonly registry: ModelRegistry;
   private readonly watchers: ControlWatchers;
@@ -65,8 +73,9 @@ export class Worker {
     const { logger } = this.opts;
     const telemetry = createTelemetry('streamscore');
     const meter = telemetry.provider.getMeter('streamscore');
-    const port = this.opts.port ?? this.opts.pipelines[0]?.pipeline?.spec.monitoring.port ?? 0;
-    if (port > 0) {
+    const wanted = this.opts.port ?? this.opts.pipelines[0]?.pipeline?.spec.monitoring.port ?? 0;
+    let port = wanted === 'auto' ? 0 : wanted;
+    if (wanted === 'auto' || port > 0) {
       this.server = await startObservabilityServer(
         port,
         telemetry.exporter,
@@ -80,15 +89,22 @@ export class Worker {
         // `streamscore drift` reads each pipeline's latest windows here.
         () => ({ pipelines: this.assembled.flatMap((a) => (a.drift ? [a.drift.snapshot()] : [])) }),
       );
+      const address = this.server.address();
+      if (address !== null && typeof address === 'object') port = address.port;
     }
+    this.tracing = createProcessTracing('streamscore', logger);
     for (const v of this.opts.pipelines) {
       const p = v.pipeline!;
+      const metrics = createMetrics(meter, p.metadata.name, logger);
+      const maxFlipRate = p.spec.model.shadow?.limits.max_flip_rate;
+      if (maxFlipRate !== undefined) metrics.rollout.shadowLimits(maxFlipRate);
       this.assembled.push(
         await assembleValidated(v, {
-          metrics: createMetrics(meter, p.metadata.name, logger),
+          metrics,
           logger,
           registry: this.registry,
           watchers: this.watchers,
+          tracer: this.tracing?.forPipeline(p.metadata.name),
         }),
       );
     }
@@ -96,7 +112,7 @@ export class Worker {
     for (const a of this.opts.backfill?.only ? [] : this.assembled) {
       if (this.state !== 'INITIALIZED') return; // an earlier source failed in the background
       await a.source.start(
-        (messages, heartbeat) => a.processor.process(messages, heartbeat).then(() => undefined),
+        (messages, heartbeat, trace) => a.processor.process(messages, heartbeat, trace).then(() => undefined),
         (err) => this.fail(a.name, err),
       );
     }
@@ -113,6 +129,18 @@ export class Worker {
     }
     // A source fails in the background (after waiting for its topics): it may have failed already.
     if (this.state !== 'INITIALIZED') return;
+    // Announced once running (stoppable): a worker that fails to start leaves no target behind.
+    if (this.server !== undefined)
+      this.scrapeTarget = announceScrapeTarget({
+        dir: process.env[SCRAPE_TARGETS_ENV],
+        port,
+        labels: {
+          role: 'worker',
+          worker: process.env['STREAMSCORE_WORKER_ID'] ?? '0',
+          pipelines: this.opts.pipelines.map((v) => v.pipeline!.metadata.name).join(','),
+        },
+        logger,
+      });
     this.state = 'RUNNING';
     logger.info({ pipelines: this.assembled.map((a) => a.name), port }, 'Worker running.');
   }
@@ -146,6 +174,8 @@ export class Worker {
     await this.backfill?.close().catch(() => undefined);
     for (const a of this.assembled) await a.close();
     await this.watchers.close();
+    await this.tracing?.shutdown();
+    this.scrapeTarget?.remove();
     await new Promise<void>((r) => (this.server ? this.server.close(() => r()) : r()));
     clearTimeout(timer);
     if (this.state !== 'FAILED') this.state = 'STOPPED';

@@ -12,7 +12,7 @@
 # way to stop), NAME_is_external, NAME_env_lines (several variables instead of one).
 
 # start order matters only for output; `connect` waits for kafka by itself
-SERVICES=(postgres redis kafka fakesnow apicurio connect)
+SERVICES=(postgres redis kafka fakesnow apicurio connect prometheus)
 
 has_fn() { declare -F "$1" >/dev/null; }
 
@@ -76,7 +76,7 @@ sig_file() { printf '%s/%s.signature' "$RUN_DIR" "$1"; }
 # the jars they run from). Connect goes first: it runs from Kafka's jars too.
 stop_stale_services() {
   local svc pid
-  for svc in connect kafka apicurio fakesnow redis postgres; do
+  for svc in connect kafka apicurio fakesnow redis postgres prometheus; do
     [[ " $* " == *" $svc "* ]] || continue
     pid="$(live_pid "$svc")" || continue
     [[ -f "$(sig_file "$svc")" && "$(<"$(sig_file "$svc")")" == "$(svc_signature "$svc")" ]] && continue
@@ -112,7 +112,7 @@ svc_fetch() {
 }
 
 line() { # line SVC MARK URL TEXT
-  printf '  %s %-9s %-52s %s\n' "$2" "$1" "$3" "$4"
+  printf '  %s %-10s %-52s %s\n' "$2" "$1" "$3" "$4"
 }
 
 # run_service SVC: make sure SVC is up and answering; records "ok ..." or "fail ..." in its
@@ -223,6 +223,7 @@ write_env_file() {
     else
       fakesnow_env_lines
     fi
+    prometheus_env_lines
   } >"$tmp" || { fail "could not write $tmp"; return 1; }
   mv "$tmp" "$ENV_FILE"
 }
@@ -298,7 +299,7 @@ stack_down() {
   take_stack_lock
   # Connect first, while Kafka is still there for it to leave its group cleanly
   if [[ " ${CHOSEN[*]} " == *" connect "* ]]; then stop_service connect || rc=1; fi
-  for svc in kafka apicurio fakesnow redis postgres; do
+  for svc in kafka apicurio fakesnow redis postgres prometheus; do
     [[ " ${CHOSEN[*]} " == *" $svc "* ]] || continue
     stop_service "$svc" &
     pids+=($!)
@@ -325,7 +326,7 @@ stack_status() {
     # shellcheck source=/dev/null
     source "$ENV_FILE"
   fi
-  for svc in kafka apicurio postgres redis connect fakesnow; do
+  for svc in kafka apicurio postgres redis connect fakesnow prometheus; do
     url="$(svc_effective_url "$svc")"
     if svc_is_external "$svc"; then
       state="external"

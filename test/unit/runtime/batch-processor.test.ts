@@ -33,6 +33,7 @@ const metrics: Metrics = {
   rollout: createMetrics(noopMeter(), 'p', silentLogger).rollout,
   audit() {},
   overrideRate() {},
+  source: { lag() {}, committed() {} },
 };
 
 function record(op: ChangeRecord['op'], id: number, amount: unknown, position: bigint): ChangeRecord {

@@ -18,6 +18,8 @@ export interface PartitionOffset {
  */
 export class OffsetCommitter {
   private readonly pending = new Map<string, PartitionOffset>();
+  /** Called once the request carrying what was added with them is settled (error when it failed). */
+  private sent: ((err?: unknown) => void)[] = [];
   private inFlight: Promise<void> | undefined;
 
   constructor(
@@ -30,11 +32,12 @@ export class OffsetCommitter {
     return this.pending.size;
   }
 
-  add(o: PartitionOffset): void {
+  /** `onSent` is called once the request carrying this offset (or a later one) settles. */
+  add(o: PartitionOffset, onSent?: (err?: unknown) => void): void {
     const key = `${o.topic}\u0000${o.partition}`;
     const queued = this.pending.get(key);
-    if (queued !== undefined && BigInt(o.offset) <= BigInt(queued.offset)) return;
-    this.pending.set(key, o);
+    if (onSent !== undefined) this.sent.push(onSent);
+    if (queued === undefined || BigInt(o.offset) > BigInt(queued.offset)) this.pending.set(key, o);
     this.kick();
   }
 
@@ -46,6 +49,9 @@ export class OffsetCommitter {
   clear(): PartitionOffset[] {
     const dropped = [...this.pending.values()];
     this.pending.clear();
+    const sent = this.sent;
+    this.sent = [];
+    for (const f of sent) f(new Error('not committed: the group rebalanced first'));
     return dropped;
   }
 
@@ -61,10 +67,16 @@ export class OffsetCommitter {
     if (this.inFlight !== undefined || this.pending.size === 0) return;
     const offsets = [...this.pending.values()];
     this.pending.clear();
+    const sent = this.sent;
+    this.sent = [];
     this.inFlight = this.commit(offsets).then(
-      () => this.settle(),
+      () => {
+        for (const f of sent) f();
+        this.settle();
+      },
       (err: unknown) => {
         this.onError(err, offsets);
+        for (const f of sent) f(err);
         this.settle();
       },
     );

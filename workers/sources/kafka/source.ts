@@ -1,13 +1,31 @@
 import type { Consumer, EachBatchPayload, Kafka, KafkaMessage } from 'kafkajs';
 import { errorMessage, PipelineError } from '../../core/errors.js';
 import type { Logger, RawMessage } from '../../core/types.js';
-import { OffsetCommitter } from './committer.js';
+import type { SourceMetrics } from '../../observability/metrics.js';
+import type { BatchTrace, BatchTracer } from '../../observability/tracing.js';
+import { OffsetCommitter, type PartitionOffset } from './committer.js';
 import type { KafkaSourceConfig } from './config.js';
 import { isTopicNotReady, missingTopics, TopicWait } from './topic-wait.js';
 import { InFlightWindow } from './window.js';
 
-/** Handles one partition's fetched messages; resolves when all are durably handled. */
-export type BatchHandler = (messages: RawMessage[], heartbeat: () => Promise<void>) => Promise<void>;
+/**
+ * Handles one partition's fetched messages; resolves when all are durably handled. `trace` (only
+ * when tracing is on) is the batch's spans: the handler adds its stages, the source ends it after
+ * the commit.
+ */
+export type BatchHandler = (
+  messages: RawMessage[],
+  heartbeat: () => Promise<void>,
+  trace?: BatchTrace,
+) => Promise<void>;
+
+/** What the source reports besides its records (both optional). */
+export interface KafkaSourceObservers {
+  /** Consumer lag per partition and acknowledged commits. */
+  metrics?: SourceMetrics | undefined;
+  /** Spans per batch, ending with its commit; undefined = tracing off. */
+  tracer?: BatchTracer | undefined;
+}
 
 function partitionKey(topic: string, partition: number): string {
   return `${topic}\u0000${partition}`;
@@ -63,11 +81,14 @@ export class KafkaSource {
   private generation = 0;
   /** Partitions assigned in the current generation; undefined until the first join. */
   private assigned: Set<string> | undefined;
+  /** Per partition, the high watermark at its last fetch and the offset last committed (for the lag). */
+  private readonly ends = new Map<string, { highWatermark: bigint; committed: bigint | undefined }>();
 
   constructor(
     private readonly kafka: Kafka,
     private readonly config: KafkaSourceConfig,
     private readonly logger: Logger,
+    private readonly observers: KafkaSourceObservers = {},
   ) {}
 
   /**
@@ -93,7 +114,7 @@ export class KafkaSource {
     });
     this.consumer = consumer;
     this.committer = new OffsetCommitter(
-      (offsets) => consumer.commitOffsets(offsets),
+      (offsets) => consumer.commitOffsets(offsets).then(() => this.onCommitted(offsets)),
       (err, offsets) =>
         this.logger.warn(
           {
@@ -192,6 +213,8 @@ export class KafkaSource {
     if (this.assigned !== undefined && !this.assigned.has(key)) return;
     const generation = this.generation;
     const messages = batch.messages.map((m) => toRaw(batch.topic, batch.partition, m));
+    const trace = this.observers.tracer?.start(messages);
+    if (this.observers.metrics !== undefined) this.onFetched(key, batch.topic, batch.partition, batch);
     let window = this.windows.get(key);
     if (window === undefined) {
       window = new InFlightWindow(this.config.max_records_in_flight);
@@ -205,21 +228,37 @@ export class KafkaSource {
       () => void heartbeat().catch(() => undefined),
       this.config.heartbeat_interval_ms,
     );
-    const work = handler(messages, heartbeat);
+    const work = handler(messages, heartbeat, trace);
+    // The commit span: from this batch written to its offset acknowledged (after every earlier batch).
+    const committing = trace
+      ? work.then(
+          () => trace.stage('commit'),
+          () => undefined,
+        )
+      : undefined;
     const tail: Promise<void> = Promise.all([previous, work])
       .then(
         () => {
-          if (this.failed) return;
+          if (this.failed) return trace?.end(undefined, { 'streamscore.committed': false });
           if (generation !== this.generation || isStale()) {
             this.logger.info(
               { topic: batch.topic, partition: batch.partition, offset: next },
               'Rebalanced during a batch; not committing it (the partition is re-read from the last commit).',
             );
-            return;
+            return trace?.end(undefined, { 'streamscore.committed': false });
           }
-          this.committer!.add({ topic: batch.topic, partition: batch.partition, offset: next });
+          this.committer!.add(
+            { topic: batch.topic, partition: batch.partition, offset: next },
+            trace &&
+              ((err) =>
+                void committing!.then((span) => {
+                  span?.end(err);
+                  trace.end(err, { 'streamscore.committed': err === undefined });
+                })),
+          );
         },
         (err: unknown) => {
+          trace?.end(err, { 'streamscore.committed': false });
           // Not committed: the worker stops and the batch is re-read by the next owner. A batch
           // abandoned because the worker stops while its pipeline is suspended is no failure.
           if (this.stopping && PipelineError.is(err) && err.code === 'BATCH_ABANDONED') return;
@@ -230,6 +269,37 @@ export class KafkaSource {
     window.add(tail, messages.length);
     await window.ready();
     await heartbeat().catch(() => undefined);
+  }
+
+  /** Records a partition's high watermark at this fetch and reports its lag. */
+  private onFetched(key: string, topic: string, partition: number, batch: EachBatchPayload['batch']): void {
+    let end = this.ends.get(key);
+    const highWatermark = BigInt(batch.highWatermark);
+    if (end === undefined) {
+      end = { highWatermark, committed: undefined };
+      this.ends.set(key, end);
+    } else end.highWatermark = highWatermark;
+    // Not committed yet by this member: count from the first record fetched.
+    const from = end.committed ?? BigInt(batch.firstOffset() ?? batch.highWatermark);
+    this.observers.metrics!.lag(topic, partition, Number(highWatermark > from ? highWatermark - from : 0n));
+  }
+
+  private onCommitted(offsets: PartitionOffset[]): void {
+    const metrics = this.observers.metrics;
+    if (metrics === undefined) return;
+    metrics.committed();
+    for (const o of offsets) {
+      const key = partitionKey(o.topic, o.partition);
+      const end = this.ends.get(key);
+      const committed = BigInt(o.offset);
+      if (end === undefined) continue;
+      end.committed = committed;
+      metrics.lag(
+        o.topic,
+        o.partition,
+        Number(end.highWatermark > committed ? end.highWatermark - committed : 0n),
+      );
+    }
   }
 
   /** Stops waiting for topics or fetching, waits for in-flight batches (which commit), and disconnects. */
