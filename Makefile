@@ -44,7 +44,8 @@ test-unit: node_modules ## pure-logic tests, no services
 test-integration: bootstrap stack-up
 	@$(WITH_ENV) npm run test:integration --silent
 
-test: bootstrap lint typecheck stack-up ## lint, typecheck, unit + integration + e2e tests on the real stack
+test: bootstrap lint typecheck stack-up ## lint, typecheck, the pipelines' test files, unit + integration + e2e tests on the real stack
+	node dist/workers/cli/main.js test
 	@$(WITH_ENV) npm test --silent
 
 demo: bootstrap stack-up ## the CRM churn story end to end

@@ -14,6 +14,7 @@ import { registerRun } from './run-command.js';
 import { registerSchema } from './schema-command.js';
 import { registerServe } from './serve-command.js';
 import { registerShadow } from './shadow-command.js';
+import { registerTest } from './test-command.js';
 import { registerValidate } from './validate-command.js';
 
 const program = new Command();
@@ -46,6 +47,7 @@ registerModel(program);
 registerPipeline(program);
 registerExplain(program);
 registerAudit(program);
+registerTest(program);
 registerDrift(program);
 
 program.parseAsync(process.argv).catch((err: unknown) => {
