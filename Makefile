@@ -6,7 +6,7 @@ STACK := infra/local/stack
 WITH_ENV := set -a; [ -f .stack/env ] && . ./.stack/env; set +a;
 
 .PHONY: help bootstrap deps node_modules build lint typecheck stack-up stack-down stack-status \
-        test test-unit test-integration demo bench clean
+        test test-unit test-integration demo bench sbom clean
 
 help: ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
@@ -53,6 +53,10 @@ demo: bootstrap stack-up ## the CRM churn story end to end
 
 bench: bootstrap stack-up ## throughput/latency benchmark; writes .bench/latest.json
 	@$(WITH_ENV) npx tsx test/bench/main.ts $(BENCH_ARGS)
+
+sbom: node_modules ## CycloneDX SBOM of the production dependencies: dist/sbom.cdx.json
+	@mkdir -p dist && npm sbom --sbom-format cyclonedx --omit dev > dist/sbom.cdx.json
+	@echo "wrote dist/sbom.cdx.json"
 
 clean: stack-down
 	rm -rf dist .stack .bench

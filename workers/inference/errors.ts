@@ -13,6 +13,7 @@ import { PipelineError } from '../core/errors.js';
  * - MODEL_VERSION_UNKNOWN: the registry has no such model name or version.
  * - MODEL_SHA_MISMATCH: the file's sha256 differs from its manifest's (corrupted or replaced).
  * - MODEL_ALIAS_UNSET: a pipeline follows an alias that has never been set on the control topic.
+ * - MODEL_EXTERNAL_DATA_REFUSED: a tensor keeps its data in a file outside the model's folder.
  */
 export type ModelErrorCode =
   | 'MODEL_NOT_FOUND'
@@ -25,7 +26,8 @@ export type ModelErrorCode =
   | 'MODEL_RUN_FAILED'
   | 'MODEL_VERSION_UNKNOWN'
   | 'MODEL_SHA_MISMATCH'
-  | 'MODEL_ALIAS_UNSET';
+  | 'MODEL_ALIAS_UNSET'
+  | 'MODEL_EXTERNAL_DATA_REFUSED';
 
 const BRAND = Symbol.for('streamscore.ModelError');
 

@@ -4,6 +4,7 @@ import { resolve } from 'node:path';
 import { InferenceSession } from 'onnxruntime-node';
 import { errorMessage } from '../core/errors.js';
 import { ModelError } from './errors.js';
+import { type ExternalDataRef, externalDataRefs, unsafeLocation } from './external-data.js';
 import { type OnnxModelInfo, prepareModel } from './onnx-graph.js';
 
 export interface SessionOptions {
@@ -168,7 +169,9 @@ async function createSession(
   let prepared: ReturnType<typeof prepareModel>;
   try {
     prepared = prepareModel(bytes);
+    refuseOutsideData(path, externalDataRefs(bytes));
   } catch (err) {
+    if (ModelError.is(err)) throw err;
     throw new ModelError('MODEL_LOAD_FAILED', path, `not an ONNX model (${errorMessage(err)})`, {
       cause: err,
     });
@@ -186,4 +189,17 @@ async function createSession(
     });
   }
   return { path, version, session, sha256, info: prepared.info };
+}
+
+/** A tensor whose external data lies outside the model's folder refuses the whole model. */
+function refuseOutsideData(path: string, refs: readonly ExternalDataRef[]): void {
+  for (const r of refs) {
+    const why = unsafeLocation(r.location);
+    if (why === undefined) continue;
+    throw new ModelError(
+      'MODEL_EXTERNAL_DATA_REFUSED',
+      path,
+      `tensor '${r.tensor}' keeps its data in ${JSON.stringify(r.location)}, ${why}: external data must be a relative path inside the model's folder; refusing to load it`,
+    );
+  }
 }
