@@ -2,11 +2,17 @@ import assert from 'node:assert/strict';
 import { after, before } from 'node:test';
 import { Redis } from 'ioredis';
 import * as ort from 'onnxruntime-node';
+import type { parseDocument } from 'yaml';
 import type { ChunkResult } from '../../workers/backfill/jobs.js';
 import { PostgresTableReader } from '../../workers/backfill/postgres/reader.js';
 import { BackfillQueues, type RunStatus } from '../../workers/backfill/queues.js';
 import { makePosition, positionTimeUs } from '../../workers/core/position.js';
 import { Secret } from '../../workers/core/secret.js';
+import type { RawMessage } from '../../workers/core/types.js';
+import { createLogger } from '../../workers/observability/logger.js';
+import { createMetrics, noopMeter } from '../../workers/observability/metrics.js';
+import { assembleValidated } from '../../workers/runtime/assemble.js';
+import { validatePipelineFile } from '../../workers/spec/validate.js';
 import {
   CHURN_INPUT_COLUMNS,
   type ChurnInputRow,
@@ -18,10 +24,13 @@ import {
 import { type RunningCli, startCli } from '../support/cli.js';
 import { churnPipelineCopy } from '../support/pipelines.js';
 import {
+  deleteGroups,
   dropPgTables,
   dropSnowflakeTables,
   env,
+  registerDebezium,
   removeChurnObjects,
+  testKafka,
   uniqueId,
   waitFor,
   withPg,
@@ -36,7 +45,7 @@ export const PIPELINE = 'churn-scoring';
 export function churnPipeline(
   id: string,
   backfill: Record<string, unknown> = {},
-  options: { warehouse?: boolean } = {},
+  options: CaseOptions = {},
 ): string {
   return churnPipelineCopy(`backfill-${id}`, {
     warehouse: options.warehouse === true,
@@ -45,8 +54,15 @@ export function churnPipeline(
         if (v === undefined) doc.deleteIn(['spec', 'backfill', k]);
         else doc.setIn(['spec', 'backfill', k], v);
       }
+      options.edit?.(doc);
     },
   });
+}
+
+/** Options of a case's pipeline copy: the warehouse sinks (off by default), further edits. */
+export interface CaseOptions {
+  warehouse?: boolean;
+  edit?: (doc: ReturnType<typeof parseDocument>) => void;
 }
 
 /** Environment of the CLI for one test: its own tables, topics and BullMQ prefix. */
@@ -295,7 +311,7 @@ export interface BackfillCase {
 export function backfillCase(
   rows: number,
   backfill: Record<string, unknown> = {},
-  options: { warehouse?: boolean } = {},
+  options: CaseOptions = {},
 ): BackfillCase {
   const id = uniqueId();
   const e = churnEnv(id);
@@ -322,4 +338,134 @@ export function backfillCase(
     await removeChurnObjects(e);
   });
   return c;
+}
+
+/**
+ * Debezium's snapshot events of a case's table (`count` of them), as Kafka delivered them, read
+ * through a consumer group of their own (deleted afterwards).
+ */
+export async function snapshotEvents(topic: string, count: number): Promise<RawMessage[]> {
+  const kafka = testKafka(`snapshot-${topic}`);
+  const groupId = `snapshot-reader-${uniqueId()}`;
+  const consumer = kafka.consumer({ groupId });
+  const out: RawMessage[] = [];
+  await consumer.connect();
+  try {
+    await consumer.subscribe({ topic, fromBeginning: true });
+    await consumer.run({
+      eachMessage: async ({ partition, message }) => {
+        if (!message.value) return;
+        out.push({
+          topic,
+          partition,
+          offset: message.offset,
+          key: message.key ? Buffer.from(message.key) : null,
+          value: Buffer.from(message.value),
+          headers: {},
+          timestamp: message.timestamp,
+        });
+      },
+    });
+    await waitFor(`${count} snapshot events`, async () => out.length >= count, 120000);
+  } finally {
+    await consumer.disconnect();
+    await deleteGroups([groupId]);
+  }
+  return out;
+}
+
+/**
+ * Snapshot events (JsonConverter with schemas) each given the source time its row was backfilled
+ * at (ts_ms, ts_us, ts_ns; lsn 0), so the stream computes the features the backfill computed.
+ */
+export function atBackfillTime(events: readonly RawMessage[], backfilled: Map<number, Score>): RawMessage[] {
+  return events.map((m) => {
+    const v = JSON.parse(m.value!.toString());
+    const rowId = Number(v.payload.after.customer_id);
+    const us = positionTimeUs(backfilled.get(rowId)!.position);
+    assert.equal(v.payload.op, 'r');
+    v.payload.source.ts_ms = Number(us / 1000n);
+    v.payload.source.ts_us = Number(us);
+    v.payload.source.ts_ns = Number(us) * 1000;
+    v.payload.source.lsn = 0;
+    return { ...m, value: Buffer.from(JSON.stringify(v)) };
+  });
+}
+
+/**
+ * The streaming path in process: the case's pipeline assembled as `streamscore run` assembles it
+ * (with `env` over the case's), fed `events` 500 at a time; none may be dead-lettered.
+ */
+export async function streamInProcess(
+  file: string,
+  env: Record<string, string>,
+  events: readonly RawMessage[],
+): Promise<void> {
+  const saved = { ...process.env };
+  Object.assign(process.env, env);
+  const v = await validatePipelineFile(file, { keepModel: true });
+  process.env = saved;
+  assert.deepEqual(v.problems, []);
+  const logger = createLogger('warn');
+  const a = await assembleValidated(v, {
+    metrics: createMetrics(noopMeter(), PIPELINE, logger),
+    logger,
+  });
+  await a.open();
+  try {
+    for (let i = 0; i < events.length; i += 500) {
+      const r = await a.processor.process(events.slice(i, i + 500));
+      assert.equal(r.deadLettered, 0);
+    }
+  } finally {
+    await a.close();
+  }
+}
+
+/**
+ * How two scores tables differ, over `a`'s columns except `exclude`: the quoted column list and
+ * the count of rows only in `a` and only in `b` (both 0 when equal as sets).
+ */
+export async function tableDiff(
+  a: string,
+  b: string,
+  exclude: readonly string[],
+): Promise<{ columns: string; onlyA: number; onlyB: number }> {
+  return withPg(async (c) => {
+    const [schema, name] = a.split('.');
+    const r = await c.query(
+      `select column_name from information_schema.columns
+       where table_schema = $1 and table_name = $2 and not (column_name = any($3)) order by ordinal_position`,
+      [schema, name, exclude],
+    );
+    const columns = r.rows.map((x: { column_name: string }) => `"${x.column_name}"`).join(', ');
+    const d = await c.query(
+      `select (select count(*)::int from (select ${columns} from ${a} except select ${columns} from ${b}) d1) as only_a,
+              (select count(*)::int from (select ${columns} from ${b} except select ${columns} from ${a}) d2) as only_b`,
+    );
+    return { columns, onlyA: d.rows[0].only_a, onlyB: d.rows[0].only_b };
+  });
+}
+
+/**
+ * A parity test's source: the case's table (once its own hook created it) with NULLs in some
+ * rows (parity must hold for them too), captured by a Debezium JSON connector, and a
+ * backfill-only worker to process the case's chunks.
+ */
+export async function startParitySource(
+  c: BackfillCase,
+  connector: string,
+  topicPrefix: string,
+): Promise<void> {
+  // backfillCase's own hook creates the table; do not depend on the order hooks run in.
+  await waitFor('the source table', () =>
+    withPg(async (pg) => (await pg.query('select to_regclass($1) as t', [c.table])).rows[0].t !== null),
+  );
+  await withPg((pg) =>
+    pg.query(
+      `update ${c.table} set plan = null, monthly_spend = null, last_login_at = null, seats = null where customer_id % 97 = 0`,
+    ),
+  );
+  await registerDebezium({ name: connector, topicPrefix, tables: [c.table], converter: 'json' });
+  c.start(['run', '--backfill-only', c.file]);
 }
