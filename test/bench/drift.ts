@@ -23,6 +23,8 @@ export interface DriftCostResult {
   /** The worker's CPU per event in a catch-up (drift on), and where that figure comes from. */
   worker_cpu_us_per_event: number | null;
   worker_source: string;
+  /** The baseline run's state when it was made here (completed, rate, error, load). */
+  worker_run?: { completed: boolean; events_per_s: number | null; load_avg_1m: number; error?: string };
   /** drift ÷ worker (target ≤ 0.03). */
   share_of_worker_cpu: number | null;
 }
@@ -103,6 +105,7 @@ export async function runDriftCost(o: {
   const cpuUs = cpu.user + cpu.system;
   let worker = o.workerCpuUsPerEvent ?? null;
   let workerSource = 'e2e avro 1 worker (median), drift on';
+  let workerRun: DriftCostResult['worker_run'];
   if (worker === null) {
     const r = await runE2e({
       kafka: o.kafka,
@@ -112,6 +115,12 @@ export async function runDriftCost(o: {
       label: 'drift-worker-baseline',
     });
     worker = r.cpu_us_per_event['worker'] ?? null;
+    workerRun = {
+      completed: r.completed,
+      events_per_s: r.events_per_s,
+      load_avg_1m: r.load_avg_1m,
+      ...(r.error === undefined ? {} : { error: r.error }),
+    };
     workerSource = 'a 1-worker catch-up run here, drift on';
   }
   const perEvent = cpuUs / (events * passes);
@@ -124,6 +133,7 @@ export async function runDriftCost(o: {
     drift_cpu_us_per_row: cpuUs / (rowsPerPass * passes),
     worker_cpu_us_per_event: worker,
     worker_source: workerSource,
+    ...(workerRun === undefined ? {} : { worker_run: workerRun }),
     share_of_worker_cpu: worker ? perEvent / worker : null,
   };
 }
