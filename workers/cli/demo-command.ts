@@ -1,12 +1,14 @@
-import type { Command } from 'commander';
+import { type Command, Option } from 'commander';
 import { errorMessage } from '../core/errors.js';
 import { runDemo } from '../demo/run-demo.js';
+import { TRAFFIC_SHIFTS, type TrafficShift } from '../demo/traffic.js';
 
 interface DemoFlags {
   customers: string;
   seconds: string;
   rate: string;
   workers: string;
+  shift?: TrafficShift;
 }
 
 export function registerDemo(program: Command): void {
@@ -23,6 +25,12 @@ export function registerDemo(program: Command): void {
     )
     .option('--rate <n>', 'CRM changes per second', '200')
     .option('--workers <n>', 'worker processes', '2')
+    .addOption(
+      new Option(
+        '--shift <kind>',
+        "inject a drift into the CRM traffic: plan-renamed (basic → 'starter') or tickets-doubled; `streamscore drift` then shows the alarm",
+      ).choices(TRAFFIC_SHIFTS),
+    )
     .addHelpText(
       'after',
       '\nRun it through `make demo`, which starts the stack first.\n\nExample:\n  $ streamscore demo --seconds 10',
@@ -35,6 +43,7 @@ export function registerDemo(program: Command): void {
           seconds: Number(flags.seconds),
           rate: Number(flags.rate),
           workers: Number(flags.workers),
+          shift: flags.shift,
           env: {
             kafkaBrokers: env('KAFKA_BROKERS', '127.0.0.1:19092'),
             databaseUrl: env('DATABASE_URL', 'postgres://postgres@127.0.0.1:15432/streamscore'),

@@ -27,13 +27,15 @@ import {
 } from './rollout.js';
 import { dropCrm, seedCrm } from './seed.js';
 import { readStatus, statusLine } from './status.js';
-import { generateTraffic } from './traffic.js';
+import { generateTraffic, type TrafficShift } from './traffic.js';
 
 export interface DemoOptions {
   customers: number;
   seconds: number;
   rate: number;
   workers: number;
+  /** A drift injected into the CRM traffic (the workers' drift monitor should alarm on it). */
+  shift?: TrafficShift | undefined;
   env: {
     kafkaBrokers: string;
     databaseUrl: string;
@@ -171,6 +173,7 @@ export async function runDemo(o: DemoOptions): Promise<void> {
       ratePerSecond: o.rate,
       firstNewId: o.customers + 1,
       maxId: o.customers,
+      shift: o.shift,
       // The promotion and the rollback are timed on rows scored while traffic flows.
       extendWhile: () => !storyDone,
       onTick: (s) => {

@@ -10,6 +10,14 @@ export interface TrafficStats {
 }
 
 /**
+ * A drift to inject (`streamscore demo --shift`): the CRM renames the basic plan to 'starter' (every
+ * basic customer at once, and signups and plan changes after), so the churn model's plan_basic is 0;
+ * or support tickets count double (every customer's tickets_90d doubled at once, each ticket adds 2).
+ */
+export type TrafficShift = 'plan-renamed' | 'tickets-doubled';
+export const TRAFFIC_SHIFTS: readonly TrafficShift[] = ['plan-renamed', 'tickets-doubled'];
+
+/**
  * CRM activity for `seconds`: new signups, plan changes and logins, support tickets (bumping
  * tickets_90d in the same transaction, as the CRM would) and churned accounts deleted.
  * About `ratePerSecond` changes per second, in small transactions. After `seconds`, it keeps going
@@ -24,8 +32,18 @@ export async function generateTraffic(
     maxId: number;
     onTick?: (s: TrafficStats) => void;
     extendWhile?: () => boolean;
+    shift?: TrafficShift | undefined;
   },
 ): Promise<TrafficStats> {
+  const basic = opts.shift === 'plan-renamed' ? 'starter' : 'basic';
+  const ticketStep = opts.shift === 'tickets-doubled' ? 2 : 1;
+  if (opts.shift === 'plan-renamed') {
+    await db.query(`update crm.customers set plan = 'starter', updated_at = now() where plan = 'basic'`);
+  } else if (opts.shift === 'tickets-doubled') {
+    await db.query(
+      'update crm.customers set tickets_90d = tickets_90d * 2, updated_at = now() where tickets_90d > 0',
+    );
+  }
   const stats: TrafficStats = { inserts: 0, updates: 0, deletes: 0, tickets: 0, seconds: 0 };
   const startedAt = Date.now();
   const end = startedAt + opts.seconds * 1000;
@@ -40,8 +58,8 @@ export async function generateTraffic(
       if (r < 0.15) {
         await db.query(
           `insert into crm.customers (customer_id, email, company, plan, signup_date, monthly_spend, seats, tickets_90d, last_login_at)
-           values ($1::bigint, 'new' || $1::text || '@signup.example', 'New Co #' || $1::text, 'basic', current_date, 29.00, 1, 0, now())`,
-          [nextId++],
+           values ($1::bigint, 'new' || $1::text || '@signup.example', 'New Co #' || $1::text, $2::text, current_date, 29.00, 1, 0, now())`,
+          [nextId++, basic],
         );
         stats.inserts++;
       } else if (r < 0.45) {
@@ -51,8 +69,8 @@ export async function generateTraffic(
           [id],
         );
         await db.query(
-          'update crm.customers set tickets_90d = coalesce(tickets_90d, 0) + 1, updated_at = now() where customer_id = $1',
-          [id],
+          'update crm.customers set tickets_90d = coalesce(tickets_90d, 0) + $2::int, updated_at = now() where customer_id = $1',
+          [id, ticketStep],
         );
         await db.query('commit');
         stats.tickets++;
@@ -60,10 +78,10 @@ export async function generateTraffic(
       } else if (r < 0.95) {
         await db.query(
           `update crm.customers set last_login_at = now() - (random() * 60 || ' days')::interval,
-                  plan = case when random() < 0.1 then (array['basic','pro','enterprise'])[1 + floor(random() * 3)::int] else plan end,
+                  plan = case when random() < 0.1 then (array[$2::text,'pro','enterprise'])[1 + floor(random() * 3)::int] else plan end,
                   seats = greatest(1, seats + (floor(random() * 5) - 2)::int), updated_at = now()
            where customer_id = $1`,
-          [id],
+          [id, basic],
         );
         stats.updates++;
       } else {
