@@ -7,6 +7,7 @@ import { registerDemo } from './demo-command.js';
 import { registerDocs } from './docs-command.js';
 import { registerDrift } from './drift-command.js';
 import { registerExplain } from './explain-command.js';
+import { registerInit } from './init-command.js';
 import { registerModel } from './model-command.js';
 import { registerPipeline } from './pipeline-command.js';
 import { registerPlan } from './plan-command.js';
@@ -48,6 +49,7 @@ registerPipeline(program);
 registerExplain(program);
 registerAudit(program);
 registerTest(program);
+registerInit(program);
 registerDrift(program);
 
 program.parseAsync(process.argv).catch((err: unknown) => {
