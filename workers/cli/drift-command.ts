@@ -1,8 +1,11 @@
+import { readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { type Command, type CommanderError, Option } from 'commander';
 import { errorMessage } from '../core/errors.js';
 import { redactText } from '../core/secret.js';
 import { formatDrift } from '../drift/format.js';
 import type { DriftSnapshot } from '../drift/monitor.js';
+import { SCRAPE_TARGETS_ENV } from '../observability/scrape-target.js';
 import { loadPipeline } from '../spec/load.js';
 import { formatProblem } from '../spec/problems.js';
 
@@ -26,7 +29,7 @@ export function registerDrift(program: Command): void {
     .argument('<pipeline>', 'pipeline YAML file')
     .option(
       '--worker <url>',
-      "a worker's monitoring address (host:port or URL; repeat for several); default 127.0.0.1:<monitoring.port>",
+      `a worker's monitoring address (host:port or URL; repeat for several); default: the pipeline's workers announced in $${SCRAPE_TARGETS_ENV}, else 127.0.0.1:<monitoring.port>`,
       (v: string, acc: string[] = []) => [...acc, v],
     )
     .option('--windows <n>', 'closed windows shown in the history column', '6')
@@ -36,7 +39,9 @@ export function registerDrift(program: Command): void {
       'after',
       `
 Each worker keeps its latest windows in memory and serves them at /drift on its monitoring port
-(monitoring.port); a worker sees the partitions it consumes, so ask every worker of a fleet.
+(monitoring.port; a fleet's workers, \`run --workers N\`, each on a free port, announced to Prometheus
+in $${SCRAPE_TARGETS_ENV}, which the local stack sets: without --worker every worker of the pipeline
+found there is asked). A worker sees the partitions it consumes, so ask every worker of a fleet.
 Exit 0 no alarm in any worker's latest window, 1 an alarm, 2 usage error or a worker unreachable,
 3 no window closed yet.
 
@@ -60,8 +65,8 @@ Examples:
         if (!Number.isInteger(windows) || windows < 1) {
           throw new DriftFailure(`--windows expects a whole number of at least 1, got '${opts.windows}'`);
         }
-        const workers = opts.worker ?? [`127.0.0.1:${p.spec.monitoring.port}`];
         const name = p.metadata.name;
+        const workers = opts.worker ?? announcedWorkers(name) ?? [`127.0.0.1:${p.spec.monitoring.port}`];
         const views: { worker: string; snapshot: DriftSnapshot }[] = [];
         for (const w of workers) {
           const snapshot = await fetchSnapshot(w, name);
@@ -94,6 +99,41 @@ Examples:
     });
 }
 
+/**
+ * The monitoring addresses of the pipeline's running workers as `run` announces them to
+ * Prometheus (file-based service discovery: one JSON target group per process, labels `role` and
+ * `pipelines`); undefined when the directory is not set or holds none.
+ */
+export function announcedWorkers(
+  pipeline: string,
+  dir = process.env[SCRAPE_TARGETS_ENV],
+): string[] | undefined {
+  if (dir === undefined || dir === '') return undefined;
+  let names: string[];
+  try {
+    names = readdirSync(dir).filter((n) => n.startsWith('streamscore-') && n.endsWith('.json'));
+  } catch {
+    return undefined;
+  }
+  const found: string[] = [];
+  for (const n of names.sort()) {
+    try {
+      const groups = JSON.parse(readFileSync(join(dir, n), 'utf8')) as {
+        targets?: string[];
+        labels?: Record<string, string>;
+      }[];
+      for (const g of groups) {
+        if (g.labels?.['role'] !== 'worker') continue;
+        if (!(g.labels['pipelines'] ?? '').split(',').includes(pipeline)) continue;
+        found.push(...(g.targets ?? []));
+      }
+    } catch {
+      // A file being replaced or removed by its process: skip it.
+    }
+  }
+  return found.length > 0 ? found : undefined;
+}
+
 /** The pipeline's snapshot from one worker's /drift. */
 async function fetchSnapshot(worker: string, pipeline: string): Promise<DriftSnapshot> {
   const base = /^https?:\/\//.test(worker) ? worker : `http://${worker}`;
@@ -105,7 +145,7 @@ async function fetchSnapshot(worker: string, pipeline: string): Promise<DriftSna
     body = await res.json();
   } catch (err) {
     throw new DriftFailure(
-      `cannot read ${url}: ${errorMessage(err)} (is a worker of this pipeline running with its monitoring port there? pass --worker host:port)`,
+      `cannot read ${url}: ${errorMessage(err)} (is a worker of this pipeline serving its monitoring port there? a fleet supervisor does not serve /drift, its workers do: pass --worker host:port, or set ${SCRAPE_TARGETS_ENV})`,
     );
   }
   const found = (body as { pipelines?: DriftSnapshot[] }).pipelines?.find((s) => s.pipeline === pipeline);
