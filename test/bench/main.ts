@@ -2,7 +2,7 @@
  * streamscore benchmark: `make bench` (BENCH_ARGS=--quick for the smoke run).
  *
  *   npx tsx test/bench/main.ts [--quick | --tiny] [--out .bench/latest.json] [--profile] [--no-peers]
- *                              [--only kcat,consume,stages,e2e,sustain,latency,peers,audit,rollout]
+ *                              [--only kcat,consume,stages,e2e,sustain,latency,peers,audit,rollout,api]
  *                              [--events N]
  *
  * --quick: ~50k events, one run per scenario (a few minutes); --tiny: a harness smoke test
@@ -11,8 +11,8 @@
  * One run, one set of topics: generates Debezium events (JSON with schemas and Avro, 6 partitions)
  * with a producer, then measures on those topics the consume floors, each stage alone, the end-to-end
  * catch-up of `streamscore run` (1 and 2 workers), open-loop latency, cost, the peers, the audit
- * log's cost (audit.ts), and model rollouts (swap time, shadow overhead, RSS over 100 swaps:
- * rollout.ts); prints a
+ * log's cost (audit.ts), model rollouts (swap time, shadow overhead, RSS over 100 swaps:
+ * rollout.ts) and the online scoring API against a FastAPI peer (api.ts); prints a
  * table and writes JSON. Measures and never asserts. Every topic, table, group and subject it makes
  * has a unique name and is removed at the end.
  */
@@ -21,6 +21,7 @@ import { dirname, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { Kafka, logLevel } from 'kafkajs';
 import { env, uniqueId } from '../support/stack.js';
+import { type ApiResult, runApi } from './api.js';
 import { runAuditOverhead } from './audit.js';
 import { cleanupLeftovers } from './cleanup.js';
 import { runDriftCost } from './drift.js';
@@ -76,6 +77,7 @@ const SIZES = args.tiny
       rolloutSwaps: 20,
       auditRepeats: 1,
       auditCap: 20,
+      api: { warmupSeconds: 1, maxSeconds: 2, levelSeconds: 2, connections: 64, rateConnections: 16 },
     }
   : quick
     ? {
@@ -98,6 +100,7 @@ const SIZES = args.tiny
         rolloutSwaps: 100,
         auditRepeats: 3,
         auditCap: 45,
+        api: { warmupSeconds: 2, maxSeconds: 5, levelSeconds: 5, connections: 64, rateConnections: 16 },
       }
     : {
         avroEvents: 1_000_000,
@@ -119,6 +122,7 @@ const SIZES = args.tiny
         rolloutSwaps: 100,
         auditRepeats: 3,
         auditCap: 40,
+        api: { warmupSeconds: 3, maxSeconds: 10, levelSeconds: 10, connections: 64, rateConnections: 16 },
       };
 
 // --events N: N Avro events (and N/5 JSON) instead of the mode's, e.g. for A/B runs of one change.
@@ -132,6 +136,8 @@ if (args.events !== undefined) {
 
 const only = args.only ? new Set(args.only.split(',')) : undefined;
 const want = (name: string) => !only || only.has(name);
+// --only api needs no benchmark topics: a token 1,000-event pair is made and left unused.
+const apiOnly = only !== undefined && [...only].every((s) => s === 'api');
 
 type Maybe<T> = T | { error: string };
 async function attempt<T>(name: string, fn: () => Promise<T>): Promise<Maybe<T>> {
@@ -187,8 +193,8 @@ async function main(): Promise<void> {
       topics.push(t);
       return t;
     };
-    const avro = await produce('avro', SIZES.avroEvents);
-    const json = await produce('json', SIZES.jsonEvents);
+    const avro = await produce('avro', apiOnly ? 1000 : SIZES.avroEvents);
+    const json = await produce('json', apiOnly ? 1000 : SIZES.jsonEvents);
     out['topics'] = topics.map((t) => ({
       topic: t.topic,
       format: t.format,
@@ -407,6 +413,14 @@ async function main(): Promise<void> {
     }
     out['peers'] = peers;
 
+    // ---- the online scoring API (issue 16) against a FastAPI peer ---------------------------------
+    // No Kafka involved: streamscore serve and the peer as child processes, autocannon in here.
+    if (only ? only.has('api') : !args.tiny) {
+      out['api'] = await attempt('api: streamscore serve vs FastAPI', () =>
+        runApi({ sizes: SIZES.api, workers: [1, 2], attempt }),
+      );
+    }
+
     // ---- the decision audit log's cost (issue 15) -------------------------------------------------
     // Before the rollouts (whose swap-time traffic appends to the Avro topic); --tiny only when asked.
     if (only ? only.has('audit') : !args.tiny) {
@@ -484,6 +498,8 @@ async function main(): Promise<void> {
     const shadowCost = ok(roll?.['shadow_overhead'] as Maybe<{ shadow_cost: number | null }> | undefined);
     const swapRss = ok(roll?.['swap_rss'] as Maybe<{ growth_pct: number }> | undefined);
     const auditCost = ok(out['audit'] as Maybe<{ audit_cost: number | null }> | undefined);
+    const api = ok(out['api'] as Maybe<ApiResult> | undefined);
+    const apiRun = api?.runs['streamscore_2w'];
     Object.assign(out, {
       e2e_events_per_s: headline,
       e2e_events_per_s_1_worker: e2eOf('avro_1w'),
@@ -504,6 +520,9 @@ async function main(): Promise<void> {
       shadow_throughput_cost: shadowCost?.shadow_cost ?? null,
       swap_rss_growth_pct: swapRss?.growth_pct ?? null,
       audit_throughput_cost: auditCost?.audit_cost ?? null,
+      api_requests_per_s: apiRun && !('error' in apiRun) ? apiRun.max.achieved_per_s : null,
+      api_p99_ms_at_1000_per_s: api?.p99_ms_at_1000_per_s['streamscore_1w']?.paced ?? null,
+      ratio_api_to_fastapi: api?.throughput_ratio['2w'] ?? null,
       sustainable_events_per_s:
         (ok(out['sustainable'] as Maybe<{ sustainable_events_per_s: number | null }> | undefined) ?? null)
           ?.sustainable_events_per_s ?? null,
@@ -530,6 +549,12 @@ async function main(): Promise<void> {
           'rollout.shadow_overhead: 1 − (median catch-up events/s with the shadow on ÷ off), 2 workers, Avro backlog, shadow churn/3 writing pairs to a Postgres comparison table; runs interleaved',
         swap_rss_growth_pct:
           'rollout.swap_rss: RSS growth (after forced GC) of one process swapping churn/1 ↔ churn/3 through PipelineModels, a 512-row batch scored after each swap, from swap 0 to the last',
+        api_requests_per_s:
+          'api: streamscore serve pipelines/fraud-scoring.yaml --workers 2 (bearer token, as the example), single-record POST /v1/pipelines/fraud-scoring/predict calls of 2,000 distinct payments, autocannon closed loop with 64 keep-alive connections from the bench process (on the same 2 cores); 2xx responses/s',
+        api_p99_ms_at_1000_per_s:
+          "api: the same server with 1 worker, 1,000 calls/s on a fixed schedule (the paced generator: each call sent when due on a free keep-alive connection), p99 from each call's scheduled time to its 2xx response; api.p99_ms_at_1000_per_s also gives autocannon's overallRate figure (16 connections, each sending its share of a second's calls at the second's start: bursts)",
+        ratio_api_to_fastapi:
+          'api: api_requests_per_s ÷ the FastAPI peer (peers/fastapi: FastAPI + uvicorn[standard] --workers 2 + onnxruntime, the same features in Python, the same model file) measured the same way',
         audit_throughput_cost:
           'audit: 1 − (median catch-up events/s with the audit log on ÷ off), 2 workers, Avro backlog, every feature under policy hash; with it on, each Postgres upsert also appends one hash-chained record per row it writes, in the same statement; runs interleaved',
       },

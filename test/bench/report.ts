@@ -1,4 +1,5 @@
 /** The printed table of a bench run (from the same object that is written as JSON). */
+import { apiReportLines } from './api.js';
 
 type Obj = Record<string, unknown>;
 const get = (o: unknown, path: string): unknown =>
@@ -209,6 +210,7 @@ export function printReport(r: Obj): void {
   } else if (lat) lines.push(`latency: error ${String(lat['error']).slice(0, 200)}`);
   auditLines(r, lines);
   rolloutLines(r, lines);
+  lines.push(...apiReportLines(r['api'] as Parameters<typeof apiReportLines>[0]));
   lines.push('');
   lines.push('ratios:');
   for (const k of [
