@@ -32,6 +32,8 @@ export interface DriftMonitorOptions {
   onWindow(report: WindowReport): void;
   /** A version starts being monitored (unmonitored: names without a reference) or is left. */
   onVersion?(info: ModelInfo, state: 'monitored' | 'no-reference' | 'retired', unmonitored: string[]): void;
+  /** A failure inside the monitor (never thrown into the batch path); the monitor then stops watching. */
+  onError?(err: unknown): void;
   /** Closed windows kept per version for `/drift` (default 6). */
   keep?: number;
   now?: () => number;
@@ -71,6 +73,7 @@ export interface DriftSnapshot {
  */
 export class DriftMonitor {
   #current: VersionWindows | undefined;
+  #failed = false;
   #previous: VersionWindows | undefined;
   readonly #keep: number;
   readonly #now: () => number;
@@ -92,6 +95,24 @@ export class DriftMonitor {
     predictions: readonly { values: readonly unknown[]; model?: unknown }[],
     info: ModelInfo,
     nullMask?: Uint8Array,
+  ): void {
+    if (this.#failed) return;
+    try {
+      this.#observe(features, rows, width, predictions, info, nullMask);
+    } catch (err) {
+      // Drift is a bystander: a failure here must never fail or delay the batch.
+      this.#failed = true;
+      this.opts.onError?.(err);
+    }
+  }
+
+  #observe(
+    features: Float32Array,
+    rows: number,
+    width: number,
+    predictions: readonly { values: readonly unknown[]; model?: unknown }[],
+    info: ModelInfo,
+    nullMask: Uint8Array | undefined,
   ): void {
     const v = this.#versionOf(info);
     const acc = v.acc;

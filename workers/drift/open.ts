@@ -58,6 +58,12 @@ export function openPipelineDrift(args: {
         'Drift window closed.',
       );
     },
+    onError(err) {
+      logger.error(
+        { pipeline: name, error: errorMessage(err) },
+        'Drift monitor failed; drift is no longer watched by this worker (scoring continues).',
+      );
+    },
     onVersion(info, state, unmonitored) {
       if (state === 'retired') args.metrics?.retire(info.name, info.version);
       else if (state === 'no-reference')

@@ -168,3 +168,28 @@ describe('drift monitor', () => {
     assert.ok(Math.abs(x.threshold! - expected) < 1e-9, `${x.threshold} vs ${expected}`);
   });
 });
+
+describe('drift monitor failures', () => {
+  test('a failure inside the monitor is reported once and never thrown into the batch path', () => {
+    const errors: unknown[] = [];
+    const m = new DriftMonitor({
+      pipeline: 'p',
+      featureNames: ['x'],
+      outputFields: [],
+      window: { events: 2, maxSeconds: 60, minEvents: 1 },
+      fdr: 0.01,
+      distributions: () => REFERENCE,
+      onWindow: () => {
+        throw new Error('metrics exporter broke');
+      },
+      onError: (err) => errors.push(err),
+    });
+    const features = new Float32Array([1, 2, 3, 4]);
+    m.observe(features, 4, 1, [], V1);
+    m.observe(features, 4, 1, [], V1);
+    assert.deepEqual(
+      errors.map((e) => (e as Error).message),
+      ['metrics exporter broke'],
+    );
+  });
+});
