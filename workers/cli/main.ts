@@ -3,6 +3,7 @@ import './process-env.js';
 import { Command } from 'commander';
 import { registerAudit } from './audit-command.js';
 import { registerBackfill } from './backfill-command.js';
+import { registerCapture } from './capture-command.js';
 import { registerDemo } from './demo-command.js';
 import { registerDocs } from './docs-command.js';
 import { registerDrift } from './drift-command.js';
@@ -50,6 +51,7 @@ registerExplain(program);
 registerAudit(program);
 registerTest(program);
 registerInit(program);
+registerCapture(program);
 registerDrift(program);
 
 program.parseAsync(process.argv).catch((err: unknown) => {
