@@ -2,6 +2,7 @@ import { type Command, Option } from 'commander';
 import { errorMessage } from '../core/errors.js';
 import { runDemo } from '../demo/run-demo.js';
 import { TRAFFIC_SHIFTS, type TrafficShift } from '../demo/traffic.js';
+import { LOG_FORMAT_ENV } from '../observability/logger.js';
 
 interface DemoFlags {
   customers: string;
@@ -35,7 +36,11 @@ export function registerDemo(program: Command): void {
       'after',
       '\nRun it through `make demo`, which starts the stack first.\n\nExample:\n  $ streamscore demo --seconds 10',
     )
-    .action(async (flags: DemoFlags) => {
+    .action(async (flags: DemoFlags, cmd: Command) => {
+      // The story is for people, piped to a file or not: its steps' logs are pretty lines unless
+      // --log-format says otherwise (they inherit the environment).
+      if (cmd.optsWithGlobals<{ logFormat?: string }>().logFormat === undefined)
+        process.env[LOG_FORMAT_ENV] = 'pretty';
       const env = (name: string, fallback: string) => process.env[name] ?? fallback;
       try {
         await runDemo({

@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 import './process-env.js';
-import { Command } from 'commander';
+import { Command, Option } from 'commander';
+import { LOG_FORMAT_ENV, LOG_FORMATS, resolveLogFormat } from '../observability/logger.js';
 import { registerAudit } from './audit-command.js';
 import { registerBackfill } from './backfill-command.js';
 import { registerCapture } from './capture-command.js';
@@ -18,6 +19,7 @@ import { registerServe } from './serve-command.js';
 import { registerShadow } from './shadow-command.js';
 import { registerTest } from './test-command.js';
 import { registerValidate } from './validate-command.js';
+import { versionText } from './version.js';
 
 const program = new Command();
 program
@@ -25,7 +27,14 @@ program
   .description(
     'Score Debezium change events with ONNX models; write predictions to Postgres, Snowflake and Kafka.',
   )
-  .version('0.1.0')
+  .option('-V, --version', 'print the version, the commit built and the key dependency versions')
+  .addOption(
+    new Option(
+      '--log-format <format>',
+      `logs as JSON lines or pretty lines (default: pretty on a terminal, else JSON; env ${LOG_FORMAT_ENV})`,
+    ).choices(LOG_FORMATS),
+  )
+  .configureHelp({ showGlobalOptions: true })
   .showHelpAfterError('(run with --help for usage)')
   .addHelpText(
     'after',
@@ -35,6 +44,16 @@ Examples:
   $ streamscore plan pipelines/churn-scoring.yaml
   $ streamscore schema > schemas/pipeline.schema.json`,
   );
+
+// Before any command: --version answers alone; --log-format reaches every logger, fleet workers too.
+program.on('option:version', () => {
+  process.stdout.write(versionText());
+  process.exit(0);
+});
+program.hook('preAction', () => {
+  const format = program.opts<{ logFormat?: string }>().logFormat;
+  process.env[LOG_FORMAT_ENV] = resolveLogFormat(format);
+});
 
 registerValidate(program);
 registerPlan(program);
