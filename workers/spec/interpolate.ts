@@ -24,7 +24,9 @@ export type Env = Readonly<Record<string, string | undefined>>;
 /**
  * Replaces `${VAR}`, `${VAR:-default}` and `${file:/path}` in every string scalar of the document,
  * in place. `$${` is a literal `${`. A scalar that was entirely one reference and unquoted is
- * re-read as YAML, so `port: ${PORT}` becomes a number.
+ * re-read as YAML, so `port: ${PORT}` becomes a number. When VAR is unset and `VAR_FILE` names a
+ * file (a Kubernetes or Docker secret mounted as a file), `${VAR}` is that file's content, a secret:
+ * the same pipeline runs from the environment locally and from secret files in a cluster.
  */
 export function interpolate(
   doc: Document,
@@ -94,6 +96,19 @@ function resolveScalar(
     if (value !== undefined && value !== '') {
       if (secretKey) fromSecret = true;
       return value;
+    }
+    const fromFile = env[`${name}_FILE`];
+    if (fromFile !== undefined && fromFile !== '') {
+      try {
+        const content = readFile(fromFile).replace(/\r?\n$/, '');
+        fromSecret = true;
+        return content;
+      } catch (err) {
+        return fail(
+          'unreadable_secret_file',
+          `cannot read secret file '${fromFile}' (from ${name}_FILE): ${(err as NodeJS.ErrnoException).code ?? err}`,
+        );
+      }
     }
     if (sep >= 0) return ref.slice(sep + 2);
     return fail(

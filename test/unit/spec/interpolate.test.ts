@@ -46,3 +46,34 @@ test('$${ is a literal and a missing variable names the variable and the path', 
     'p.yaml:9:45: spec.sinks[0].postgres.url: environment variable MISSING is not set (use ${MISSING:-default} for a default)',
   ]);
 });
+
+test('an unset ${VAR} reads the file VAR_FILE names (a mounted secret), as a secret; the variable wins', () => {
+  const files: Record<string, string> = { '/run/secrets/db': 'postgres://u:s3cret@db/x\n' };
+  const readFile = (p: string) => {
+    const f = files[p];
+    if (f === undefined) throw Object.assign(new Error('no such file'), { code: 'ENOENT' });
+    return f;
+  };
+  const r = loadPipelineText('p.yaml', doc('"${DB_URL:-postgres://localhost/x}"'), {
+    env: { DB_URL_FILE: '/run/secrets/db' },
+    readFile,
+  });
+  assert.deepEqual(r.problems.map(formatProblem), []);
+  const url = r.pipeline!.spec.sinks[0]!.postgres!.url as Secret;
+  assert.equal(url.reveal(), 'postgres://u:s3cret@db/x');
+  assert.ok(r.secrets.has('postgres://u:s3cret@db/x'), 'redacted in all output');
+
+  const set = loadPipelineText('p.yaml', doc('"${DB_URL}"'), {
+    env: { DB_URL: 'postgres://env/x', DB_URL_FILE: '/run/secrets/db' },
+    readFile,
+  });
+  assert.equal((set.pipeline!.spec.sinks[0]!.postgres!.url as Secret).reveal(), 'postgres://env/x');
+
+  const missing = loadPipelineText('p.yaml', doc('"${DB_URL}"'), {
+    env: { DB_URL_FILE: '/run/nope' },
+    readFile,
+  });
+  assert.deepEqual(missing.problems.map(formatProblem), [
+    "p.yaml:9:32: spec.sinks[0].postgres.url: cannot read secret file '/run/nope' (from DB_URL_FILE): ENOENT",
+  ]);
+});
