@@ -27,6 +27,10 @@ export interface DriftCostResult {
   worker_run?: { completed: boolean; events_per_s: number | null; load_avg_1m: number; error?: string };
   /** drift ÷ worker (target ≤ 0.03). */
   share_of_worker_cpu: number | null;
+  /** Decode + features + ONNX CPU per event in this process: less than the worker's whole CPU. */
+  stages_cpu_us_per_event: number;
+  /** drift ÷ those stages: an upper bound of the share of the worker's CPU. */
+  share_of_stages_cpu: number;
 }
 
 export async function runDriftCost(o: {
@@ -38,6 +42,7 @@ export async function runDriftCost(o: {
   /** The worker's CPU µs per event from this run's e2e scenario, if measured. */
   workerCpuUsPerEvent?: number | null;
 }): Promise<DriftCostResult> {
+  if (o.sample.length === 0) throw new Error('no sample: the benchmark topic gave no messages in time');
   const stages = await buildStages({
     pipeline: BENCH_PIPELINE,
     format: o.topic.format,
@@ -49,8 +54,14 @@ export async function runDriftCost(o: {
     },
   });
   let built: Awaited<ReturnType<typeof stages.predictionBatches>>;
+  // The worker's own stages in this process (decode + features, ONNX): a floor of its CPU per
+  // event (it also writes the sinks), measured even when the catch-up run below does not finish.
+  let stagesUs: number;
   try {
     built = await stages.predictionBatches(o.sample);
+    const df = await stages.decodeFeatures(o.sample, o.seconds);
+    const onnx = await stages.onnx(o.sample, o.seconds);
+    stagesUs = (df.cpu_us_per_event['bench'] ?? 0) + Number(onnx['cpu_us_per_input_event'] ?? 0);
   } finally {
     await stages.close();
   }
@@ -135,5 +146,7 @@ export async function runDriftCost(o: {
     worker_source: workerSource,
     ...(workerRun === undefined ? {} : { worker_run: workerRun }),
     share_of_worker_cpu: worker ? perEvent / worker : null,
+    stages_cpu_us_per_event: stagesUs,
+    share_of_stages_cpu: perEvent / stagesUs,
   };
 }
