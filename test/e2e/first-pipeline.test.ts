@@ -120,7 +120,15 @@ test('init → answer the TODOs → validate → test', async () => {
   assert.equal(lines.length, 3);
 
   // Never overwrites without --force.
-  const again = await runCli(['init', '--table', table, '--model', 'pipelines/models/churn/1', '--out', pipeline]);
+  const again = await runCli([
+    'init',
+    '--table',
+    table,
+    '--model',
+    'pipelines/models/churn/1',
+    '--out',
+    pipeline,
+  ]);
   assert.equal(again.code, 1);
   assert.match(again.output, /already exist\(s\): nothing was written \(use --force/);
   assert.equal(readFileSync(pipeline, 'utf8'), text);
@@ -162,16 +170,24 @@ test('run: Debezium captures the table and the pipeline writes a score per row; 
   assert.ok(rows.every((r) => r.churn_probability > 0 && r.churn_probability < 1));
 
   const fixture = join(dir, 'fixture.json');
-  const cap = await runCli(['capture', pipeline, '--limit', '100', '--redact', 'name', '--out', fixture], runEnv);
+  const cap = await runCli(
+    ['capture', pipeline, '--limit', '100', '--redact', 'name', '--out', fixture],
+    runEnv,
+  );
   assert.equal(cap.code, 0, cap.output);
   const fx = readFixture(fixture);
   assert.equal(fx.events.length, ROWS);
   const firstAfter = (fx.events[0]!.value as { payload: { after: Record<string, unknown> } }).payload.after;
   assert.equal(firstAfter['name'], '[redacted]');
   // The Connect schema of a real event's row is the one the .avsc init wrote stands for.
-  const eventRow = (fx.events[0]!.value as { schema: { fields: { field: string; fields: unknown[] }[] } }).schema.fields.find(
-    (f) => f.field === 'after',
-  )!.fields as { field: string; type: string; name?: string; optional: boolean }[];
+  const eventRow = (
+    fx.events[0]!.value as { schema: { fields: { field: string; fields: unknown[] }[] } }
+  ).schema.fields.find((f) => f.field === 'after')!.fields as {
+    field: string;
+    type: string;
+    name?: string;
+    optional: boolean;
+  }[];
   const ours = connectSchemaFromAvro(JSON.parse(readFileSync(avsc, 'utf8'))).fields!;
   assert.deepEqual(
     ours.map((f) => [f.field, f.type, f.name ?? null, f.optional === true]),
@@ -179,11 +195,16 @@ test('run: Debezium captures the table and the pipeline writes a score per row; 
   );
 
   const replay = join(dir, 'pipelines', 'replay.test.yaml');
-  writeFileSync(replay, `pipeline: accounts-churn.yaml\ncases:\n  - name: captured\n    fixture: ${fixture}\n`);
+  writeFileSync(
+    replay,
+    `pipeline: accounts-churn.yaml\ncases:\n  - name: captured\n    fixture: ${fixture}\n`,
+  );
   const upd = await runCli(['test', replay, '--update']);
   assert.equal(upd.code, 0, upd.output);
   const recorded = parseDocument(readFileSync(replay, 'utf8')).toJS() as {
-    cases: { expect: { key: number; outputs: { churn_probability: { value: number }; churn_label: number } }[] }[];
+    cases: {
+      expect: { key: number; outputs: { churn_probability: { value: number }; churn_label: number } }[];
+    }[];
   };
   const byKey = new Map(recorded.cases[0]!.expect.map((e) => [String(e.key), e.outputs]));
   assert.equal(byKey.size, ROWS);
@@ -197,5 +218,8 @@ test('run: Debezium captures the table and the pipeline writes a score per row; 
   await admin.connect();
   const groups = (await admin.listGroups()).groups.map((g) => g.groupId);
   await admin.disconnect();
-  assert.deepEqual(groups.filter((g) => g.startsWith('streamscore-capture-')), []);
+  assert.deepEqual(
+    groups.filter((g) => g.startsWith('streamscore-capture-')),
+    [],
+  );
 });
