@@ -13,7 +13,10 @@ import type { WindowReport } from './evaluate.js';
  */
 export interface DriftMetrics {
   window(report: WindowReport): void;
-  /** A version is no longer scored here: its series stop being exported. */
+  /**
+   * A version is no longer scored here: its series stop changing (OpenTelemetry keeps exporting
+   * their last values) and its alarms read 0.
+   */
   retire(model: string, version: string): void;
 }
 
@@ -44,6 +47,7 @@ export function driftMetrics(meter: Meter, pipeline: string): DriftMetrics {
     description: 'Drift windows closed and compared with the reference.',
   });
   const latest = new Map<string, WindowReport>();
+  const retired = new Map<string, WindowReport>();
   meter.addBatchObservableCallback(
     (r) => {
       for (const w of latest.values()) {
@@ -56,6 +60,11 @@ export function driftMetrics(meter: Meter, pipeline: string): DriftMetrics {
           r.observe(outOfRange, s.outOfRangeRate, attrs);
         }
       }
+      for (const w of retired.values()) {
+        for (const s of w.stats) {
+          r.observe(alarm, 0, { pipeline, model: w.model, version: w.version, feature: s.feature });
+        }
+      }
     },
     [drift, threshold, alarm, nulls, outOfRange],
   );
@@ -65,7 +74,14 @@ export function driftMetrics(meter: Meter, pipeline: string): DriftMetrics {
       windows.add(1, { pipeline, model: report.model, version: report.version });
     },
     retire(model, version) {
-      latest.delete(`${model}/${version}`);
+      const key = `${model}/${version}`;
+      const w = latest.get(key);
+      latest.delete(key);
+      if (w === undefined) return;
+      // OpenTelemetry keeps an observable series with its last value once it stops being observed:
+      // a left version's alarms are reported as 0 from now on, so no alert stays firing for it.
+      retired.set(key, w);
+      if (retired.size > 20) retired.delete(retired.keys().next().value!);
     },
   };
 }
