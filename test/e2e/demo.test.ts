@@ -68,6 +68,10 @@ test('streamscore demo runs the churn story end to end and prints the summary', 
   assert.match(output, /predictions in the warehouse: \d+ rows/);
   assert.match(output, /The ten customers most at risk/);
   assert.match(output, /demo finished/);
+  // It ends pointing at the drift view and the stack's Prometheus, which scraped its workers.
+  assert.match(output, /npx streamscore drift pipelines\/churn-scoring\.yaml/);
+  if (process.env['PROMETHEUS_URL'])
+    assert.ok(output.includes(`${process.env['PROMETHEUS_URL']}/alerts`), output.slice(-2000));
 
   // The rollout story: the shadow report's verdict, then both moves timed on rows of the new version.
   assert.match(output, /control topic streamscore\.control: churn@champion → 1/);

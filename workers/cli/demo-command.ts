@@ -54,6 +54,7 @@ export function registerDemo(program: Command): void {
             databaseUrl: env('DATABASE_URL', 'postgres://postgres@127.0.0.1:15432/streamscore'),
             connectUrl: env('KAFKA_CONNECT_URL', 'http://127.0.0.1:18083'),
             registryUrl: env('SCHEMA_REGISTRY_URL', 'http://127.0.0.1:18081/apis/ccompat/v7'),
+            prometheusUrl: process.env['PROMETHEUS_URL'],
           },
           cli: { node: process.execPath, args: [...process.execArgv, process.argv[1]!] },
           out: (line) => process.stdout.write(`${line}\n`),

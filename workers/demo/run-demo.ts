@@ -41,6 +41,8 @@ export interface DemoOptions {
     databaseUrl: string;
     connectUrl: string;
     registryUrl: string;
+    /** The stack's Prometheus (PROMETHEUS_URL), which scraped the demo's workers; none: not pointed at. */
+    prometheusUrl?: string | undefined;
   };
   /** The CLI entry (so the demo runs the same `streamscore` for backfill and run). */
   cli: { node: string; args: string[] };
@@ -226,6 +228,15 @@ export async function runDemo(o: DemoOptions): Promise<void> {
     o.out(`   npx streamscore shadow report ${PIPELINE} --since 1h`);
     o.out(`   npx streamscore model history ${rollout.model}`);
     o.out(`   npx streamscore run ${PIPELINE}       # metrics on http://127.0.0.1:9464/metrics`);
+    o.out(`   npx streamscore drift ${PIPELINE}     # with that worker running: its drift windows`);
+    const prom = o.env.prometheusUrl;
+    if (prom !== undefined) {
+      o.out(`   ${prom}/alerts        # Prometheus: the alert rules (infra/prometheus), drift alarms firing`);
+      o.out(
+        `   ${prom}/graph?g0.expr=${encodeURIComponent('sum by (pipeline) (rate(streamscore_records_out_total[1m]))')}&g0.range_input=15m`,
+      );
+      o.out('   infra/grafana/streamscore.json            # the dashboard: import it into Grafana');
+    }
     o.out('   make stack-down                          # stops the local stack (left running now)');
   } finally {
     await admin.disconnect();
