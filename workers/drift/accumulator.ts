@@ -36,6 +36,8 @@ export class WindowAccumulator {
   readonly #strings: (Map<string, number> | undefined)[];
   readonly #features: Int32Array;
   readonly #outputs: Int32Array;
+  /** Per stat: its column of the feature matrix, or its index in a row's values. */
+  readonly #source: Int32Array;
 
   constructor(readonly plans: readonly StatPlan[]) {
     const K = plans.length;
@@ -69,6 +71,7 @@ export class WindowAccumulator {
     }
     this.#features = Int32Array.from(plans.flatMap((p, k) => (p.role === 'feature' ? [k] : [])));
     this.#outputs = Int32Array.from(plans.flatMap((p, k) => (p.role === 'output' ? [k] : [])));
+    this.#source = Int32Array.from(plans.map((p) => p.source));
   }
 
   reset(): void {
@@ -94,11 +97,12 @@ export class WindowAccumulator {
   ): void {
     const fs = this.#features;
     const os = this.#outputs;
+    const src = this.#source;
     for (let i = from; i < to; i++) {
       const base = i * width;
       for (let j = 0; j < fs.length; j++) {
         const k = fs[j]!;
-        const at = base + this.plans[k]!.source;
+        const at = base + src[k]!;
         if (nullMask !== undefined && nullMask[at] === 1) this.nulls[k]!++;
         this.#addNumber(k, features[at]!);
       }
@@ -106,7 +110,7 @@ export class WindowAccumulator {
         const values = outputs[i]!.values;
         for (let j = 0; j < os.length; j++) {
           const k = os[j]!;
-          const v = values[this.plans[k]!.source];
+          const v = values[src[k]!];
           if (typeof v === 'number') {
             if (Number.isNaN(v)) this.nulls[k]!++;
             else this.#addNumber(k, v);
