@@ -76,6 +76,8 @@ export interface OpenedScorer {
   /** Set while the pipeline is suspended (score then rejects with ScorerError `suspended`). */
   suspended(): { by: string; reason: string } | undefined;
   score(rows: readonly unknown[], options?: ScoreOptions): Promise<ScoredResult[]>;
+  /** Runs the rows waiting for their batch to fill now (shutdown: answer them without waiting). */
+  flush(): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -180,6 +182,10 @@ export async function openValidatedScorer(
       }),
       suspended: () => models.gate.suspended,
       score: (rows, o) => scorer.score(rows, o),
+      async flush() {
+        const roles = ['primary', 'shadow', 'canary'] as const;
+        await Promise.all(roles.map((r) => models.slot(r)?.current?.batcher.flush()));
+      },
       async close() {
         await models_.close();
         for (const s of sinks) await s.close().catch(() => undefined);

@@ -31,6 +31,8 @@ export interface AppOptions {
   https?: { cert: Buffer; key: Buffer } | undefined;
   /** Ready to take traffic (/readyz): every scorer open, not draining. */
   ready(): boolean;
+  /** Shutting down: answers close their connection, so the drain does not wait on kept-alive ones. */
+  draining(): boolean;
 }
 
 /** An error answer: `{ error, message, path? }` with a stable code; never a stack trace. */
@@ -163,6 +165,11 @@ export function buildApp(opts: AppOptions): FastifyInstance {
       opts.metrics.error(labelOf(req), 'unauthorized');
       return reply.code(401).header('www-authenticate', 'Bearer').send();
     }
+  });
+
+  app.addHook('onSend', async (_req, reply, payload) => {
+    if (opts.draining()) reply.header('connection', 'close');
+    return payload;
   });
 
   app.addHook('onResponse', async (req, reply) => {

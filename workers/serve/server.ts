@@ -122,6 +122,7 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
         ? { cert: readFileSync(opts.tls.certFile), key: readFileSync(opts.tls.keyFile) }
         : undefined,
       ready: () => state === 'RUNNING' && scorers.every((s) => s.suspended() === undefined),
+      draining: () => state === 'DRAINING',
     });
     await app.listen({ host: opts.host, port: opts.port });
   } catch (err) {
@@ -148,9 +149,12 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
         state = 'DRAINING';
         // Fastify stops accepting, answers 503 on kept-alive connections, and waits for the
         // requests in flight; only then are the scorers (and their write-through sinks) closed.
-        await running
-          .close()
-          .catch((err: unknown) => logger.warn({ error: errorMessage(err) }, 'Closing the server failed.'));
+        // Rows waiting for their batch to fill are scored now rather than after max_wait_ms.
+        const closed = running.close();
+        await Promise.all(scorers.map((s) => s.flush().catch(() => undefined)));
+        await closed.catch((err: unknown) =>
+          logger.warn({ error: errorMessage(err) }, 'Closing the server failed.'),
+        );
         for (const s of scorers) await s.close().catch(() => undefined);
         await watchers.close();
         await telemetry.provider.shutdown().catch(() => undefined);
