@@ -10,14 +10,17 @@ import { memoryMb, processTree } from './procstat.js';
 import { type Spawned, spawnLogged } from './spawned.js';
 
 const PROBE = resolve('test/bench/probe.mjs');
-const BENCH_DIST = resolve('.bench/dist');
+// One build per bench process: two bench runs at once (other engineers' on a shared machine) must
+// not delete each other's compiled CLI while their workers start from it.
+const BENCH_DIST = resolve(`.bench/dist-${process.pid}`);
 const BENCH_CLI = `${BENCH_DIST}/workers/cli/main.js`;
+process.once('exit', () => rmSync(BENCH_DIST, { recursive: true, force: true }));
 
 let built: { args: string[]; mode: 'bench-dist' | 'tsx' } | undefined;
 
 /**
  * How the CLI is started: compiled once per bench run from the current workers/ sources into
- * .bench/dist (tsc, a few seconds), so workers run plain JavaScript as in production and the
+ * .bench/dist-<pid> (tsc, a few seconds; removed when the bench exits), so workers run plain JavaScript as in production and the
  * measurement holds no TypeScript-loader work; from the sources through tsx when that fails.
  */
 export function cliCommand(): { args: string[]; mode: 'bench-dist' | 'tsx' } {
