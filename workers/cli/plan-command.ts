@@ -128,8 +128,12 @@ export async function renderPlan(v: ValidatedPipeline): Promise<string> {
     );
   }
   for (const line of await sourceTableNotes(p, checked)) lines.push(line);
+  const mon = p.spec.monitoring;
   lines.push(
-    `monitoring: /metrics /healthz /readyz on port ${p.spec.monitoring.port}; log level ${p.spec.monitoring.log_level}`,
+    `monitoring: /metrics /healthz /readyz /drift on port ${mon.port}; log level ${mon.log_level}`,
+    mon.drift.enabled
+      ? `drift: windows of ${mon.window.events} rows or ${mon.window.max_seconds} s (at least ${mon.window.min_events}), PSI vs each version's manifest distributions, Benjamini–Hochberg at ${mon.drift.fdr}${mon.drift.alarm_topic ? `, alarms to topic ${mon.drift.alarm_topic}` : ''}`
+      : 'drift: off (monitoring.drift.enabled: false)',
   );
   return lines.join('\n');
 }
