@@ -6,7 +6,7 @@ import type { Logger, RawMessage } from '../../../workers/core/types.js';
 import { kafkaSourceConfig } from '../../../workers/sources/kafka/config.js';
 import { KafkaSource } from '../../../workers/sources/kafka/source.js';
 import { EnvelopeEncoder } from '../../bench/events.js';
-import { startCli } from '../../support/cli.js';
+import { type RunningCli, startCli } from '../../support/cli.js';
 import { churnPipelineCopy } from '../../support/pipelines.js';
 import {
   deleteGroups,
@@ -100,7 +100,7 @@ async function startSource(client: Kafka, topic: string, logger: Logger) {
 }
 
 /** `run` of the churn pipeline (no warehouse) on `<prefix>.crm.customers`, scores in ml.wait_<id>. */
-function startWorker(id: string, port = 0) {
+function startWorker(id: string, port = 0, extraEnv: Record<string, string> = {}) {
   const prefix = `wait${id}`;
   const topic = `${prefix}.crm.customers`;
   created.push(topic, `wait-scores-${id}`, `wait-${id}.dlq`);
@@ -113,16 +113,48 @@ function startWorker(id: string, port = 0) {
     CHURN_OUTPUT_TOPIC: `wait-scores-${id}`,
     CHURN_DLQ: `wait-${id}.dlq`,
     METRICS_PORT: String(port),
+    ...extraEnv,
   });
   const waits = () => worker.output().match(/Waiting for topic [^\n]*?retrying in \d+ ms/g) ?? [];
   return { worker, prefix, topic, waits };
+}
+
+/**
+ * Produces one Debezium change of customer `customer` to the worker's topic and waits for its score
+ * in ml.wait_<id>; -1 when the worker exits first.
+ */
+async function scoreOneChange(worker: RunningCli, prefix: string, id: string, customer: number) {
+  const [event] = new EnvelopeEncoder({ prefix }, 'json').encode({
+    op: 'c',
+    id: customer,
+    version: 0,
+    tsUs: Date.now() * 1000,
+    lsn: 0x6c000000 + customer,
+    txId: customer,
+  });
+  await produce(`${prefix}.crm.customers`, [event!]);
+  return waitFor(
+    `customer ${customer} to be scored into ml.wait_<id> (or the worker to exit)`,
+    async () => {
+      if (worker.child.exitCode !== null) return -1;
+      return withPg(async (c) => {
+        const r = await c.query(`select churn_probability from ml.wait_${id} where customer_id = $1`, [
+          customer,
+        ]);
+        return r.rows[0]?.churn_probability as number | undefined;
+      }).catch(() => undefined);
+    },
+    60_000,
+  );
 }
 
 describe('streamscore run: a topic that does not exist yet', () => {
   it('is waited for, named once per back-off step, then consumed and scored', async () => {
     const id = uniqueId();
     const port = await freePort();
-    const { worker, prefix, topic, waits } = startWorker(id, port);
+    // At info: when the broker creates the topic at the worker's first request, the wait is for a
+    // topic that exists but is not ready yet, said at info level for its first seconds.
+    const { worker, prefix, topic, waits } = startWorker(id, port, { STREAMSCORE_LOG_LEVEL: 'info' });
     try {
       await sleep(3000);
       assert.equal(worker.child.exitCode, null, `the worker is still up:\n${worker.output().slice(-3000)}`);
@@ -147,24 +179,7 @@ describe('streamscore run: a topic that does not exist yet', () => {
       assert.deepEqual(noisy, [], 'no log line per poll');
 
       await createTopic(topic);
-      const [event] = new EnvelopeEncoder({ prefix }, 'json').encode({
-        op: 'c',
-        id: 7,
-        version: 0,
-        tsUs: Date.now() * 1000,
-        lsn: 0x6c000001,
-        txId: 1,
-      });
-      await produce(topic, [event!]);
-      const score = await waitFor(
-        'the event to be scored into ml.wait_<id>',
-        () =>
-          withPg(async (c) => {
-            const r = await c.query(`select churn_probability from ml.wait_${id} where customer_id = 7`);
-            return r.rows[0]?.churn_probability as number | undefined;
-          }),
-        30_000,
-      );
+      const score = await scoreOneChange(worker, prefix, id, 7);
       assert.ok(score >= 0 && score <= 1, String(score));
       assert.equal((await fetch(`http://127.0.0.1:${port}/readyz`)).status, 200, 'ready once consuming');
     } finally {
@@ -173,8 +188,25 @@ describe('streamscore run: a topic that does not exist yet', () => {
     }
   });
 
+  it('stays up when its topic is created at the moment it starts, and scores from it', async () => {
+    // What a Debezium connector registered next to a starting worker does: the topic appears (its
+    // leaders not elected yet) while the worker connects and subscribes.
+    const id = uniqueId();
+    const { worker, prefix, topic } = startWorker(id);
+    try {
+      await createTopic(topic, false);
+      const score = await scoreOneChange(worker, prefix, id, 11);
+      assert.equal(worker.child.exitCode, null, `the worker stayed up:\n${worker.output().slice(-3000)}`);
+      assert.ok(score >= 0 && score <= 1, String(score));
+    } finally {
+      const code = await worker.stop();
+      assert.equal(code, 0, worker.output().slice(-3000));
+    }
+  });
+
   it('exits 0 at once on SIGTERM once it has said it waits', async () => {
-    const { worker, topic } = startWorker(uniqueId());
+    // At info, as above.
+    const { worker, topic } = startWorker(uniqueId(), 0, { STREAMSCORE_LOG_LEVEL: 'info' });
     await waitFor(
       'the wait',
       async () => worker.output().includes(`Waiting for topic ${topic}`) || worker.child.exitCode !== null,

@@ -72,6 +72,33 @@ describe('TopicWait', () => {
   });
 });
 
+describe('TopicWait on a topic just created', () => {
+  it('says so at info level for notReadyQuietMs, then warns; a missing topic warns at once', async () => {
+    const infos: string[] = [];
+    const { logger: base, warnings } = recordingLogger();
+    const logger: Logger = { ...base, info: (_f, msg) => void infos.push(msg ?? '') };
+    const opts = { initialMs: 1, maxMs: 1, remindEveryMs: 60_000, notReadyQuietMs: 60_000 };
+    const notReady = new TopicWait(logger, {}, new AbortController().signal, opts);
+    for (let i = 0; i < 3; i++) await notReady.wait(['a'], [], 'not ready');
+    assert.equal(warnings.length, 0);
+    assert.equal(infos.length, 3);
+    assert.match(infos[0]!, /^Waiting for topic a to be ready on the brokers/);
+
+    const missing = new TopicWait(logger, {}, new AbortController().signal, opts);
+    await missing.wait(['b'], ['b'], 'missing');
+    assert.deepEqual(
+      warnings.map((w) => w.msg),
+      ['Waiting for topic b to be created; retrying in 1 ms.'],
+    );
+
+    const late = new TopicWait(logger, {}, new AbortController().signal, { ...opts, notReadyQuietMs: 5 });
+    await late.wait(['c'], [], 'not ready');
+    await new Promise((r) => setTimeout(r, 10));
+    await late.wait(['c'], [], 'not ready');
+    assert.match(warnings.at(-1)!.msg, /^Waiting for topic c to be ready on the brokers/);
+  });
+});
+
 /**
  * A kafkajs stand-in: `subscribe` fails with UNKNOWN_TOPIC_OR_PARTITION `subscribeFailures` times;
  * the test can crash the running consumer like kafkajs does (after disconnecting it).

@@ -35,6 +35,27 @@ const TOPIC_NOT_READY = new Set([
 ]);
 
 /**
+ * kafkajs' messages for a group that rebalances (REBALANCE_IN_PROGRESS, NOT_COORDINATOR_FOR_GROUP,
+ * ILLEGAL_GENERATION): what every member sees when one joins or leaves. kafkajs re-joins by itself;
+ * the source logs the new assignment.
+ */
+const REBALANCING = new Set([
+  'The group is rebalancing, so a rejoin is needed',
+  'This is not the correct coordinator for this group',
+  'Specified group generation id is not valid',
+]);
+
+/** Whether a kafkajs log entry is routine (debug): a topic not there yet, or a group rebalancing. */
+export function isRoutineKafkaLog(message: string, error: unknown): boolean {
+  const e = String(error);
+  if (message.startsWith('Response ')) {
+    if (message.startsWith('Response Metadata') && TOPIC_NOT_READY.has(e)) return true;
+    return REBALANCING.has(e);
+  }
+  return message === 'The group is rebalancing, re-joining';
+}
+
+/**
  * A producer with kafkajs' default partitioner named explicitly (the Java client's murmur2 placement,
  * so keys land where other Kafka clients put them): named, kafkajs no longer warns about its v2 change
  * of default on every start.
@@ -54,7 +75,8 @@ export function createKafkaClient(cfg: KafkaConnectionConfig, logger: Logger): K
       const fields = { kafka: entry.namespace, ...rest };
       // A metadata answer for a topic that does not exist (yet) is an error to kafkajs, once per
       // request; its callers handle it (the source waits for the topic and says so once per step).
-      if (message.startsWith('Response Metadata') && TOPIC_NOT_READY.has(String(rest['error']))) {
+      // A rebalance is an error answer to every member's heartbeat, and kafkajs re-joins.
+      if (isRoutineKafkaLog(message, rest['error'])) {
         logger.debug(fields, message);
       } else if (entry.level <= logLevel.ERROR) logger.error(fields, message);
       else if (entry.level === logLevel.WARN) logger.warn(fields, message);

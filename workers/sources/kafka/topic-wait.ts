@@ -37,17 +37,29 @@ export interface TopicWaitOptions {
   maxMs: number;
   /** At the longest delay, the warning is repeated at most this often. */
   remindEveryMs: number;
+  /**
+   * Topics that exist but are not ready on the brokers (just created: leaders being elected) are
+   * waited for this long with info messages before the wait warns (default 0: warn at once).
+   */
+  notReadyQuietMs?: number;
 }
 
-export const TOPIC_WAIT: TopicWaitOptions = { initialMs: 500, maxMs: 10_000, remindEveryMs: 300_000 };
+export const TOPIC_WAIT: TopicWaitOptions = {
+  initialMs: 500,
+  maxMs: 10_000,
+  remindEveryMs: 300_000,
+  notReadyQuietMs: 5_000,
+};
 
 /**
  * The back-off of a source waiting for its topics: delays double from `initialMs` to `maxMs`. It
  * warns once per back-off step (each time the delay grows, then every `remindEveryMs` at the
- * longest delay), naming the topics, never once per poll.
+ * longest delay), naming the topics, never once per poll. A topic just created (it exists, its
+ * partitions are not ready yet) is routine for `notReadyQuietMs`: said at info level meanwhile.
  */
 export class TopicWait {
   private attempt = 0;
+  private startedAt: number | undefined;
   private warnedDelay = 0;
   private warnedAt = 0;
 
@@ -71,16 +83,19 @@ export class TopicWait {
     const ms = Math.min(this.opts.initialMs * 2 ** this.attempt, this.opts.maxMs);
     this.attempt += 1;
     const now = Date.now();
-    if (ms !== this.warnedDelay || now - this.warnedAt >= this.opts.remindEveryMs) {
+    this.startedAt ??= now;
+    const waitingFor = missing.length > 0 ? missing : topics;
+    const fields = { ...this.fields, topics: waitingFor, retry_in_ms: ms, error };
+    const message =
+      missing.length > 0
+        ? `Waiting for topic ${waitingFor.join(', ')} to be created; retrying in ${ms} ms.`
+        : `Waiting for topic ${waitingFor.join(', ')} to be ready on the brokers (just created?); retrying in ${ms} ms.`;
+    if (missing.length === 0 && now - this.startedAt < (this.opts.notReadyQuietMs ?? 0)) {
+      this.logger.info(fields, message);
+    } else if (ms !== this.warnedDelay || now - this.warnedAt >= this.opts.remindEveryMs) {
       this.warnedDelay = ms;
       this.warnedAt = now;
-      const waitingFor = missing.length > 0 ? missing : topics;
-      this.logger.warn(
-        { ...this.fields, topics: waitingFor, retry_in_ms: ms, error },
-        missing.length > 0
-          ? `Waiting for topic ${waitingFor.join(', ')} to be created; retrying in ${ms} ms.`
-          : `Waiting for topic ${waitingFor.join(', ')} to be ready on the brokers (just created?); retrying in ${ms} ms.`,
-      );
+      this.logger.warn(fields, message);
     }
     if (this.signal.aborted) return false;
     await delay(ms, undefined, { signal: this.signal }).catch(() => undefined);
