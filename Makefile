@@ -58,5 +58,44 @@ sbom: node_modules ## CycloneDX SBOM of the production dependencies: dist/sbom.c
 	@mkdir -p dist && npm sbom --sbom-format cyclonedx --omit dev > dist/sbom.cdx.json
 	@echo "wrote dist/sbom.cdx.json"
 
+# Kubernetes manifests (infra/k8s): rendered with kustomize, every object checked strictly against the
+# pinned Kubernetes API and KEDA's / the Prometheus Operator's CRDs. kubeconform is built, and the
+# API spec and CRDs fetched, from the Go module proxy into .tools/ (gitignored, kept between runs).
+K8S_VERSION := 1.34.4
+KUBECONFORM_VERSION := v0.7.0
+KEDA_VERSION := v2.20.2
+PROMETHEUS_OPERATOR_VERSION := v0.85.0
+KUSTOMIZE_VERSION := v5.5.0
+TOOLS := $(CURDIR)/.tools
+GO_TOOLS_ENV := GOMODCACHE=$(TOOLS)/gomod GOFLAGS='-modcacherw -buildvcs=false' GOBIN=$(TOOLS)/bin
+K8S_SCHEMAS := $(TOOLS)/k8s-schemas/v$(K8S_VERSION)
+K8S_MODS := $(TOOLS)/gomod
+KEDA_CRDS := $(K8S_MODS)/github.com/kedacore/keda/v2@$(KEDA_VERSION)/config/crd/bases
+PROM_CRDS := $(K8S_MODS)/github.com/prometheus-operator/prometheus-operator@$(PROMETHEUS_OPERATOR_VERSION)/example/prometheus-operator-crd
+# kubectl's built-in kustomize when there is a kubectl, else kustomize built like kubeconform.
+KUSTOMIZE := $(if $(shell command -v kubectl),kubectl kustomize,$(TOOLS)/bin/kustomize build)
+
+$(TOOLS)/bin/kubeconform:
+	$(GO_TOOLS_ENV) go install github.com/yannh/kubeconform/cmd/kubeconform@$(KUBECONFORM_VERSION)
+
+$(TOOLS)/bin/kustomize:
+	$(GO_TOOLS_ENV) go install sigs.k8s.io/kustomize/kustomize/v5@$(KUSTOMIZE_VERSION)
+
+$(K8S_SCHEMAS)/.done: tools/k8s/json-schemas.mjs
+	$(GO_TOOLS_ENV) go mod download k8s.io/kubernetes@v$(K8S_VERSION) github.com/kedacore/keda/v2@$(KEDA_VERSION) \
+	  github.com/prometheus-operator/prometheus-operator@$(PROMETHEUS_OPERATOR_VERSION)
+	rm -rf $(K8S_SCHEMAS)
+	node tools/k8s/json-schemas.mjs --out $(K8S_SCHEMAS) \
+	  --swagger $(K8S_MODS)/k8s.io/kubernetes@v$(K8S_VERSION)/api/openapi-spec/swagger.json \
+	  $(foreach c,scaledobjects scaledjobs triggerauthentications clustertriggerauthentications,--crd $(KEDA_CRDS)/keda.sh_$(c).yaml) \
+	  $(foreach c,servicemonitors podmonitors,--crd $(PROM_CRDS)/monitoring.coreos.com_$(c).yaml)
+	@touch $@
+
+k8s-tools: $(TOOLS)/bin/kubeconform $(K8S_SCHEMAS)/.done $(if $(findstring kubectl,$(KUSTOMIZE)),,$(TOOLS)/bin/kustomize)
+
+k8s-check: k8s-tools ## render infra/k8s and check every object against the Kubernetes $(K8S_VERSION) API and KEDA's CRDs
+	@KUBECONFORM=$(TOOLS)/bin/kubeconform K8S_SCHEMAS=$(K8S_SCHEMAS) K8S_VERSION=$(K8S_VERSION) \
+	  KUSTOMIZE='$(KUSTOMIZE)' tools/k8s/check.sh
+
 clean: stack-down
 	rm -rf dist .stack .bench
