@@ -6,7 +6,7 @@ STACK := infra/local/stack
 WITH_ENV := set -a; [ -f .stack/env ] && . ./.stack/env; set +a;
 
 .PHONY: help bootstrap deps node_modules build lint typecheck stack-up stack-down stack-status \
-        test test-unit test-integration demo bench sbom clean
+        test test-unit test-integration demo bench sbom clean k8s-tools k8s-check dockerfile-check
 
 help: ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
@@ -44,7 +44,7 @@ test-unit: node_modules ## pure-logic tests, no services
 test-integration: bootstrap stack-up
 	@$(WITH_ENV) npm run test:integration --silent
 
-test: bootstrap lint typecheck stack-up ## lint, typecheck, the pipelines' test files, unit + integration + e2e tests on the real stack
+test: bootstrap lint typecheck k8s-check dockerfile-check stack-up ## lint, typecheck, k8s manifests, Dockerfile, the pipelines' test files, unit + integration + e2e tests on the real stack
 	node dist/workers/cli/main.js test
 	@$(WITH_ENV) npm test --silent
 
@@ -96,6 +96,13 @@ k8s-tools: $(TOOLS)/bin/kubeconform $(K8S_SCHEMAS)/.done $(if $(findstring kubec
 k8s-check: k8s-tools ## render infra/k8s and check every object against the Kubernetes $(K8S_VERSION) API and KEDA's CRDs
 	@KUBECONFORM=$(TOOLS)/bin/kubeconform K8S_SCHEMAS=$(K8S_SCHEMAS) K8S_VERSION=$(K8S_VERSION) \
 	  KUSTOMIZE='$(KUSTOMIZE)' tools/k8s/check.sh
+
+# The Dockerfile, parsed and checked by BuildKit's own Dockerfile frontend (tools/dockerfile-lint).
+$(TOOLS)/bin/dockerfile-lint: tools/dockerfile-lint/main.go tools/dockerfile-lint/go.mod tools/dockerfile-lint/go.sum
+	cd tools/dockerfile-lint && GOMODCACHE=$(TOOLS)/gomod GOFLAGS='-modcacherw -buildvcs=false' go build -o $@ .
+
+dockerfile-check: $(TOOLS)/bin/dockerfile-lint ## lint the Dockerfile (syntax and BuildKit's build checks)
+	@$(TOOLS)/bin/dockerfile-lint Dockerfile
 
 clean: stack-down
 	rm -rf dist .stack .bench
