@@ -17,11 +17,12 @@
  */
 import { createHash } from 'node:crypto';
 import { Agent, request } from 'node:http';
+import { cpus } from 'node:os';
 import { resolve } from 'node:path';
 import autocannon from 'autocannon';
 import { seededRandom } from '../support/churn-population.js';
 import { ensureVenv } from './peers/fastapi.js';
-import { treeCpuSeconds } from './procstat.js';
+import { machineBusySeconds, treeCpuSeconds } from './procstat.js';
 import { type Spawned, spawnLogged } from './spawned.js';
 import { cliCommand } from './worker.js';
 
@@ -262,6 +263,25 @@ export interface LoadResult {
   errors: number;
   /** The server's CPU (all its processes) per 2xx response. */
   server_cpu_us_per_request: number | null;
+  /** Share of the machine's cores busy with neither the server nor this bench (other load). */
+  other_cpu_share: number;
+}
+
+/** CPU counters at the start of a run; `end` gives the server's CPU s and the others' share. */
+function cpuWindow(server: ApiServer): { end(): { server: number; otherShare: number } } {
+  const t0 = performance.now();
+  const server0 = treeCpuSeconds(server.proc.pid);
+  const machine0 = machineBusySeconds();
+  const self0 = process.cpuUsage();
+  return {
+    end() {
+      const wall = (performance.now() - t0) / 1000;
+      const srv = treeCpuSeconds(server.proc.pid) - server0;
+      const self = process.cpuUsage(self0);
+      const other = machineBusySeconds() - machine0 - srv - (self.user + self.system) / 1e6;
+      return { server: srv, otherShare: Math.max(0, other / (wall * cpus().length)) };
+    },
+  };
 }
 
 function quantile(sorted: Float64Array, q: number): number {
@@ -288,7 +308,7 @@ export async function load(
   o: { connections: number; seconds: number; rate?: number },
 ): Promise<LoadResult> {
   const latencies: number[] = [];
-  const cpu0 = treeCpuSeconds(server.proc.pid);
+  const cpu = cpuWindow(server);
   const result = await new Promise<autocannon.Result>((done, fail) => {
     const instance = autocannon(
       {
@@ -304,7 +324,7 @@ export async function load(
       if (statusCode >= 200 && statusCode < 300) latencies.push(responseTime);
     });
   });
-  const cpu = treeCpuSeconds(server.proc.pid) - cpu0;
+  const used = cpu.end();
   const ok = latencies.length;
   return {
     generator: 'autocannon',
@@ -317,7 +337,8 @@ export async function load(
       Object.entries(result.statusCodeStats ?? {}).map(([code, v]) => [code, (v as { count: number }).count]),
     ),
     errors: result.errors + result.timeouts,
-    server_cpu_us_per_request: ok === 0 ? null : (cpu * 1e6) / ok,
+    server_cpu_us_per_request: ok === 0 ? null : (used.server * 1e6) / ok,
+    other_cpu_share: used.otherShare,
   };
 }
 
@@ -338,7 +359,7 @@ export async function paced(
   const codes: Record<string, number> = {};
   let errors = 0;
   let done = 0;
-  const cpu0 = treeCpuSeconds(server.proc.pid);
+  const cpu = cpuWindow(server);
   const t0 = performance.now() + 20;
   let finished!: () => void;
   const all = new Promise<void>((r) => {
@@ -377,7 +398,7 @@ export async function paced(
   await all;
   const seconds = (performance.now() - t0) / 1000;
   agent.destroy();
-  const cpu = treeCpuSeconds(server.proc.pid) - cpu0;
+  const used = cpu.end();
   return {
     generator: 'paced',
     offered_per_s: Math.round(o.rate),
@@ -387,7 +408,8 @@ export async function paced(
     latency_ms: latencySummary(latencies),
     status_codes: codes,
     errors,
-    server_cpu_us_per_request: latencies.length === 0 ? null : (cpu * 1e6) / latencies.length,
+    server_cpu_us_per_request: latencies.length === 0 ? null : (used.server * 1e6) / latencies.length,
+    other_cpu_share: used.otherShare,
   };
 }
 
@@ -547,7 +569,7 @@ export function apiReportLines(api: ApiResult | { error: string } | undefined): 
       : `  parity with the peer: ${p.rows} rows, max |Δ fraud_probability| ${p.max_abs_diff.toExponential(1)}, ${p.over_1e6} over 1e-6`,
   );
   lines.push(
-    `  ${'server'.padEnd(16)} ${'max req/s'.padStart(9)} ${'p50/p99 ms'.padStart(12)} ${'cpu µs/req'.padStart(10)}   p50/p99 ms at 25 % · 50 % · 80 % of max · 1,000/s (autocannon; paced 1,000/s)`,
+    `  ${'server'.padEnd(16)} ${'max req/s'.padStart(9)} ${'p50/p99 ms'.padStart(12)} ${'cpu µs/req'.padStart(10)} ${'other'.padStart(8)}   p50/p99 ms at 25 % · 50 % · 80 % of max · 1,000/s (autocannon; paced 1,000/s)`,
   );
   const pct = (l: LoadResult) => `${f(l.latency_ms?.p50, 1)}/${f(l.latency_ms?.p99, 1)}`;
   for (const [name, r] of Object.entries(api.runs)) {
@@ -561,7 +583,7 @@ export function apiReportLines(api: ApiResult | { error: string } | undefined): 
       .join(' · ');
     const p = r.levels.find((l) => l.generator === 'paced');
     lines.push(
-      `  ${name.padEnd(16)} ${f(r.max.achieved_per_s).padStart(9)} ${pct(r.max).padStart(12)} ${f(r.max.server_cpu_us_per_request).padStart(10)}   ${at} (paced: ${p ? pct(p) : '—'})`,
+      `  ${name.padEnd(16)} ${f(r.max.achieved_per_s).padStart(9)} ${pct(r.max).padStart(12)} ${f(r.max.server_cpu_us_per_request).padStart(10)} ${f(r.max.other_cpu_share * 100).padStart(6)} %   ${at} (paced: ${p ? pct(p) : '—'})`,
     );
   }
   lines.push(
