@@ -1,10 +1,9 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { positionTimeUs } from '../../workers/core/position.js';
-import { createLogger } from '../../workers/observability/logger.js';
-import { type RunningServer, startServer } from '../../workers/serve/server.js';
-import { validatePipelineFile } from '../../workers/spec/validate.js';
+import type { RunningServer } from '../../workers/serve/server.js';
 import { runCli } from '../support/cli.js';
+import { serveForTest } from '../support/serve.js';
 import { deleteTopics, dropDebezium, withPg } from '../support/stack.js';
 import {
   atBackfillTime,
@@ -106,19 +105,9 @@ test('serve, the stream and a backfill give the same feature vectors and scores 
   );
 
   // The API: the pipeline validated with its own scores table, its clock at each row's source time.
-  const saved = { ...process.env };
-  Object.assign(process.env, e, { CHURN_SCORES_TABLE: served, CHURN_OUTPUT_TOPIC: `svp-api-${id}` });
-  const v = await validatePipelineFile(file, { keepModel: true });
-  process.env = saved;
-  assert.deepEqual(v.problems, []);
   let now = new Date(0);
-  server = await startServer({
-    pipelines: [v],
-    logger: createLogger('warn'),
-    host: '127.0.0.1',
-    port: 0,
-    bodyLimit: 1 << 20,
-    noAuth: false,
+  server = await serveForTest([file], {
+    env: { ...e, CHURN_SCORES_TABLE: served, CHURN_OUTPUT_TOPIC: `svp-api-${id}` },
     now: () => now,
   });
   // Rows grouped by the time they were backfilled at (one per chunk), posted 100 at a time.

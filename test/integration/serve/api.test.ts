@@ -3,12 +3,11 @@ import { writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
-import { createLogger } from '../../../workers/observability/logger.js';
-import { type RunningServer, startServer } from '../../../workers/serve/server.js';
-import { type ValidatedPipeline, validatePipelineFile } from '../../../workers/spec/validate.js';
+import type { RunningServer } from '../../../workers/serve/server.js';
 import { paymentRow } from '../../support/payments.js';
 import { fraudPipelineCopy } from '../../support/pipelines.js';
 import { seededRandom } from '../../support/random.js';
+import { serveForTest } from '../../support/serve.js';
 import { uniqueId, waitFor } from '../../support/stack.js';
 
 // The scoring API on the real stack (its pipelines follow the control topic on Kafka): every error
@@ -44,20 +43,7 @@ before(async () => {
     doc.setIn(['spec', 'serve', 'max_queue'], 4);
     doc.setIn(['spec', 'serve', 'timeout_ms'], 3000);
   });
-  const validated: ValidatedPipeline[] = [];
-  for (const f of [fast, slow]) {
-    const v = await validatePipelineFile(f, { keepModel: true });
-    assert.deepEqual(v.problems, []);
-    validated.push(v);
-  }
-  server = await startServer({
-    pipelines: validated,
-    logger: createLogger('error'),
-    host: '127.0.0.1',
-    port: 0,
-    bodyLimit: BODY_LIMIT,
-    noAuth: false,
-  });
+  server = await serveForTest([fast, slow], { bodyLimit: BODY_LIMIT });
 });
 
 after(async () => {

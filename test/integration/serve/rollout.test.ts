@@ -3,11 +3,10 @@ import { after, before, test } from 'node:test';
 import { appendControlEvent, eventStamp, readControlState } from '../../../workers/control/index.js';
 import { setAlias } from '../../../workers/control/set-alias.js';
 import { readVersion } from '../../../workers/models/catalog.js';
-import { createLogger } from '../../../workers/observability/logger.js';
-import { type RunningServer, startServer } from '../../../workers/serve/server.js';
-import { validatePipelineFile } from '../../../workers/spec/validate.js';
+import type { RunningServer } from '../../../workers/serve/server.js';
 import { ensureAliases } from '../../support/aliases.js';
 import { churnPipelineCopy } from '../../support/pipelines.js';
+import { serveForTest } from '../../support/serve.js';
 import { deleteTopics, dropPgTables, testKafka, uniqueId, waitFor } from '../../support/stack.js';
 
 // The API follows the rollout like a worker: it answers with the champion and names the shadow,
@@ -30,16 +29,7 @@ before(async () => {
       doc.setIn(['spec', 'serve'], { auth: 'none', timeout_ms: 10_000 });
     },
   });
-  const v = await validatePipelineFile(file, { keepModel: true });
-  assert.deepEqual(v.problems, []);
-  server = await startServer({
-    pipelines: [v],
-    logger: createLogger('error'),
-    host: '127.0.0.1',
-    port: 0,
-    bodyLimit: 1 << 20,
-    noAuth: false,
-  });
+  server = await serveForTest([file]);
 });
 
 after(async () => {

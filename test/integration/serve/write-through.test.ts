@@ -1,10 +1,9 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { makePosition } from '../../../workers/core/position.js';
-import { createLogger } from '../../../workers/observability/logger.js';
-import { type RunningServer, startServer } from '../../../workers/serve/server.js';
-import { validatePipelineFile } from '../../../workers/spec/validate.js';
+import type { RunningServer } from '../../../workers/serve/server.js';
 import { fraudPipelineCopy } from '../../support/pipelines.js';
+import { serveForTest } from '../../support/serve.js';
 import { deleteTopics, dropPgTables, readTopic, uniqueId, withPg } from '../../support/stack.js';
 
 // serve: { write: true } — an API decision is stored like a streamed one: in the pipeline's sinks,
@@ -26,19 +25,9 @@ before(async () => {
     doc.setIn(['spec', 'sinks', 0, 'postgres', 'table'], table);
     doc.setIn(['spec', 'sinks', 1, 'kafka', 'topic'], topic);
   });
-  const v = await validatePipelineFile(file, { keepModel: true });
-  assert.deepEqual(v.problems, []);
   for (let i = 0; i < 2; i++) {
     const replica = { now: T2, server: undefined as unknown as RunningServer };
-    replica.server = await startServer({
-      pipelines: [v],
-      logger: createLogger('error'),
-      host: '127.0.0.1',
-      port: 0,
-      bodyLimit: 1 << 20,
-      noAuth: false,
-      now: () => replica.now,
-    });
+    replica.server = await serveForTest([file], { now: () => replica.now });
     replicas.push(replica);
   }
 });
