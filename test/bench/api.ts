@@ -483,6 +483,11 @@ export interface ApiResult {
   runs: Record<string, ApiRun | { error: string }>;
   /** streamscore's maximum ÷ the peer's, per worker count. */
   throughput_ratio: Record<string, number | null>;
+  /**
+   * The peer's server CPU per request ÷ streamscore's, at the maximum, per worker count: steadier
+   * than the throughputs when other load shares the cores (1e6 ÷ µs is what a dedicated core gives).
+   */
+  cpu_per_request_ratio: Record<string, number | null>;
   /** p99 at a fixed 1,000 requests/s, per server and worker count, by generator. */
   p99_ms_at_1000_per_s: Record<string, { paced: number | null; autocannon: number | null }>;
 }
@@ -528,12 +533,20 @@ export async function runApi(o: {
     if (!r || 'error' in r) return null;
     return r.levels.find((l) => l.load_share === null && l.generator === generator)?.latency_ms?.p99 ?? null;
   };
+  const cpuOf = (k: string) => {
+    const r = runs[k];
+    return r && !('error' in r) ? r.max.server_cpu_us_per_request : null;
+  };
   const throughputRatio: Record<string, number | null> = {};
+  const cpuRatio: Record<string, number | null> = {};
   const p99: ApiResult['p99_ms_at_1000_per_s'] = {};
   for (const w of o.workers) {
     const s = maxOf(`streamscore_${w}w`);
     const f = maxOf(`fastapi_${w}w`);
     throughputRatio[`${w}w`] = s !== null && f !== null && f > 0 ? s / f : null;
+    const cs = cpuOf(`streamscore_${w}w`);
+    const cf = cpuOf(`fastapi_${w}w`);
+    cpuRatio[`${w}w`] = cs !== null && cf !== null && cs > 0 ? cf / cs : null;
     for (const n of ['streamscore', 'fastapi']) {
       const k = `${n}_${w}w`;
       p99[k] = { paced: p99At1000(k, 'paced'), autocannon: p99At1000(k, 'autocannon') };
@@ -546,6 +559,7 @@ export async function runApi(o: {
     parity,
     runs,
     throughput_ratio: throughputRatio,
+    cpu_per_request_ratio: cpuRatio,
     p99_ms_at_1000_per_s: p99,
   };
 }
@@ -589,9 +603,11 @@ export function apiReportLines(api: ApiResult | { error: string } | undefined): 
   lines.push(
     `  throughput streamscore ÷ FastAPI: ${Object.entries(api.throughput_ratio)
       .map(([w, x]) => `${w} ${f(x, 2)}×`)
-      .join(', ')} (target ≥ 3×); p99 at 1,000/s paced (autocannon): ${Object.entries(
-      api.p99_ms_at_1000_per_s,
+      .join(', ')} (target ≥ 3×); server CPU per request FastAPI ÷ streamscore: ${Object.entries(
+      api.cpu_per_request_ratio,
     )
+      .map(([w, x]) => `${w} ${f(x, 2)}×`)
+      .join(', ')}; p99 at 1,000/s paced (autocannon): ${Object.entries(api.p99_ms_at_1000_per_s)
       .map(([k, x]) => `${k} ${f(x.paced, 1)} (${f(x.autocannon, 1)}) ms`)
       .join(', ')} (target < 10 ms)`,
   );
