@@ -89,26 +89,25 @@ export function compareOutcome(e: Expectation, got: Outcome): Mismatch[] {
     out.push({ what: 'key', expected: text(e.key), got: text(got.key) });
   }
   if (got.kind !== 'scored') return out;
+  /** An expected name the pipeline does not have: a mismatch naming what it has. */
+  const unknown = (kind: 'feature' | 'output', name: string, want: unknown, has: object): boolean => {
+    if (Object.hasOwn(has, name)) return false;
+    const names = Object.keys(has).join(', ');
+    out.push({
+      what: `${kind} ${name}`,
+      expected: text(want),
+      got: `no such ${kind} (the pipeline has ${names})`,
+    });
+    return true;
+  };
   for (const [name, want] of Object.entries(e.features ?? {})) {
-    if (!Object.hasOwn(got.features, name)) {
-      out.push({
-        what: `feature ${name}`,
-        expected: text(want),
-        got: `no such feature (the pipeline has ${Object.keys(got.features).join(', ')})`,
-      });
-    } else if (!sameValue(want, got.features[name])) {
+    if (unknown('feature', name, want, got.features)) continue;
+    if (!sameValue(want, got.features[name])) {
       out.push({ what: `feature ${name}`, expected: text(want), got: text(got.features[name]) });
     }
   }
   for (const [name, want] of Object.entries(e.outputs ?? {})) {
-    if (!Object.hasOwn(got.outputs, name)) {
-      out.push({
-        what: `output ${name}`,
-        expected: text(want),
-        got: `no such output (the pipeline has ${Object.keys(got.outputs).join(', ')})`,
-      });
-      continue;
-    }
+    if (unknown('output', name, want, got.outputs)) continue;
     const g = got.outputs[name];
     const tol = typeof want === 'object' ? want : undefined;
     const ok = tol !== undefined ? within(tol, g) : sameValue(want, g);

@@ -92,14 +92,25 @@ test('each kind of outcome is checked: dead letter reason, delete key, skipped',
     op: d
     row:${ROW}
     expect: { deleted: true, key: 8 }
+  - name: a feature and an output the pipeline does not have
+    row:${ROW}
+    expect: { features: { tenure: 1 }, outputs: { score: 0.5 } }
 `,
   );
   const r = await runTestFile(f, { registry });
-  const [a, b, c] = r.cases.map((x) => x.mismatches);
+  const [a, b, c, d] = r.cases.map((x) => x.mismatches);
   assert.deepEqual(a, [{ what: 'outcome', expected: 'deleted', got: 'scored' }]);
   assert.equal(b![0]!.what, 'dead-letter reason');
   assert.match(b![0]!.got, /tenure_months is null/);
   assert.deepEqual(c, [{ what: 'key', expected: '8', got: '7' }]);
+  assert.deepEqual(
+    d!.map((m) => [m.what, m.got.replace(/\(.*\)/, '(…)')]),
+    [
+      ['feature tenure', 'no such feature (…)'],
+      ['output score', 'no such output (…)'],
+    ],
+  );
+  assert.match(d![0]!.got, /the pipeline has tenure_months, monthly_spend, is_enterprise/);
 });
 
 test('--update records what happens, keeps comments, and the file then passes unchanged', async () => {
