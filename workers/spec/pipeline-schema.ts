@@ -279,19 +279,22 @@ const serveSection = z
         "Write each API prediction to the pipeline's sinks (and audit log) before answering, positioned at the request time, like a streamed one.",
       ),
     auth: z
-      .union([
-        z.literal('none').describe('No authentication: every client may score (spell it out to mean it).'),
-        z
-          .strictObject({
-            tokens: z
-              .array(secret())
-              .min(1)
-              .describe(
-                `Accepted bearer tokens, each a secret (\${file:/run/secrets/…}) of at least ${SERVE_MIN_TOKEN_LENGTH} characters; list the old and the new one while rotating.`,
-              ),
-          })
-          .describe('Bearer-token authentication.'),
-      ])
+      .union(
+        [
+          z.literal('none').describe('No authentication: every client may score (spell it out to mean it).'),
+          z
+            .strictObject({
+              tokens: z
+                .array(secret())
+                .min(1)
+                .describe(
+                  `Accepted bearer tokens, each a secret (\${file:/run/secrets/…}) of at least ${SERVE_MIN_TOKEN_LENGTH} characters; list the old and the new one while rotating.`,
+                ),
+            })
+            .describe('Bearer-token authentication.'),
+        ],
+        { error: 'auth: none, or auth: { tokens: [ … ] }' },
+      )
       .optional()
       .describe(
         'Who may call this pipeline: bearer tokens, or none. Without it `streamscore serve` refuses to start (unless --no-auth).',
