@@ -9,7 +9,12 @@ import { type ValidatedPipeline, validatePipelineFile } from '../../workers/spec
  */
 export async function serveForTest(
   files: readonly string[],
-  options: { bodyLimit?: number; now?: () => Date; env?: Record<string, string> } = {},
+  options: {
+    bodyLimit?: number;
+    now?: () => Date;
+    env?: Record<string, string>;
+    tls?: { certFile: string; keyFile: string };
+  } = {},
 ): Promise<RunningServer> {
   const validated: ValidatedPipeline[] = [];
   const saved = { ...process.env };
@@ -31,5 +36,6 @@ export async function serveForTest(
     bodyLimit: options.bodyLimit ?? 1 << 20,
     noAuth: false,
     ...(options.now ? { now: options.now } : {}),
+    tls: options.tls,
   });
 }
