@@ -213,7 +213,7 @@ export class InputReader {
     this.#convert = compileConnectSchema(this.#struct, { state: { unavailable: false } });
   }
 
-  /** The converted row of one record (mutated in place: pass freshly parsed JSON). */
+  /** The converted row of one record (a new object; nested arrays and maps are converted in place). */
   read(input: unknown, path: string): { after: Record<string, unknown>; key: unknown } {
     if (typeof input !== 'object' || input === null || Array.isArray(input)) {
       throw InputError.expected(path, 'a record {"after": {…columns}, "key"?: …}', found(input));
@@ -230,7 +230,8 @@ export class InputReader {
       throw InputError.expected(at, 'an object of the row’s columns', found(after));
     }
     checkStruct(this.#struct.fields!, after as Record<string, unknown>, at);
-    let row = after as Record<string, unknown>;
+    // A copy: the converter replaces values in place, and the caller's object stays as it was.
+    let row: Record<string, unknown> = { ...(after as Record<string, unknown>) };
     if (this.#convert !== undefined) {
       try {
         row = this.#convert(row) as Record<string, unknown>;

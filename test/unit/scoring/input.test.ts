@@ -60,6 +60,13 @@ test('a row converts to exactly what the stream’s JSON decoder makes of the sa
   assert.deepEqual(ours.key, { customer_id: 42 });
 });
 
+test("the caller's record is left as it was", () => {
+  const reader = new InputReader(customers);
+  const input = { after: customer() };
+  reader.read(input, '[0]');
+  assert.deepEqual(input, { after: customer() });
+});
+
 test('a decimal may be given as a number; an int64 beyond 2^53 stays exact', () => {
   const reader = new InputReader(customers);
   const body = parseJsonExact(
