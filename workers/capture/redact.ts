@@ -1,5 +1,6 @@
 import avro from 'avsc';
 import { WIRE_HEADER_BYTES } from '../decode/registry.js';
+import { exactLong } from '../sinks/kafka/avro-long.js';
 
 /** The text a redacted string column gets. */
 export const REDACTED = '[redacted]';
@@ -72,7 +73,11 @@ function redactedValue(
 
 /** Redacts an Avro (Confluent-framed) message by decoding it with its writer schema and encoding it again. */
 export function redactAvro(buf: Buffer, writer: string, columns: ReadonlySet<string>, where: string): Buffer {
-  const type = avro.Type.forSchema(JSON.parse(writer) as avro.Schema, { wrapUnions: false });
+  // Longs exact (Debezium's source.ts_ns is past 2^53): the bytes come back as they were.
+  const type = avro.Type.forSchema(JSON.parse(writer) as avro.Schema, {
+    wrapUnions: false,
+    registry: { long: exactLong },
+  });
   const datum = type.fromBuffer(buf.subarray(WIRE_HEADER_BYTES)) as Json;
   const schema = JSON.parse(writer) as { fields?: { name: string; type: unknown }[] };
   const fieldsOf = (t: unknown): { name: string; type: unknown }[] | undefined => {

@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import avro from 'avsc';
 import { REDACTED, RedactionError, redactAvro, redactJson } from '../../../workers/capture/redact.js';
+import { exactLong } from '../../../workers/sinks/kafka/avro-long.js';
 
 const cols = new Set(['email', 'score', 'seats']);
 const typeOf = (c: string) =>
@@ -63,19 +64,31 @@ test('Avro: decoded with the writer schema, redacted, encoded again behind the s
       },
       { name: 'after', type: ['null', 'Value'] },
       { name: 'op', type: 'string' },
+      { name: 'ts_ns', type: 'long' },
     ],
   };
-  const type = avro.Type.forSchema(schema as avro.Schema, { wrapUnions: false });
+  const type = avro.Type.forSchema(schema as avro.Schema, {
+    wrapUnions: false,
+    registry: { long: exactLong },
+  });
   const header = Buffer.from([0, 0, 0, 0, 7]);
   const buf = Buffer.concat([
     header,
-    type.toBuffer({ before: null, after: { email: 'x@y', score: 0.5 }, op: 'c' }),
+    type.toBuffer({
+      before: null,
+      after: { email: 'x@y', score: 0.5 },
+      op: 'c',
+      ts_ns: 1_748_736_000_123_456_789n,
+    }),
   ]);
   const out = redactAvro(buf, JSON.stringify(schema), new Set(['email', 'score']), 't/0@1');
   assert.deepEqual(out.subarray(0, 5), header);
-  assert.deepEqual(JSON.parse(JSON.stringify(type.fromBuffer(out.subarray(5)))), {
+  const back = type.fromBuffer(out.subarray(5)) as { ts_ns: bigint };
+  assert.equal(back.ts_ns, 1_748_736_000_123_456_789n, 'a long past 2^53 comes back exactly');
+  assert.deepEqual(JSON.parse(JSON.stringify(back, (_k, v) => (typeof v === 'bigint' ? String(v) : v))), {
     before: null,
     after: { email: REDACTED, score: null },
     op: 'c',
+    ts_ns: '1748736000123456789',
   });
 });
