@@ -79,6 +79,11 @@ export interface PredictionRow {
   origin?: { topic: string; partition: number; offset: string } | undefined;
   /** The API request that submitted it (`streamscore serve` with `write: true`). */
   request?: string | undefined;
+  /**
+   * The decision id the API answered with (`streamscore serve`, `openScorer`), so a stored decision
+   * can be found by it; an audit record should take it as its decision_id (a new one otherwise).
+   */
+  decision?: string | undefined;
 }
 
 /** What every sink declares so generic code never branches on the sink's type. */

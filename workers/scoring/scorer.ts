@@ -179,6 +179,8 @@ export class Scorer {
         scoredAt: new Date(ms),
         shadow: d.shadow !== undefined,
       });
+      // Decision ids before any write: a stored decision carries the id the caller gets.
+      for (const row of scored.rows) row.decision = randomUUID();
       if (scored.shadowJob) {
         handedOff = true;
         d.shadow!.submit(scored.shadowJob);
@@ -203,7 +205,7 @@ export class Scorer {
         for (let f = 0; f < names.length; f++) features[names[f]!] = row.values[outputs.length + f] as number;
         results[i] = {
           ok: true,
-          decisionId: randomUUID(),
+          decisionId: row.decision!,
           key: row.key,
           outputs: out,
           features,

@@ -151,8 +151,15 @@ test('write-through: the rows reach every sink, at the request position, naming 
   assert.equal(b.rows.length, 1);
   const row = b.rows[0]!;
   assert.deepEqual(
-    { key: row.key, op: row.op, values: row.values, position: row.position, request: row.request },
-    { key: 5, op: 'c', values: [5, 3, 2], position: d!.position, request: 'req-1' },
+    {
+      key: row.key,
+      op: row.op,
+      values: row.values,
+      position: row.position,
+      request: row.request,
+      decision: row.decision,
+    },
+    { key: 5, op: 'c', values: [5, 3, 2], position: d!.position, request: 'req-1', decision: d!.decisionId },
   );
   assert.equal(row.sourceTsMs, NOW);
 
