@@ -103,6 +103,37 @@ test('capture of Avro events (redacted) replays offline with the streaming runâ€
   assert.equal(datum.after.currency, '[redacted]');
   assert.ok(datum.after.card_id >= 1000);
 
+  // `init` on the same table writes the row types Debezium registered for it (Avro converter).
+  const init = await runCli([
+    'init',
+    '--table',
+    ex.table,
+    '--model',
+    'pipelines/models/fraud/1',
+    '--topic',
+    ex.topic,
+    '--out',
+    join(dir, 'init', 'pipelines', 'p.yaml'),
+  ]);
+  assert.equal(init.code, 0, init.output);
+  const ours = JSON.parse(readFileSync(join(dir, 'init', 'schemas', `${ex.table}.avsc`), 'utf8')) as {
+    fields: { name: string; type: unknown }[];
+  };
+  const envelope = Object.values(fx.schemas)
+    .map((t) => JSON.parse(t) as { name?: string; fields: { name: string; type: unknown }[] })
+    .find((sc) => sc.name === 'Envelope')!;
+  const before = envelope.fields.find((f) => f.name === 'before')!.type as [
+    string,
+    { fields: { name: string; type: unknown }[] },
+  ];
+  // Column defaults (Debezium adds connect.default for a DEFAULT) are not types: compared without.
+  const typeOnly = (t: unknown): unknown =>
+    JSON.parse(JSON.stringify(t, (k, v) => (k === 'connect.default' || k === 'default' ? undefined : v)));
+  assert.deepEqual(
+    ours.fields.map((f) => [f.name, typeOnly(f.type)]),
+    before[1].fields.map((f) => [f.name, typeOnly(f.type)]),
+  );
+
   const file = join(dir, 'fraud.test.yaml');
   writeFileSync(
     file,
