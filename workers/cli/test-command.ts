@@ -1,7 +1,8 @@
 import { readdirSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { join, relative } from 'node:path';
 import type { Command } from 'commander';
 import { ModelRegistry } from '../inference/index.js';
+import { verifyRegistryGoldens } from '../testing/golden.js';
 import { junitReport, textReport, totals } from '../testing/report.js';
 import { type FileResult, runTestFile } from '../testing/runner.js';
 
@@ -70,6 +71,20 @@ Examples:
       const results: FileResult[] = [];
       for (const f of files)
         results.push(await runTestFile(f, { update: opts.update === true, registry, goldenDone }));
+      // Every model's golden.json in the registries of the tested pipelines, not only the versions tested.
+      const registries = [...new Set(results.flatMap((r) => (r.registryDir ? [r.registryDir] : [])))];
+      for (const dir of registries) {
+        const goldens = await verifyRegistryGoldens(dir, registry, goldenDone);
+        if (goldens.length > 0) {
+          results.push({
+            file: relative(process.cwd(), dir) || dir,
+            problems: [],
+            cases: [],
+            ms: 0,
+            goldens,
+          });
+        }
+      }
       const report = opts.reporter === 'junit' ? junitReport(results) : textReport(results);
       if (opts.output !== undefined) {
         writeFileSync(opts.output, report);

@@ -1,4 +1,4 @@
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { dirname, join, relative } from 'node:path';
 import { z } from 'zod';
 import { errorMessage } from '../core/errors.js';
@@ -109,4 +109,34 @@ export async function verifyGolden(
     await model.close();
   }
   return { file, rows: g.rows.length, problems };
+}
+
+/**
+ * The golden checks of every version in a model registry folder (`<registry>/<name>/<version>/`)
+ * not in `done` (by model file): what `streamscore test` runs after its files, so every model's
+ * golden.json is verified, not only the versions the test files score with.
+ */
+export async function verifyRegistryGoldens(
+  registryDir: string,
+  registry: ModelRegistry,
+  done: Map<string, GoldenResult | undefined>,
+): Promise<GoldenResult[]> {
+  const out: GoldenResult[] = [];
+  const dirs = (p: string) =>
+    existsSync(p)
+      ? readdirSync(p, { withFileTypes: true })
+          .filter((d) => d.isDirectory())
+          .map((d) => d.name)
+          .sort()
+      : [];
+  for (const name of dirs(registryDir)) {
+    for (const version of dirs(join(registryDir, name))) {
+      const onnx = join(registryDir, name, version, 'model.onnx');
+      if (!existsSync(onnx) || done.has(onnx)) continue;
+      const g = await verifyGolden(onnx, registry);
+      done.set(onnx, g);
+      if (g !== undefined) out.push(g);
+    }
+  }
+  return out;
 }

@@ -1,4 +1,5 @@
 import { formatProblem } from '../spec/problems.js';
+import type { GoldenResult } from './golden.js';
 import type { FileResult } from './runner.js';
 
 export interface Totals {
@@ -13,18 +14,34 @@ export interface Totals {
 export function totals(results: readonly FileResult[]): Totals {
   const cases = results.flatMap((r) => r.cases);
   return {
-    files: results.length,
+    files: results.filter((r) => r.goldens === undefined).length,
     cases: cases.length,
     failed: cases.filter((c) => c.missing || c.mismatches.length > 0).length,
     updated: cases.filter((c) => c.updated).length,
-    broken: results.filter((r) => r.problems.length > 0 || (r.golden?.problems.length ?? 0) > 0).length,
+    broken: results.filter(
+      (r) =>
+        r.problems.length > 0 ||
+        (r.golden?.problems.length ?? 0) > 0 ||
+        (r.goldens ?? []).some((g) => g.problems.length > 0),
+    ).length,
   };
+}
+
+function goldenLine(g: GoldenResult): string {
+  return g.problems.length === 0
+    ? `  ✓ golden ${g.file}: ${g.rows} row(s) agree`
+    : `  ✗ golden ${g.file}:\n${g.problems.map((p) => `      ${p}`).join('\n')}`;
 }
 
 /** The human report: one line per file, every failing case with its differences, then totals. */
 export function textReport(results: readonly FileResult[]): string {
   const out: string[] = [];
   for (const r of results) {
+    if (r.goldens !== undefined) {
+      out.push(`${r.goldens.every((g) => g.problems.length === 0) ? '✓' : '✗'} ${r.file}: golden checks`);
+      for (const g of r.goldens) out.push(goldenLine(g));
+      continue;
+    }
     if (r.problems.length > 0) {
       out.push(`✗ ${r.file}: cannot run`);
       for (const p of r.problems) out.push(`  ${formatProblem(p)}`);
@@ -46,14 +63,7 @@ export function textReport(results: readonly FileResult[]): string {
     const updated = r.cases.filter((c) => c.updated);
     if (updated.length > 0)
       out.push(`  ↻ updated ${updated.length} expectation(s): ${updated.map((c) => c.name).join(', ')}`);
-    if (r.golden !== undefined) {
-      const g = r.golden;
-      out.push(
-        g.problems.length === 0
-          ? `  ✓ golden ${g.file}: ${g.rows} row(s) agree`
-          : `  ✗ golden ${g.file}:\n${g.problems.map((p) => `      ${p}`).join('\n')}`,
-      );
-    }
+    if (r.golden !== undefined) out.push(goldenLine(r.golden));
   }
   const t = totals(results);
   out.push(
@@ -74,10 +84,11 @@ export function junitReport(results: readonly FileResult[]): string {
   ];
   for (const r of results) {
     const failing = r.cases.filter((c) => c.missing || c.mismatches.length > 0).length;
-    const golden = r.golden === undefined ? 0 : 1;
+    const goldens = [...(r.golden ? [r.golden] : []), ...(r.goldens ?? [])];
+    const golden = goldens.length;
     const errors = r.problems.length > 0 ? 1 : 0;
     out.push(
-      `  <testsuite name="${esc(r.file)}" tests="${r.cases.length + golden + errors}" failures="${failing + (r.golden?.problems.length ? 1 : 0)}" errors="${errors}" time="${(r.ms / 1000).toFixed(3)}">`,
+      `  <testsuite name="${esc(r.file)}" tests="${r.cases.length + golden + errors}" failures="${failing + goldens.filter((g) => g.problems.length > 0).length}" errors="${errors}" time="${(r.ms / 1000).toFixed(3)}">`,
     );
     if (errors > 0) {
       out.push(`    <testcase classname="${esc(r.file)}" name="load">`);
@@ -99,12 +110,10 @@ export function junitReport(results: readonly FileResult[]): string {
       }
       out.push('    </testcase>');
     }
-    if (r.golden !== undefined) {
-      out.push(`    <testcase classname="${esc(r.file)}" name="golden ${esc(r.golden.file)}">`);
-      if (r.golden.problems.length > 0) {
-        out.push(
-          `      <failure message="golden outputs differ">${esc(r.golden.problems.join('\n'))}</failure>`,
-        );
+    for (const g of goldens) {
+      out.push(`    <testcase classname="${esc(r.file)}" name="golden ${esc(g.file)}">`);
+      if (g.problems.length > 0) {
+        out.push(`      <failure message="golden outputs differ">${esc(g.problems.join('\n'))}</failure>`);
       }
       out.push('    </testcase>');
     }

@@ -11,7 +11,7 @@ import { formatPath, type Problem } from '../spec/problems.js';
 import { validatePipelineFile } from '../spec/validate.js';
 import { compareOutcome, type Mismatch, snapshotOf } from './compare.js';
 import { fixtureRegistry } from './fixture.js';
-import { verifyGolden } from './golden.js';
+import { type GoldenResult, verifyGolden } from './golden.js';
 import { type CaseEvent, caseEvents } from './inputs.js';
 import { OfflinePipeline, type Outcome } from './offline.js';
 import type { Expectation } from './test-file.js';
@@ -40,6 +40,10 @@ export interface FileResult {
   /** The model version's golden check (`golden.json`), when it has one. */
   golden?: { file: string; rows: number; problems: string[] };
   model?: { name: string; version: string; sha256?: string | undefined };
+  /** The pipeline's model registry folder (absolute), once the pipeline validated. */
+  registryDir?: string;
+  /** Golden checks of other versions (a registry's entry of `streamscore test`). */
+  goldens?: GoldenResult[];
   /** Time spent scoring the cases (decode → features → model), ms. */
   ms: number;
 }
@@ -73,6 +77,7 @@ export async function runTestFile(file: string, options: RunOptions = {}): Promi
     return result;
   }
   const p = v.pipeline;
+  result.registryDir = registryDir(pipelineFile, p);
   const fixed = p.spec.model.version;
   const pinned = test.model_version;
   const problemAt = (path: (string | number)[], code: string, message: string) => {
