@@ -87,18 +87,19 @@ function todoLines(text: string): number[] {
 }
 
 test('init → answer the TODOs → validate → test', async () => {
+  // The table is captured first: init finds its topic on Kafka Connect.
+  await registerDebezium({ name: connector, topicPrefix: prefix, tables: [table], converter: 'json' });
   const init = await runCli([
     'init',
     '--table',
     table,
     '--model',
     'pipelines/models/churn/1',
-    '--topic',
-    topic,
     '--out',
     pipeline,
   ]);
   assert.equal(init.code, 0, init.output);
+  assert.match(init.output, new RegExp(`topic: ${topic.replace(/\./g, '\\.')}\n`));
   assert.match(init.output, /6\/8 feature\(s\) matched to columns; 3 TODO\(s\)/);
   assert.match(init.output, /plan_basic ← value 'basic' of enum column plan/);
   assert.match(init.output, /is_enterprise ← exact name/);
@@ -151,7 +152,6 @@ test('init → answer the TODOs → validate → test', async () => {
 });
 
 test('run: Debezium captures the table and the pipeline writes a score per row; capture + test replay the same outputs', async () => {
-  await registerDebezium({ name: connector, topicPrefix: prefix, tables: [table], converter: 'json' });
   worker = startCli(['run', '--no-backfill', '--port', '0', pipeline], runEnv);
   const w = worker;
   const rows = await waitFor(

@@ -11,6 +11,7 @@ interface InitCliOptions {
   force?: boolean;
   databaseUrl?: string;
   registryUrl?: string;
+  connectUrl?: string;
 }
 
 export function registerInit(program: Command): void {
@@ -24,7 +25,10 @@ export function registerInit(program: Command): void {
       '--model <dir>',
       'a model version folder with manifest.yaml, e.g. pipelines/models/churn/1',
     )
-    .option('--topic <topic>', "the table's Debezium topic (<topic.prefix>.<schema>.<table>)")
+    .option(
+      '--topic <topic>',
+      "the table's Debezium topic (<topic.prefix>.<schema>.<table>; default: found on Kafka Connect)",
+    )
     .option('--subject <subject>', 'read the row schema from this registry subject (<topic>-value) instead')
     .option('--out <file>', 'the pipeline file (default pipelines/<table>-<model>.yaml)')
     .option(
@@ -34,6 +38,10 @@ export function registerInit(program: Command): void {
     .option('--force', 'overwrite files that exist')
     .option('--database-url <url>', 'Postgres to read the table from (default: DATABASE_URL)')
     .option('--registry-url <url>', 'schema registry for --subject (default: SCHEMA_REGISTRY_URL)')
+    .option(
+      '--connect-url <url>',
+      'Kafka Connect: without --topic, take the topic of the Debezium connector capturing the table (default: KAFKA_CONNECT_URL)',
+    )
     .addHelpText(
       'after',
       `
@@ -47,11 +55,13 @@ Examples:
           ...opts,
           databaseUrl: opts.databaseUrl ?? process.env['DATABASE_URL'],
           registryUrl: opts.registryUrl ?? process.env['SCHEMA_REGISTRY_URL'],
+          connectUrl: opts.connectUrl ?? process.env['KAFKA_CONNECT_URL'],
           command: `streamscore ${process.argv.slice(2).join(' ')}`,
         });
         const matched = r.matches.filter((m) => m.kind === 'column');
         process.stdout.write(
           `wrote ${r.files.schema}, ${r.files.pipeline}, ${r.files.test}\n` +
+            `topic: ${r.topic ?? 'TODO (no single Debezium connector captures the table: pass --topic)'}\n` +
             `${matched.length}/${r.matches.length} feature(s) matched to columns` +
             (r.todos > 0
               ? `; ${r.todos} TODO(s) to answer in ${r.files.pipeline} (streamscore validate ${r.files.pipeline} lists them)\n`

@@ -4,6 +4,7 @@ import pg from 'pg';
 import { parse } from 'yaml';
 import { readVersion } from '../models/catalog.js';
 import { columnsOfRowSchema, rowSchemaOf, type SourceColumn } from './columns.js';
+import { connectorsCapturing } from './connect.js';
 import { type FeatureMatch, matchFeatures } from './match.js';
 import { introspectTable } from './postgres.js';
 import { pipelineDocument, pipelineName, type ScaffoldInput, testDocument } from './scaffold.js';
@@ -21,11 +22,15 @@ export interface InitOptions {
   force?: boolean;
   databaseUrl?: string | undefined;
   registryUrl?: string | undefined;
+  /** Kafka Connect: without --topic, the topic of the one Debezium connector capturing the table. */
+  connectUrl?: string | undefined;
   command: string;
 }
 
 export interface InitResult {
   files: { pipeline: string; schema: string; test: string };
+  /** The topic written (given, found on Kafka Connect, or the subject's); undefined leaves a TODO. */
+  topic: string | undefined;
   matches: FeatureMatch[];
   todos: number;
 }
@@ -132,6 +137,7 @@ export async function runInit(o: InitOptions): Promise<InitResult> {
   let table: string;
   let topic = o.topic;
   let databaseUrl = o.databaseUrl;
+  let topicCandidates: string[] = [];
   if (o.subject !== undefined) {
     if (o.registryUrl === undefined) {
       throw new InitError('--subject needs the registry: pass --registry-url or set SCHEMA_REGISTRY_URL');
@@ -161,6 +167,13 @@ export async function runInit(o: InitOptions): Promise<InitResult> {
       await client.end().catch(() => undefined);
     }
     table = o.table;
+    if (topic === undefined && o.connectUrl !== undefined) {
+      const dbname = new URL(databaseUrl).pathname.replace(/^\//, '');
+      const found = await connectorsCapturing(o.connectUrl, decodeURIComponent(dbname), table);
+      const topics = [...new Set(found.map((c) => c.topic))];
+      if (topics.length === 1) topic = topics[0];
+      else if (topics.length > 1) topicCandidates = found.map((c) => `${c.topic} (connector ${c.name})`);
+    }
   }
   const name = pipelineName(table, model.name);
   const pipelineFile = o.out ?? join('pipelines', `${name}.yaml`);
@@ -182,6 +195,7 @@ export async function runInit(o: InitOptions): Promise<InitResult> {
     model,
     matches,
     topic,
+    topicCandidates,
     encoding: o.subject !== undefined ? 'avro' : 'json',
     pipelineFile,
     schemaFile,
@@ -200,5 +214,5 @@ export async function runInit(o: InitOptions): Promise<InitResult> {
   writeFileSync(pipelineFile, doc.toString({ lineWidth: 0 }));
   writeFileSync(testFile, testDocument(input).toString({ lineWidth: 0 }));
   databaseUrl = undefined;
-  return { files, matches, todos };
+  return { files, topic, matches, todos };
 }

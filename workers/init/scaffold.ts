@@ -19,6 +19,8 @@ export interface ScaffoldInput {
   matches: readonly FeatureMatch[];
   /** Kafka topic; undefined writes a variable without default (validate names it). */
   topic: string | undefined;
+  /** Topics of several connectors capturing the table, when init could not choose (for the TODO). */
+  topicCandidates?: readonly string[];
   encoding: 'json' | 'avro';
   /** Paths of the files written (for relative references between them). */
   pipelineFile: string;
@@ -191,7 +193,11 @@ export function pipelineDocument(input: ScaffoldInput): { doc: Document; todos: 
     commentKey(
       kafka,
       'topics',
-      `TODO: the Debezium topic of ${input.table} (<topic.prefix>.${input.table}); or set ${envName}_TOPIC`,
+      `TODO: the Debezium topic of ${input.table} (<topic.prefix>.${input.table}); or set ${envName}_TOPIC${
+        input.topicCandidates && input.topicCandidates.length > 0
+          ? `\nConnectors capturing it: ${input.topicCandidates.join(', ')}`
+          : ''
+      }`,
     );
   }
   commentKey(
