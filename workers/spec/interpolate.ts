@@ -74,8 +74,8 @@ function resolveScalar(
       result.problems.push({ path, offset: start + at, message, code });
       return '';
     };
-    if (ref.startsWith('file:')) {
-      const file = ref.slice(5);
+    /** A secret file's content without its final newline; `via` says where its name came from. */
+    const secretFile = (file: string, via = ''): string => {
       try {
         const value = readFile(file).replace(/\r?\n$/, '');
         fromSecret = true;
@@ -83,10 +83,11 @@ function resolveScalar(
       } catch (err) {
         return fail(
           'unreadable_secret_file',
-          `cannot read secret file '${file}': ${(err as NodeJS.ErrnoException).code ?? err}`,
+          `cannot read secret file '${file}'${via}: ${(err as NodeJS.ErrnoException).code ?? err}`,
         );
       }
-    }
+    };
+    if (ref.startsWith('file:')) return secretFile(ref.slice(5));
     const sep = ref.indexOf(':-');
     const name = sep >= 0 ? ref.slice(0, sep) : ref;
     if (!VAR_NAME.test(name)) {
@@ -98,18 +99,7 @@ function resolveScalar(
       return value;
     }
     const fromFile = env[`${name}_FILE`];
-    if (fromFile !== undefined && fromFile !== '') {
-      try {
-        const content = readFile(fromFile).replace(/\r?\n$/, '');
-        fromSecret = true;
-        return content;
-      } catch (err) {
-        return fail(
-          'unreadable_secret_file',
-          `cannot read secret file '${fromFile}' (from ${name}_FILE): ${(err as NodeJS.ErrnoException).code ?? err}`,
-        );
-      }
-    }
+    if (fromFile !== undefined && fromFile !== '') return secretFile(fromFile, ` (from ${name}_FILE)`);
     if (sep >= 0) return ref.slice(sep + 2);
     return fail(
       'missing_variable',
