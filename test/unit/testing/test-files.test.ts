@@ -190,6 +190,31 @@ test('malformed test files get file:line:col problems', async () => {
       /alias\.test\.yaml:1:11: pipeline: the pipeline follows alias champion.*model_version \(versions: 1, 2, 3\)/,
     ],
   ];
+  const fixture = file(
+    'one.fixture.json',
+    JSON.stringify({
+      format: 'streamscore.fixture/v1',
+      pipeline: 'churn-scoring',
+      topic: 't',
+      captured_at: '2025-01-01T00:00:00Z',
+      redacted: [],
+      schemas: {},
+      events: [{ partition: 0, offset: '1', timestamp: '0', encoding: 'json', key: null, value: null }],
+    }),
+  );
+  file('bad.fixture.json', '{"format": "other"}');
+  cases.push(
+    [
+      'fixture-index',
+      `${header()}  - name: x\n    fixture: ${fixture}\n    events: [0, 3]\n`,
+      /fixture-index\.test\.yaml:7:17: cases\[0\]\.events\[1\]: expected an event index below 1 \(the fixture's events\), got 3/,
+    ],
+    [
+      'fixture-bad',
+      `${header()}  - name: x\n    fixture: bad.fixture.json\n`,
+      /fixture-bad\.test\.yaml:6:14: cases\[0\]\.fixture: .*bad\.fixture\.json: not a streamscore\.fixture\/v1 fixture: format: /,
+    ],
+  );
   for (const [name, text, want] of cases) {
     const r = await runTestFile(file(`${name}.test.yaml`, text), { registry });
     assert.ok(r.problems.length > 0, name);
