@@ -263,12 +263,14 @@ export interface LoadResult {
   errors: number;
   /** The server's CPU (all its processes) per 2xx response. */
   server_cpu_us_per_request: number | null;
+  /** This bench process's CPU (the load generator) per 2xx response: it shares the server's cores. */
+  generator_cpu_us_per_request: number | null;
   /** Share of the machine's cores busy with neither the server nor this bench (other load). */
   other_cpu_share: number;
 }
 
 /** CPU counters at the start of a run; `end` gives the server's CPU s and the others' share. */
-function cpuWindow(server: ApiServer): { end(): { server: number; otherShare: number } } {
+function cpuWindow(server: ApiServer): { end(): { server: number; self: number; otherShare: number } } {
   const t0 = performance.now();
   const server0 = treeCpuSeconds(server.proc.pid);
   const machine0 = machineBusySeconds();
@@ -277,9 +279,10 @@ function cpuWindow(server: ApiServer): { end(): { server: number; otherShare: nu
     end() {
       const wall = (performance.now() - t0) / 1000;
       const srv = treeCpuSeconds(server.proc.pid) - server0;
-      const self = process.cpuUsage(self0);
-      const other = machineBusySeconds() - machine0 - srv - (self.user + self.system) / 1e6;
-      return { server: srv, otherShare: Math.max(0, other / (wall * cpus().length)) };
+      const u = process.cpuUsage(self0);
+      const self = (u.user + u.system) / 1e6;
+      const other = machineBusySeconds() - machine0 - srv - self;
+      return { server: srv, self, otherShare: Math.max(0, other / (wall * cpus().length)) };
     },
   };
 }
@@ -338,6 +341,7 @@ export async function load(
     ),
     errors: result.errors + result.timeouts,
     server_cpu_us_per_request: ok === 0 ? null : (used.server * 1e6) / ok,
+    generator_cpu_us_per_request: ok === 0 ? null : (used.self * 1e6) / ok,
     other_cpu_share: used.otherShare,
   };
 }
@@ -409,6 +413,7 @@ export async function paced(
     status_codes: codes,
     errors,
     server_cpu_us_per_request: latencies.length === 0 ? null : (used.server * 1e6) / latencies.length,
+    generator_cpu_us_per_request: latencies.length === 0 ? null : (used.self * 1e6) / latencies.length,
     other_cpu_share: used.otherShare,
   };
 }
@@ -484,6 +489,15 @@ export interface ApiResult {
   /** streamscore's maximum ÷ the peer's, per worker count. */
   throughput_ratio: Record<string, number | null>;
   /**
+   * Each server at its best worker count (on 2 cores, 2 server processes and the load generator
+   * oversubscribe them, so more workers can measure less): its maximum, and streamscore's ÷ the peer's.
+   */
+  best: {
+    streamscore: { workers: number; per_s: number } | null;
+    fastapi: { workers: number; per_s: number } | null;
+    ratio: number | null;
+  };
+  /**
    * The peer's server CPU per request ÷ streamscore's, at the maximum, per worker count: steadier
    * than the throughputs when other load shares the cores (1e6 ÷ µs is what a dedicated core gives).
    */
@@ -533,6 +547,14 @@ export async function runApi(o: {
     if (!r || 'error' in r) return null;
     return r.levels.find((l) => l.load_share === null && l.generator === generator)?.latency_ms?.p99 ?? null;
   };
+  const bestOf = (name: string) => {
+    let best: { workers: number; per_s: number } | null = null;
+    for (const w of o.workers) {
+      const x = maxOf(`${name}_${w}w`);
+      if (x !== null && (best === null || x > best.per_s)) best = { workers: w, per_s: x };
+    }
+    return best;
+  };
   const cpuOf = (k: string) => {
     const r = runs[k];
     return r && !('error' in r) ? r.max.server_cpu_us_per_request : null;
@@ -552,6 +574,8 @@ export async function runApi(o: {
       p99[k] = { paced: p99At1000(k, 'paced'), autocannon: p99At1000(k, 'autocannon') };
     }
   }
+  const bestS = bestOf('streamscore');
+  const bestF = bestOf('fastapi');
   return {
     pipeline: API_PIPELINE,
     request: `POST ${PATH}, one record {"after": {…}} a call, 2,000 distinct payments cycled`,
@@ -559,6 +583,11 @@ export async function runApi(o: {
     parity,
     runs,
     throughput_ratio: throughputRatio,
+    best: {
+      streamscore: bestS,
+      fastapi: bestF,
+      ratio: bestS !== null && bestF !== null && bestF.per_s > 0 ? bestS.per_s / bestF.per_s : null,
+    },
     cpu_per_request_ratio: cpuRatio,
     p99_ms_at_1000_per_s: p99,
   };
@@ -583,7 +612,7 @@ export function apiReportLines(api: ApiResult | { error: string } | undefined): 
       : `  parity with the peer: ${p.rows} rows, max |Δ fraud_probability| ${p.max_abs_diff.toExponential(1)}, ${p.over_1e6} over 1e-6`,
   );
   lines.push(
-    `  ${'server'.padEnd(16)} ${'max req/s'.padStart(9)} ${'p50/p99 ms'.padStart(12)} ${'cpu µs/req'.padStart(10)} ${'other'.padStart(8)}   p50/p99 ms at 25 % · 50 % · 80 % of max · 1,000/s (autocannon; paced 1,000/s)`,
+    `  ${'server'.padEnd(16)} ${'max req/s'.padStart(9)} ${'p50/p99 ms'.padStart(12)} ${'cpu µs/req'.padStart(10)} ${'gen µs'.padStart(7)} ${'other'.padStart(8)}   p50/p99 ms at 25 % · 50 % · 80 % of max · 1,000/s (autocannon; paced 1,000/s)`,
   );
   const pct = (l: LoadResult) => `${f(l.latency_ms?.p50, 1)}/${f(l.latency_ms?.p99, 1)}`;
   for (const [name, r] of Object.entries(api.runs)) {
@@ -597,11 +626,13 @@ export function apiReportLines(api: ApiResult | { error: string } | undefined): 
       .join(' · ');
     const p = r.levels.find((l) => l.generator === 'paced');
     lines.push(
-      `  ${name.padEnd(16)} ${f(r.max.achieved_per_s).padStart(9)} ${pct(r.max).padStart(12)} ${f(r.max.server_cpu_us_per_request).padStart(10)} ${f(r.max.other_cpu_share * 100).padStart(6)} %   ${at} (paced: ${p ? pct(p) : '—'})`,
+      `  ${name.padEnd(16)} ${f(r.max.achieved_per_s).padStart(9)} ${pct(r.max).padStart(12)} ${f(r.max.server_cpu_us_per_request).padStart(10)} ${f(r.max.generator_cpu_us_per_request).padStart(7)} ${f(r.max.other_cpu_share * 100).padStart(6)} %   ${at} (paced: ${p ? pct(p) : '—'})`,
     );
   }
   lines.push(
-    `  throughput streamscore ÷ FastAPI: ${Object.entries(api.throughput_ratio)
+    `  throughput streamscore ÷ FastAPI: each at its best ${f(api.best.ratio, 2)}× (${f(api.best.streamscore?.per_s)}/s with ${api.best.streamscore?.workers ?? '—'}w ÷ ${f(api.best.fastapi?.per_s)}/s with ${api.best.fastapi?.workers ?? '—'}w); by workers ${Object.entries(
+      api.throughput_ratio,
+    )
       .map(([w, x]) => `${w} ${f(x, 2)}×`)
       .join(', ')} (target ≥ 3×); server CPU per request FastAPI ÷ streamscore: ${Object.entries(
       api.cpu_per_request_ratio,
