@@ -139,7 +139,7 @@ export function auditRecord(
         ? `{"api":true,"request_id":${JSON.stringify(row.request)},"position":"${row.position}"}`
         : `{"backfill":true,"position":"${row.position}"}`;
   return (
-    `{"decision_id":"${randomUUID()}","context":"${context.id}","source":${source},` +
+    `{"decision_id":"${row.decision ?? randomUUID()}","context":"${context.id}","source":${source},` +
     `"key":${valueJson(row.key)},"features":{${features}},"outputs":{${outputs}},` +
     `"event_at":"${new Date(row.sourceTsMs).toISOString()}","scored_at":"${row.scoredAt.toISOString()}"}`
   );
