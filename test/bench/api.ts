@@ -458,7 +458,10 @@ export async function measureServer(
     ];
     for (const [share, rate] of targets) {
       const seconds = sizes.levelSeconds;
-      const a = await load(server, bodies, { connections: sizes.rateConnections, seconds, rate });
+      // Enough connections that the rate is reachable at a few ms a call (each is closed loop
+      // within its quota), at least rateConnections, at most the maximum's.
+      const connections = Math.min(sizes.connections, Math.max(sizes.rateConnections, Math.ceil(rate / 250)));
+      const a = await load(server, bodies, { connections, seconds, rate });
       levels.push({ load_share: share, ...a });
       // The paced generator (node:http) keeps its schedule to a few thousand calls/s here: used
       // for the fixed 1,000/s only, where its figure is the one that answers the target.
