@@ -8,7 +8,11 @@ import type { EachBatchPayload, Kafka } from 'kafkajs';
 import { silentLogger } from '../../../workers/core/silent-logger.js';
 import type { RawMessage } from '../../../workers/core/types.js';
 import { kafkaSourceConfig } from '../../../workers/sources/kafka/config.js';
-import { KafkaSource } from '../../../workers/sources/kafka/source.js';
+import {
+  type BatchHandler,
+  KafkaSource,
+  type KafkaSourceObservers,
+} from '../../../workers/sources/kafka/source.js';
 
 export interface Deferred {
   promise: Promise<void>;
@@ -179,7 +183,9 @@ export interface Harness {
 export async function startSource(
   opts: {
     config?: Record<string, unknown>;
-    handler?: (messages: RawMessage[], heartbeat: () => Promise<void>) => Promise<void>;
+    handler?: BatchHandler;
+    /** The source's metrics and tracer (none by default). */
+    observers?: KafkaSourceObservers;
   } = {},
 ): Promise<Harness> {
   const consumer = new FakeConsumer();
@@ -191,7 +197,7 @@ export async function startSource(
     heartbeat_interval_ms: 60000,
     ...opts.config,
   });
-  const source = new KafkaSource(kafka, config, silentLogger);
+  const source = new KafkaSource(kafka, config, silentLogger, opts.observers);
   const writes: Harness['writes'] = [];
   const fatal: unknown[] = [];
   await source.start(

@@ -82,7 +82,7 @@ export class KafkaSource {
   /** Partitions assigned in the current generation; undefined until the first join. */
   private assigned: Set<string> | undefined;
   /** Per partition, the high watermark at its last fetch and the offset last committed (for the lag). */
-  private readonly ends = new Map<string, { highWatermark: bigint; committed: bigint | undefined }>();
+  private readonly ends = new Map<string, { highWatermark: bigint; committed: bigint }>();
 
   constructor(
     private readonly kafka: Kafka,
@@ -134,6 +134,7 @@ export class KafkaSource {
       for (const [topic, partitions] of Object.entries(e.payload.memberAssignment))
         for (const p of partitions) assigned.add(partitionKey(topic, p));
       this.assigned = assigned;
+      this.forgetRevoked(assigned);
       const dropped = this.committer?.clear() ?? [];
       if (dropped.length > 0)
         this.logger.info(
@@ -276,12 +277,22 @@ export class KafkaSource {
     let end = this.ends.get(key);
     const highWatermark = BigInt(batch.highWatermark);
     if (end === undefined) {
-      end = { highWatermark, committed: undefined };
+      // Nothing committed by this member yet: count from the first record it fetched.
+      end = { highWatermark, committed: BigInt(batch.firstOffset() ?? batch.highWatermark) };
       this.ends.set(key, end);
     } else end.highWatermark = highWatermark;
-    // Not committed yet by this member: count from the first record fetched.
-    const from = end.committed ?? BigInt(batch.firstOffset() ?? batch.highWatermark);
+    const from = end.committed;
     this.observers.metrics!.lag(topic, partition, Number(highWatermark > from ? highWatermark - from : 0n));
+  }
+
+  /** A partition another member now owns reports no lag here (its owner reports it). */
+  private forgetRevoked(assigned: ReadonlySet<string>): void {
+    for (const key of this.ends.keys()) {
+      if (assigned.has(key)) continue;
+      this.ends.delete(key);
+      const [topic, partition] = key.split('\u0000') as [string, string];
+      this.observers.metrics?.lag(topic, Number(partition), 0);
+    }
   }
 
   private onCommitted(offsets: PartitionOffset[]): void {
