@@ -153,6 +153,39 @@ test('the drift metrics (issue 17 parts 1–3) are queried by the rules or the d
   );
 });
 
+test('README’s metrics table lists every exported family, and each family this run exercises is exported', () => {
+  const readme = readFileSync('README.md', 'utf8');
+  const section = readme.slice(readme.indexOf('### Metrics'), readme.indexOf('### Prometheus and alerts'));
+  const rows = [...section.matchAll(/^\| `(streamscore_[a-z_]+)` \|[^|]*\|[^|]*\| ([^|]+) \|/gm)].map(
+    (m) => ({
+      name: m[1]!,
+      exported: m[2]!.trim(),
+    }),
+  );
+  assert.ok(rows.length > 20, `${rows.length} rows in README's metrics table`);
+  const documented = new Set(rows.map((r) => r.name));
+  const exposed = exposedNames(metricsText);
+  // A histogram is one family: its _bucket, _sum and _count series.
+  const families = new Set<string>();
+  for (const n of exposed) {
+    if (n === 'target_info') continue;
+    const base = n.replace(/_(bucket|sum|count)$/, '');
+    families.add(base !== n && exposed.has(`${base}_bucket`) ? base : n);
+  }
+  assert.deepEqual(
+    [...families].filter((f) => !documented.has(f)),
+    [],
+    'exported but not in README',
+  );
+  // What this run does not exercise: no swap, no refusal, no shadow backlog, no audit log.
+  const notHere = new Set(['after a swap', 'after a refusal', 'after a skip', 'with an audit log']);
+  assert.deepEqual(
+    rows.filter((r) => !notHere.has(r.exported) && !families.has(r.name)).map((r) => r.name),
+    [],
+    'in README but not exported',
+  );
+});
+
 test('a SIGKILLed worker is restarted and counted; its stale target file is replaced', async () => {
   const [victim] = workers();
   process.kill(victim!.pid, 'SIGKILL');
