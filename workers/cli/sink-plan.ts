@@ -37,6 +37,11 @@ export async function describeSinks(p: Pipeline, checked: CheckedSpec, model: On
         `${sink.name} (on delete: ${c.on_delete}; ${c.create_table ? 'created when missing' : 'verified at start-up'})`,
       );
       for (const line of ddl.split('\n')) out.push(`  ${line}`);
+      const grants = (sink as Partial<{ grants(): string[] }>).grants?.();
+      if (grants) {
+        out.push('  -- least privilege: what the role of the url needs (README: Least privilege)');
+        for (const g of grants) out.push(`  ${g}`);
+      }
     } else {
       out.push(
         `${type}: topic ${c.topic} as ${c.format}, keyed by the entity key; fields ${schema.fields.map((f) => f.name).join(', ')}`,

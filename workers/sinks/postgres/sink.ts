@@ -14,6 +14,7 @@ import { PostgresAudit, type PostgresAuditOptions } from './audit.js';
 import type { PostgresSinkConfig } from './config.js';
 import { copyFromStdin, copyTextChunks } from './copy.js';
 import { toPipelineError } from './errors.js';
+import { postgresGrants, sinkRole } from './grants.js';
 import { migrateTable } from './migrations.js';
 import {
   createStageStatement,
@@ -89,6 +90,11 @@ export class PostgresSink implements Sink {
   /** The CREATE statements for the table (what `streamscore plan` prints). */
   ddl(): string {
     return postgresDdl(this.plan);
+  }
+
+  /** The GRANTs the role of the sink's url needs (what `streamscore plan` prints under the DDL). */
+  grants(): string[] {
+    return postgresGrants(this.plan, sinkRole(this.config.url.reveal()));
   }
 
   async open(): Promise<void> {
