@@ -26,7 +26,7 @@ fakesnow_env_lines() {
   printf 'export %s=%q\n' \
     SNOWFLAKE_ACCOUNT fakesnow \
     SNOWFLAKE_USER fake \
-    SNOWFLAKE_PASSWORD snow \
+    SNOWFLAKE_PASSWORD fakesnow-local \
     SNOWFLAKE_DATABASE STREAMSCORE \
     SNOWFLAKE_SCHEMA PUBLIC \
     SNOWFLAKE_WAREHOUSE COMPUTE_WH \

@@ -9,7 +9,7 @@ export function snowflakeConnectionFromEnv(
   return {
     account: env['SNOWFLAKE_ACCOUNT'] ?? 'fakesnow',
     user: env['SNOWFLAKE_USER'] ?? 'fake',
-    auth: { password: env['SNOWFLAKE_PASSWORD'] ?? 'snow' },
+    auth: { password: env['SNOWFLAKE_PASSWORD'] ?? 'fakesnow-local' },
     database: env['SNOWFLAKE_DATABASE'] ?? 'STREAMSCORE',
     schema: env['SNOWFLAKE_SCHEMA'] ?? 'PUBLIC',
     ...(env['SNOWFLAKE_WAREHOUSE'] ? { warehouse: env['SNOWFLAKE_WAREHOUSE'] } : {}),
