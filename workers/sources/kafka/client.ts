@@ -3,13 +3,13 @@ import {
   Kafka,
   type KafkaConfig,
   logLevel,
-  Partitioners,
   type Producer,
   type ProducerConfig,
   type SASLOptions,
 } from 'kafkajs';
 import type { Secret } from '../../core/secret.js';
 import type { Logger } from '../../core/types.js';
+import { FastDefaultPartitioner } from '../../sinks/kafka/partitioner.js';
 
 export interface KafkaConnectionConfig {
   brokers: string[];
@@ -56,12 +56,13 @@ export function isRoutineKafkaLog(message: string, error: unknown): boolean {
 }
 
 /**
- * A producer with kafkajs' default partitioner named explicitly (the Java client's murmur2 placement,
- * so keys land where other Kafka clients put them): named, kafkajs no longer warns about its v2 change
- * of default on every start.
+ * A producer whose partitioner places keys exactly as kafkajs' default (the Java client's murmur2,
+ * so keys land where other Kafka clients put them) at a tenth of its cost per key (see
+ * sinks/kafka/partitioner.ts); named explicitly, kafkajs no longer warns about its v2 change of
+ * default on every start.
  */
 export function createProducer(kafka: Kafka, config: ProducerConfig = {}): Producer {
-  return kafka.producer({ createPartitioner: Partitioners.DefaultPartitioner, ...config });
+  return kafka.producer({ createPartitioner: FastDefaultPartitioner, ...config });
 }
 
 /** Builds a kafkajs client; secrets are revealed only here, at the client boundary. */
