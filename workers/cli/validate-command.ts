@@ -2,6 +2,10 @@ import type { Command } from 'commander';
 import { redactText } from '../core/secret.js';
 import { formatProblem, type Problem } from '../spec/problems.js';
 import { validatePipelineFile } from '../spec/validate.js';
+import { loadTestFile } from '../testing/test-file.js';
+
+/** `<name>.test.yaml`: a `streamscore test` file, checked against its own schema. */
+const isTestFile = (file: string) => file.endsWith('.test.yaml') || file.endsWith('.test.yml');
 
 interface ValidateOptions {
   format: 'text' | 'json';
@@ -19,6 +23,7 @@ export function registerValidate(program: Command): void {
       'after',
       `
 Every problem is printed as FILE:LINE:COL: YAML.PATH: expected …, got …
+Files named *.test.yaml are test files (streamscore test): checked against their own schema.
 
 Examples:
   $ streamscore validate pipelines/*.yaml
@@ -28,6 +33,10 @@ Examples:
       const all: Problem[] = [];
       const secrets = new Set<string>();
       for (const file of files) {
+        if (isTestFile(file)) {
+          all.push(...loadTestFile(file).problems);
+          continue;
+        }
         const result = await validatePipelineFile(file);
         all.push(...result.problems);
         for (const s of result.secrets) secrets.add(s);
@@ -37,7 +46,10 @@ Examples:
           `${redactText(JSON.stringify({ valid: all.length === 0, problems: all }, null, 2), secrets)}\n`,
         );
       } else if (all.length === 0) {
-        process.stdout.write(`${files.length} pipeline file(s) valid\n`);
+        const tests = files.filter(isTestFile).length;
+        process.stdout.write(
+          `${files.length - tests} pipeline file(s)${tests > 0 ? ` and ${tests} test file(s)` : ''} valid\n`,
+        );
       } else {
         process.stderr.write(`${redactText(all.map(formatProblem).join('\n'), secrets)}\n`);
         process.stderr.write(`${all.length} problem(s) in ${new Set(all.map((p) => p.file)).size} file(s)\n`);
