@@ -14,6 +14,9 @@
  *
  * Only what is exported here is the package's interface; deeper paths are not exported.
  */
+// First: kafkajs' producer groups messages in one pass (core/kafkajs-grouping.ts).
+import './core/kafkajs-grouping.js';
+
 export type { Logger, ModelInfo } from './core/types.js';
 export type { InputRecord } from './scoring/input.js';
 export { InputError } from './scoring/input.js';

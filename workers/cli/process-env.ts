@@ -9,3 +9,7 @@
  * variable themselves.
  */
 process.env['AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED'] ??= 'true';
+
+// kafkajs' producer, grouping a send's messages in one pass (see core/kafkajs-grouping.ts); must load
+// before kafkajs' producer does.
+import '../core/kafkajs-grouping.js';
