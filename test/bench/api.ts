@@ -8,12 +8,14 @@
  * 1. parity: a sample of rows scored by both; the fraud probabilities must agree within 1e-6
  *    (else the comparison would not be of the same job, and the figures are reported as such);
  * 2. maximum throughput: closed loop, `connections` keep-alive connections;
- * 3. latency at 25/50/80 % of that maximum and at a fixed 1,000 requests/s (autocannon's
- *    `overallRate`: each connection sends its share of a second's requests as soon as the second
- *    starts, one at a time, so the load arrives in bursts of up to `connections` concurrent calls).
+ * 3. latency at 25/50/80 % of that maximum and at a fixed 1,000 requests/s with autocannon's
+ *    `overallRate` (each connection sends its share of a second's requests as soon as the second
+ *    starts, one at a time: the load arrives in bursts of up to `connections` concurrent calls),
+ *    and at 1,000/s with `paced` (each call sent at its scheduled time: independent callers).
  *
  * Latencies are every 2xx response's own time (autocannon's per-request hrtime, not its
- * whole-millisecond histogram); CPU is the server's process tree over the measured window.
+ * whole-millisecond histogram; paced: from the scheduled time); CPU is the server's process tree,
+ * the bench's own (the generator) and the rest of the machine's over the measured window.
  */
 import { createHash } from 'node:crypto';
 import { Agent, request } from 'node:http';
