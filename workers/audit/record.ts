@@ -56,7 +56,7 @@ export const HASHED_VALUE = /^h:[A-Za-z0-9_-]{22}$/;
  * A value under the `hash` policy: the first 128 bits of sha256(key, NUL, value text), base64url.
  * Keyed, because a plain hash of a small value set (an amount, an age) is reversed by trying every
  * value; with the key kept secret, equal values still show as equal across records, and whoever
- * holds the key can check a claimed value (`audit hash`).
+ * holds the key can check a claimed value (`streamscore audit hash`).
  */
 export function hashedValue(v: unknown, key: string): string {
   const text =

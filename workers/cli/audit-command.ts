@@ -1,6 +1,7 @@
 import { type Command, type CommanderError, Option } from 'commander';
 import { auditTableOf } from '../audit/config.js';
 import { recordOverride } from '../audit/override.js';
+import { hashedValue } from '../audit/record.js';
 import { AuditTableMissing, formatAuditVerify, verifyAudit } from '../audit/verify.js';
 import { defaultActor } from '../control/events.js';
 import { errorMessage } from '../core/errors.js';
@@ -31,6 +32,51 @@ export function registerAudit(program: Command): void {
     );
   registerVerify(audit);
   registerOverride(audit);
+  registerHash(audit);
+}
+
+/**
+ * A feature value as the worker held it when it hashed it: features are float32 (booleans 1/0),
+ * so a claimed 99.99 is hashed as the float32 nearest to it, as the record was.
+ */
+export function featureValueOf(text: string): number {
+  const t = text.trim();
+  if (t === 'true' || t === 'false') return t === 'true' ? 1 : 0;
+  const n = Number(t);
+  if (t === '' || Number.isNaN(n)) {
+    throw new UsageError(`expected a number (or true/false) as the feature value, got '${text}'`);
+  }
+  return Math.fround(n);
+}
+
+function registerHash(audit: Command): void {
+  audit
+    .command('hash')
+    .description(
+      "Print a feature value's keyed hash (policy hash) as the pipeline's records hold it: compare it with a record to check a claimed value.",
+    )
+    .argument('<pipeline>', 'pipeline YAML file with spec.audit and its hash_key')
+    .argument('<value>', 'the claimed feature value (a number, or true/false)')
+    .exitOverride(usageExit)
+    .addHelpText(
+      'after',
+      `
+Example:
+  $ streamscore audit hash pipelines/churn-scoring.yaml 99.99      # h:… as in the record's features`,
+    )
+    .action((file: string, value: string) => {
+      try {
+        const loaded = loadPipeline(file);
+        const { pipeline } = auditTarget(file, loaded);
+        const key = pipeline.spec.audit?.hash_key?.reveal();
+        if (key === undefined)
+          throw new UsageError(`${file}: spec.audit.hash_key is not set: nothing is hashed`);
+        process.stdout.write(`${hashedValue(featureValueOf(value), key)}\n`);
+      } catch (err) {
+        process.stderr.write(`streamscore: ${errorMessage(err)}\n`);
+        process.exitCode = AUDIT_VERIFY_EXIT.usage;
+      }
+    });
 }
 
 interface OverrideOptions {

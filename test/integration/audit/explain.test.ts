@@ -249,6 +249,18 @@ describe('streamscore explain', () => {
     );
   });
 
+  it('audit hash: a claimed value hashes to the record’s hash exactly when it is the value scored', async () => {
+    const e = await explainJson([hashedFile, '1001']);
+    const recorded = e.features.find((f) => f.name === 'monthly_spend')!.hash;
+    const right = await runCli(['audit', 'hash', hashedFile, String(B[1])]);
+    assert.deepEqual({ code: right.code, out: right.output.trim() }, { code: 0, out: recorded });
+    const wrong = await runCli(['audit', 'hash', hashedFile, String(B[1]! + 1)]);
+    assert.notEqual(wrong.output.trim(), recorded);
+    const bad = await runCli(['audit', 'hash', hashedFile, 'lots']);
+    assert.equal(bad.code, 2);
+    assert.match(bad.output, /expected a number \(or true\/false\) as the feature value, got 'lots'/);
+  });
+
   it('text: the same decision for people; a hash-policy feature never shows its value', async () => {
     const r = await runCli(['explain', hashedFile, '1001']);
     assert.equal(r.code, 0, r.output);
