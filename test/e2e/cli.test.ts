@@ -188,7 +188,10 @@ test('--help of every command shows its usage and examples; --version', async ()
     assert.match(help.stdout, new RegExp(`^Usage: streamscore ${command} `), command);
     assert.match(help.stdout, /\nExamples?:\n/, command);
   }
-  assert.deepEqual(await runDist(['--version']), { code: 0, stdout: '0.1.0\n', stderr: '' });
+  const version = await runDist(['--version']);
+  assert.deepEqual({ code: version.code, stderr: version.stderr }, { code: 0, stderr: '' });
+  assert.match(version.stdout, /^streamscore 0\.1\.0 \(commit [0-9a-f]{12}(-dirty)?\)\n/);
+  assert.match(version.stdout, /^ {2}kafkajs +2\.2\.4$/m);
 });
 
 test('run: exit 1 on an invalid pipeline or a terminal error at start-up; exit 2 on a bad option', async () => {

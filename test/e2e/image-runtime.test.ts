@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { Kafka, logLevel } from 'kafkajs';
+import { dropAudit } from '../bench/audit.js';
 import { EnvelopeEncoder } from '../bench/events.js';
 import { assertDistFresh } from '../support/dist-cli.js';
 import {
@@ -80,10 +81,11 @@ after(async () => {
   rmSync(root, { recursive: true, force: true });
   await deleteTopics([names.topic, names.output, names.dlq]);
   await deleteGroups([names.group]);
-  await dropPgTables(names.table, names.audit);
+  await dropPgTables(names.table);
+  await dropAudit(names.audit);
   const wh = await warehouseSession();
   try {
-    for (const t of [names.warehouse, `${names.warehouse}_HISTORY`])
+    for (const t of [names.warehouse, `${names.warehouse}_HISTORY`, `${names.warehouse}__TOMBSTONES`])
       await wh.execute(`DROP TABLE IF EXISTS ${warehouseTable(t)}`);
   } finally {
     await wh.close();
