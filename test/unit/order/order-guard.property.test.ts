@@ -37,8 +37,9 @@ interface Delivered {
 
 function positionOf(envelope: Record<string, unknown>): bigint {
   const r = envelopeToRecord(envelope, null, MSG, { unavailable: false }, 'reject');
-  if (typeof r !== 'object' || !('position' in r)) throw new Error(`not a record: ${JSON.stringify(r)}`);
-  return r.position;
+  const position = typeof r === 'object' && 'position' in r ? r.position : undefined;
+  if (typeof position !== 'bigint') throw new Error(`not a record: ${String(r)}`);
+  return position;
 }
 
 function history(seed: number) {
