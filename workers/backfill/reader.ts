@@ -49,7 +49,8 @@ export interface ReadOptions {
  * - `readChunk` yields the rows of one range (and the filter) in key order, all from one snapshot,
  *   as ChangeRecords of op `r` whose root is `{ before: null, after: row, source, op, ts_ms, key }`
  *   with values converted exactly as the Debezium decoder converts them, and whose position is
- *   `makePosition(snapshot time in µs, 0)`: a change committed after the read wins over the
+ *   `makePosition(snapshot time in µs, 0)`, the snapshot time being the read transaction's start
+ *   less a visibility margin (postgres/sql.ts): a change committed after the read wins over the
  *   backfilled prediction, one committed before is superseded by it. The generator may be left
  *   early (`return`); the reader then releases its snapshot and connection.
  * - `close` releases every connection.

@@ -63,7 +63,8 @@ class RowOrigin implements Origin {
 /**
  * Postgres implementation of TableReader (see `reader.ts` for the contract). Each chunk is read
  * inside a REPEATABLE READ READ ONLY transaction through a cursor, `fetchRows` rows at a time; the
- * transaction's start time `now()` (taken before its snapshot) is the position of every row.
+ * transaction's start time `now()` (taken before its snapshot), less VISIBILITY_MARGIN_US, is the
+ * position of every row.
  */
 export class PostgresTableReader implements TableReader {
   readonly table: string;
