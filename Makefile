@@ -6,7 +6,7 @@ STACK := infra/local/stack
 WITH_ENV := set -a; [ -f .stack/env ] && . ./.stack/env; set +a;
 
 .PHONY: help bootstrap deps node_modules build lint typecheck stack-up stack-down stack-status \
-        test test-unit test-integration demo bench sbom clean k8s-tools k8s-check dockerfile-check
+        test test-unit test-integration demo bench sbom chaos clean k8s-tools k8s-check dockerfile-check
 
 help: ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
@@ -53,6 +53,9 @@ demo: bootstrap stack-up ## the CRM churn story end to end
 
 bench: bootstrap stack-up ## throughput/latency benchmark; writes .bench/latest.json
 	@$(WITH_ENV) npx tsx test/bench/main.ts $(BENCH_ARGS)
+
+chaos: bootstrap stack-up ## fault-injection scenarios (test/chaos/), longer and less deterministic than make test's
+	@$(WITH_ENV) node test/run.mjs chaos
 
 sbom: node_modules ## CycloneDX SBOM of the production dependencies: dist/sbom.cdx.json
 	@mkdir -p dist && npm sbom --sbom-format cyclonedx --omit dev > dist/sbom.cdx.json
