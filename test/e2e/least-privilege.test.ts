@@ -7,8 +7,8 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
-import { Redis } from 'ioredis';
 import { publicationName } from '../../workers/connect/debezium.js';
+import { dropPrefix, redis } from '../integration/backfill/support.js';
 import { CUSTOMERS_DDL, insertCustomers } from '../support/churn.js';
 import { type RunningCli, runCli, startCli } from '../support/cli.js';
 import { churnPipelineCopy } from '../support/pipelines.js';
@@ -82,14 +82,9 @@ before(async () => {
 
 after(async () => {
   await worker?.stop();
-  const redis = new Redis(env.redisUrl, { maxRetriesPerRequest: null });
-  let cursor = '0';
-  do {
-    const [next, keys] = await redis.scan(cursor, 'MATCH', `lp${id}:*`, 'COUNT', 1000);
-    if (keys.length > 0) await redis.del(...keys);
-    cursor = next;
-  } while (cursor !== '0');
-  redis.disconnect();
+  const r = redis();
+  await dropPrefix(r, `lp${id}`);
+  r.disconnect();
   await dropDebezium(connector);
   await deleteTopics([topic, pipelineEnv.CHURN_OUTPUT_TOPIC, pipelineEnv.CHURN_DLQ]);
   await deleteGroups([pipelineEnv.CHURN_GROUP]);

@@ -5,6 +5,7 @@ import { ModelRegistry } from '../inference/index.js';
 import { verifyRegistryGoldens } from '../testing/golden.js';
 import { junitReport, textReport, totals } from '../testing/report.js';
 import { type FileResult, runTestFile } from '../testing/runner.js';
+import { isTestFile } from '../testing/test-file.js';
 
 interface TestOptions {
   update?: boolean;
@@ -21,7 +22,7 @@ function defaultFiles(): string[] {
     return [];
   }
   return names
-    .filter((n) => n.endsWith('.test.yaml'))
+    .filter(isTestFile)
     .sort()
     .map((n) => join('pipelines', n));
 }

@@ -2,10 +2,7 @@ import type { Command } from 'commander';
 import { redactText } from '../core/secret.js';
 import { formatProblem, type Problem } from '../spec/problems.js';
 import { validatePipelineFile } from '../spec/validate.js';
-import { loadTestFile } from '../testing/test-file.js';
-
-/** `<name>.test.yaml`: a `streamscore test` file, checked against its own schema. */
-const isTestFile = (file: string) => file.endsWith('.test.yaml') || file.endsWith('.test.yml');
+import { isTestFile, loadTestFile } from '../testing/test-file.js';
 
 interface ValidateOptions {
   format: 'text' | 'json';

@@ -146,6 +146,9 @@ export const testFileSchema = z.strictObject({
 
 export type TestFile = z.output<typeof testFileSchema>;
 
+/** `<name>.test.yaml`: a `streamscore test` file (by name: what `test` runs by default, `validate` checks as one). */
+export const isTestFile = (file: string): boolean => file.endsWith('.test.yaml');
+
 /** Reads and schema-checks one test file; problems carry file:line:col like pipeline problems. */
 export function loadTestFile(file: string): LoadedYaml<TestFile> {
   let text: string;
