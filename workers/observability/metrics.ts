@@ -31,6 +31,10 @@ export interface SourceMetrics {
   lag(topic: string, partition: number, records: number): void;
   /** One offset commit request acknowledged by the group coordinator. */
   committed(): void;
+  /** The stall watchdog found a partition lagging without progress. */
+  stalled?(topic: string, partition: number): void;
+  /** The stall watchdog restarted the consumer. */
+  restarted?(): void;
 }
 
 export interface RolloutMetrics {
@@ -95,10 +99,20 @@ function sourceMetrics(meter: Meter, attrs: { pipeline: string }): SourceMetrics
     description: 'Offset commit requests acknowledged (each covers every partition written since the last).',
   });
   commits.add(0, attrs); // exported from the start: "no commits for 10 minutes" needs a series
+  const stalls = meter.createCounter('streamscore_consumer_stalls', {
+    description:
+      'Partitions the stall watchdog found lagging without progress for source.kafka.stall_timeout_ms.',
+  });
+  const restarts = meter.createCounter('streamscore_consumer_restarts', {
+    description: 'Consumers the stall watchdog restarted (each re-reads from the last commit).',
+  });
+  restarts.add(0, attrs); // exported from the start: an alert on its increase needs a series
   return {
     lag: (topic, partition, records) =>
       lag.record(records, { ...attrs, topic, partition: String(partition) }),
     committed: () => commits.add(1, attrs),
+    stalled: (topic, partition) => stalls.add(1, { ...attrs, topic, partition: String(partition) }),
+    restarted: () => restarts.add(1, attrs),
   };
 }
 

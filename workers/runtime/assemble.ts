@@ -184,10 +184,14 @@ export function assemblePipeline(args: {
     drift: drift?.monitor,
     unavailable: table?.fill,
   });
-  const source = new KafkaSource(kafka, sourceCfg, logger, {
-    metrics: args.metrics.source,
-    tracer: args.tracer,
-  });
+  const source = new KafkaSource(
+    kafka,
+    sourceCfg,
+    logger,
+    { metrics: args.metrics.source, tracer: args.tracer },
+    // A suspended pipeline holds its batches on purpose: not a stall.
+    { held: () => opened.models.gate.suspended !== undefined },
+  );
   return {
     name,
     source,

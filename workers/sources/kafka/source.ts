@@ -6,6 +6,14 @@ import type { BatchTrace, BatchTracer } from '../../observability/tracing.js';
 import { OffsetCommitter, type PartitionOffset } from './committer.js';
 import type { KafkaSourceConfig } from './config.js';
 import { isTopicNotReady, missingTopics, TopicWait } from './topic-wait.js';
+import {
+  adminLagProbe,
+  type LagProbe,
+  type StalledPartition,
+  StallWatchdog,
+  systemWatchdogClock,
+  type WatchdogClock,
+} from './watchdog.js';
 import { InFlightWindow } from './window.js';
 
 /**
@@ -26,6 +34,20 @@ export interface KafkaSourceObservers {
   /** Spans per batch, ending with its commit; undefined = tracing off. */
   tracer?: BatchTracer | undefined;
 }
+
+/** What the stall watchdog depends on (all optional: the process clock, an admin client's offsets). */
+export interface KafkaSourceWatchdogDeps {
+  clock?: WatchdogClock;
+  /** Whether the pipeline holds its batches on purpose (suspended): no partition stalls meanwhile. */
+  held?: () => boolean;
+  /** Reads the partitions' lag; by default an admin client reads the brokers' and the group's offsets. */
+  probe?: LagProbe;
+  /** Time between the watchdog's checks (a sixth of the stall time by default). */
+  checkEveryMs?: number;
+}
+
+/** Longest wait for a consumer the watchdog restarts to stop and disconnect before it is abandoned. */
+const RETIRE_TIMEOUT_MS = 10_000;
 
 function partitionKey(topic: string, partition: number): string {
   return `${topic}\u0000${partition}`;
@@ -60,6 +82,10 @@ function toRaw(topic: string, partition: number, m: KafkaMessage): RawMessage {
  * "revoked", so it cannot tell this by itself.
  * A partition has a bounded window of batches in flight (see window.ts): the next fetch overlaps
  * earlier batches' writes, and fetching waits when the window is full (backpressure).
+ * A stall watchdog (watchdog.ts: the rule) restarts the consumer when a partition lags without
+ * progress for `stall_timeout_ms`: the batches in flight are left to finish but never commit,
+ * the kafkajs consumer is stopped and replaced by a new one, which re-reads every partition from
+ * its last commit (sinks are idempotent and order-guarded, so a batch written twice is harmless).
  */
 export class KafkaSource {
   private consumer: Consumer | undefined;
@@ -83,12 +109,23 @@ export class KafkaSource {
   private assigned: Set<string> | undefined;
   /** Per partition, the high watermark at its last fetch and the offset last committed (for the lag). */
   private readonly ends = new Map<string, { highWatermark: bigint; committed: bigint }>();
+  private handler: BatchHandler | undefined;
+  /** Consumers created so far (the watchdog replaces a stalled one); a batch knows its own. */
+  private epoch = 0;
+  /** Releases the current consumer's batches waiting for room in their window (it is being retired). */
+  private retire: (() => void) | undefined;
+  private retired: Promise<void> = new Promise(() => undefined);
+  /** A restart by the watchdog in progress. */
+  private restarting: Promise<void> | undefined;
+  private watchdog: StallWatchdog | undefined;
+  private closeProbe: (() => Promise<void>) | undefined;
 
   constructor(
     private readonly kafka: Kafka,
     private readonly config: KafkaSourceConfig,
     private readonly logger: Logger,
     private readonly observers: KafkaSourceObservers = {},
+    private readonly watchdogDeps: KafkaSourceWatchdogDeps = {},
   ) {}
 
   /**
@@ -103,8 +140,17 @@ export class KafkaSource {
    * metadata may not have reached every broker, and the consumer waits for it again.
    */
   async start(handler: BatchHandler, onFatal: (err: unknown) => void): Promise<void> {
-    const c = this.config;
     this.onFatal = onFatal;
+    this.handler = handler;
+    const consumer = this.newConsumer();
+    await consumer.connect();
+    this.runInBackground(consumer, handler);
+    this.startWatchdog();
+  }
+
+  /** A kafkajs consumer of the group, with its committer and event handlers; the current one. */
+  private newConsumer(): Consumer {
+    const c = this.config;
     const consumer = this.kafka.consumer({
       groupId: c.group_id,
       sessionTimeout: c.session_timeout_ms,
@@ -112,8 +158,12 @@ export class KafkaSource {
       maxBytesPerPartition: c.max_bytes_per_partition,
       retry: { retries: 8, restartOnFailure: async () => false },
     });
+    this.epoch += 1;
     this.consumer = consumer;
-    this.committer = new OffsetCommitter(
+    this.retired = new Promise((r) => {
+      this.retire = r;
+    });
+    const committer = new OffsetCommitter(
       (offsets) => consumer.commitOffsets(offsets).then(() => this.onCommitted(offsets)),
       (err, offsets) =>
         this.logger.warn(
@@ -124,18 +174,31 @@ export class KafkaSource {
           'Offset commit failed; the records are written, and the next commit (or the next owner) covers them.',
         ),
     );
+    this.committer = committer;
+    /** Events of a consumer the watchdog retired are not this source's any more. */
+    const current = () => this.consumer === consumer && this.restarting === undefined;
     // Before partitions move, send the offsets of what is already written (fewer re-reads): the
     // group accepts commits of the current generation while it prepares the rebalance.
-    consumer.on(consumer.events.REBALANCING, () => void this.committer?.flush());
+    consumer.on(consumer.events.REBALANCING, () => {
+      if (!current()) return;
+      this.watchdog?.rebalancing();
+      void committer.flush();
+    });
     // Joined (again): a new generation. What was fetched before it is no longer committed.
     consumer.on(consumer.events.GROUP_JOIN, (e) => {
+      if (!current()) return;
       this.generation += 1;
       const assigned = new Set<string>();
-      for (const [topic, partitions] of Object.entries(e.payload.memberAssignment))
-        for (const p of partitions) assigned.add(partitionKey(topic, p));
+      const partitions: { topic: string; partition: number }[] = [];
+      for (const [topic, ps] of Object.entries(e.payload.memberAssignment))
+        for (const partition of ps) {
+          assigned.add(partitionKey(topic, partition));
+          partitions.push({ topic, partition });
+        }
       this.assigned = assigned;
       this.forgetRevoked(assigned);
-      const dropped = this.committer?.clear() ?? [];
+      this.watchdog?.assigned(partitions);
+      const dropped = committer.clear();
       if (dropped.length > 0)
         this.logger.info(
           { partitions: dropped.map((o) => `${o.topic}[${o.partition}]@${o.offset}`).join(' ') },
@@ -143,18 +206,100 @@ export class KafkaSource {
         );
     });
     consumer.on(consumer.events.CRASH, (e) => {
-      if (e.payload.restart) return;
+      if (e.payload.restart || !current()) return;
       this.running = false;
       if (!this.stopping && !this.failed && isTopicNotReady(e.payload.error)) {
         this.logger.warn(
           { group: c.group_id, topics: c.topics, error: errorMessage(e.payload.error) },
           'Consumer stopped on a topic the brokers do not know (yet); waiting for it.',
         );
-        this.runInBackground(consumer, handler);
+        this.runInBackground(consumer, this.handler!);
       } else this.fail(e.payload.error);
     });
-    await consumer.connect();
-    this.runInBackground(consumer, handler);
+    return consumer;
+  }
+
+  private startWatchdog(): void {
+    const c = this.config;
+    if (c.stall_timeout_ms === 0 || this.watchdog !== undefined) return;
+    const d = this.watchdogDeps;
+    let probe = d.probe;
+    if (probe === undefined) {
+      const admin = adminLagProbe(this.kafka, c.group_id, c.from_beginning);
+      probe = admin.probe;
+      this.closeProbe = admin.close;
+    }
+    const metrics = this.observers.metrics;
+    this.watchdog = new StallWatchdog({
+      stallMs: c.stall_timeout_ms,
+      checkEveryMs: d.checkEveryMs,
+      topics: c.topics,
+      probe,
+      clock: d.clock ?? systemWatchdogClock(),
+      logger: this.logger,
+      held: d.held,
+      counted: (p) => metrics?.stalled?.(p.topic, p.partition),
+      onStall: (stalled) => this.restart(stalled),
+    });
+    this.watchdog.start();
+  }
+
+  /**
+   * Replaces the consumer (the watchdog found a partition stalled): the batches in flight are left
+   * to finish but never commit (nor fail the worker: their records are re-read), the offsets not
+   * sent yet are dropped, the old consumer stops and leaves the group (abandoned after
+   * RETIRE_TIMEOUT_MS: a consumer stuck in a fetch may never stop), and a new one joins and reads
+   * every partition from its last commit.
+   */
+  private restart(stalled: StalledPartition[]): Promise<void> {
+    if (this.stopping || this.failed || this.restarting !== undefined || this.consumer === undefined)
+      return Promise.resolve();
+    const old = this.consumer;
+    const inFlight = [...this.windows.entries()].map(
+      ([key, w]) => `${key.replace('\u0000', '[')}]: ${w.size}`,
+    );
+    this.logger.warn(
+      {
+        group: this.config.group_id,
+        partitions: stalled.map((s) => `${s.topic}[${s.partition}]`).join(' '),
+        batchesInFlight: inFlight.join(' '),
+      },
+      'Stall watchdog: restarting the consumer; it re-reads from the last commit.',
+    );
+    this.observers.metrics?.restarted?.();
+    const done = (async () => {
+      this.generation += 1;
+      this.assigned = new Set();
+      this.windows.clear();
+      this.committer?.clear();
+      this.retire?.();
+      this.running = false;
+      const retiring = old
+        .stop()
+        .then(() => old.disconnect())
+        .catch((err: unknown) =>
+          this.logger.warn({ error: errorMessage(err) }, 'The stalled consumer did not stop cleanly.'),
+        );
+      const timedOut = await Promise.race([
+        retiring.then(() => false),
+        new Promise<boolean>((r) => setTimeout(() => r(true), RETIRE_TIMEOUT_MS).unref()),
+      ]);
+      if (timedOut)
+        this.logger.warn(
+          { timeoutMs: RETIRE_TIMEOUT_MS },
+          'The stalled consumer did not stop in time; abandoned (its group session expires).',
+        );
+      if (this.stopping || this.failed) return;
+      const consumer = this.newConsumer();
+      this.restarting = undefined;
+      this.runInBackground(consumer, this.handler!);
+    })()
+      .catch((err: unknown) => this.fail(err))
+      .finally(() => {
+        this.restarting = undefined;
+      });
+    this.restarting = done;
+    return done;
   }
 
   private runInBackground(consumer: Consumer, handler: BatchHandler): void {
@@ -213,6 +358,9 @@ export class KafkaSource {
     // Not (or no longer) this member's partition: its owner reads it.
     if (this.assigned !== undefined && !this.assigned.has(key)) return;
     const generation = this.generation;
+    const epoch = this.epoch;
+    const retired = this.retired;
+    this.watchdog?.progress(batch.topic, batch.partition);
     const messages = batch.messages.map((m) => toRaw(batch.topic, batch.partition, m));
     const trace = this.observers.tracer?.start(messages);
     if (this.observers.metrics !== undefined) this.onFetched(key, batch.topic, batch.partition, batch);
@@ -244,7 +392,9 @@ export class KafkaSource {
           if (generation !== this.generation || isStale()) {
             this.logger.info(
               { topic: batch.topic, partition: batch.partition, offset: next },
-              'Rebalanced during a batch; not committing it (the partition is re-read from the last commit).',
+              epoch !== this.epoch
+                ? 'Consumer restarted during a batch; not committing it (the partition is re-read from the last commit).'
+                : 'Rebalanced during a batch; not committing it (the partition is re-read from the last commit).',
             );
             return trace?.end(undefined, { 'streamscore.committed': false });
           }
@@ -263,12 +413,22 @@ export class KafkaSource {
           // Not committed: the worker stops and the batch is re-read by the next owner. A batch
           // abandoned because the worker stops while its pipeline is suspended is no failure.
           if (this.stopping && PipelineError.is(err) && err.code === 'BATCH_ABANDONED') return;
+          // Fetched by a consumer the watchdog retired: its records are re-read by the new one.
+          if (epoch !== this.epoch) {
+            this.logger.warn(
+              { topic: batch.topic, partition: batch.partition, error: errorMessage(err) },
+              'A batch of a restarted consumer failed; not committed, its records are re-read.',
+            );
+            return;
+          }
           this.fail(err);
         },
       )
       .finally(() => clearInterval(beat));
     window.add(tail, messages.length);
-    await window.ready();
+    // A consumer being retired by the watchdog stops waiting for room (kafkajs' stop waits for it).
+    await Promise.race([window.ready(), retired]);
+    if (epoch !== this.epoch) return;
     await heartbeat().catch(() => undefined);
   }
 
@@ -296,6 +456,7 @@ export class KafkaSource {
   }
 
   private onCommitted(offsets: PartitionOffset[]): void {
+    for (const o of offsets) this.watchdog?.progress(o.topic, o.partition);
     const metrics = this.observers.metrics;
     if (metrics === undefined) return;
     metrics.committed();
@@ -318,6 +479,9 @@ export class KafkaSource {
     if (this.stopping || !this.consumer) return;
     this.stopping = true;
     this.stopSignal.abort();
+    this.watchdog?.stop();
+    await this.restarting;
+    await this.closeProbe?.();
     // A crash just before stopping may have begun another start: wait for the newest.
     let started: Promise<void> | undefined;
     while (started !== this.starting) {
