@@ -11,6 +11,7 @@
 #   kcat                kcat (older releases: kafkacat)
 #   curl                curl
 #   Prometheus          prometheus       (prometheus + promtool: the stack's scraper, rule checks)
+#   OpenSSL             openssl          (the stack's throw-away CA and server certificate)
 set -uo pipefail
 
 missing=()   # apt package names
@@ -52,6 +53,7 @@ command -v mvn >/dev/null || need maven "Maven (fetches Kafka, Debezium, Apicuri
 python_has_venv || need python3-venv "Python venv (fakesnow)"
 command -v kcat >/dev/null || command -v kafkacat >/dev/null || need kcat "kcat (Kafka metadata checks, console use)"
 command -v curl >/dev/null || need curl "curl (health checks)"
+command -v openssl >/dev/null || need openssl "OpenSSL (the TLS certificates of Kafka, Postgres and Redis on the local stack)"
 if ! command -v prometheus >/dev/null || ! command -v promtool >/dev/null; then
   need prometheus "Prometheus (scrapes the workers on 19090; promtool checks the alert rules)"
 fi

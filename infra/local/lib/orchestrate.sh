@@ -224,8 +224,29 @@ write_env_file() {
       fakesnow_env_lines
     fi
     prometheus_env_lines
+    secure_env_lines
   } >"$tmp" || { fail "could not write $tmp"; return 1; }
   mv "$tmp" "$ENV_FILE"
+}
+
+# The authenticated, encrypted endpoints of the local Kafka, Postgres and Redis (not of external
+# ones), their users' password files and the CA that signed their certificate (lib/certs.sh).
+secure_env_lines() {
+  local any=0
+  if ! svc_is_external kafka; then
+    any=1
+    printf 'export %s=%q\n' KAFKA_SASL_BROKERS "$(kafka_sasl_url)" KAFKA_SASL_USERNAME "$STACK_KAFKA_SASL_USER" \
+      KAFKA_SASL_PASSWORD_FILE "$(secret_file kafka)"
+  fi
+  if ! svc_is_external postgres; then
+    any=1
+    printf 'export %s=%q\n' DATABASE_TLS_URL "$(postgres_tls_url)" DATABASE_TLS_PASSWORD_FILE "$(secret_file postgres)"
+  fi
+  if ! svc_is_external redis; then
+    any=1
+    printf 'export %s=%q\n' REDIS_TLS_URL "$(redis_tls_url)" REDIS_TLS_PASSWORD_FILE "$(secret_file redis)"
+  fi
+  if ((any)); then printf 'export %s=%q\n' STACK_CA_FILE "$STACK_CA_FILE"; fi
 }
 
 # choose_services [SVC...]: CHOSEN = the services named (each checked), or all of them
@@ -251,6 +272,9 @@ stack_up() {
   info "starting the local stack (logs: ${LOG_DIR#"$REPO_ROOT"/}/)"
 
   rm -f "$RUN_DIR"/*.result
+  # the CA, server certificate and passwords of the TLS / SASL / ACL listeners (lib/certs.sh),
+  # before the signatures are compared: a new certificate restarts the services that serve it
+  if [[ " ${chosen[*]} " =~ \ (kafka|postgres|redis)\  ]]; then ensure_stack_secrets || return 1; fi
   stop_stale_services "${chosen[@]}"
   local -A job=()
   for svc in "${chosen[@]}"; do

@@ -1,14 +1,18 @@
 # shellcheck shell=bash
-# Apache Kafka 4.x, KRaft mode: one JVM that is both broker (19092) and controller (19093).
+# Apache Kafka 4.x, KRaft mode: one JVM that is both broker (19092) and controller (19093), with a
+# second client listener on 19094: SASL_SSL, SCRAM-SHA-512, the certificate of lib/certs.sh; its
+# user (`streamscore`, password in $STACK_DIR/secrets/kafka-password) is created once Kafka answers.
 
 KAFKA_PORT="${STACK_KAFKA_PORT:-19092}"
 KAFKA_CONTROLLER_PORT="${STACK_KAFKA_CONTROLLER_PORT:-19093}"
+KAFKA_SASL_PORT="${STACK_KAFKA_SASL_PORT:-19094}"
 KAFKA_HEAP="${STACK_KAFKA_HEAP:--Xms256m -Xmx512m}"
 KAFKA_DATA="$STACK_DIR/kafka/data"
 KAFKA_CONF="$STACK_DIR/kafka/server.properties"
 KAFKA_LOG4J="$STACK_DIR/kafka/log4j2.properties"
 
 kafka_envvar() { printf 'KAFKA_BROKERS'; }
+kafka_sasl_url() { printf '127.0.0.1:%s' "$KAFKA_SASL_PORT"; }
 kafka_url() { printf '127.0.0.1:%s' "$KAFKA_PORT"; }
 kafka_port() { printf '%s' "$KAFKA_PORT"; }
 kafka_fetch() { fetch_kafka; }
@@ -46,11 +50,17 @@ kafka_write_config() {
 process.roles=broker,controller
 node.id=1
 controller.quorum.voters=1@127.0.0.1:$KAFKA_CONTROLLER_PORT
-listeners=PLAINTEXT://127.0.0.1:$KAFKA_PORT,CONTROLLER://127.0.0.1:$KAFKA_CONTROLLER_PORT
-advertised.listeners=PLAINTEXT://127.0.0.1:$KAFKA_PORT
+listeners=PLAINTEXT://127.0.0.1:$KAFKA_PORT,CONTROLLER://127.0.0.1:$KAFKA_CONTROLLER_PORT,SASL_SSL://127.0.0.1:$KAFKA_SASL_PORT
+advertised.listeners=PLAINTEXT://127.0.0.1:$KAFKA_PORT,SASL_SSL://127.0.0.1:$KAFKA_SASL_PORT
 controller.listener.names=CONTROLLER
 inter.broker.listener.name=PLAINTEXT
-listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT
+listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT,SASL_SSL:SASL_SSL
+sasl.enabled.mechanisms=SCRAM-SHA-512
+listener.name.sasl_ssl.sasl.enabled.mechanisms=SCRAM-SHA-512
+listener.name.sasl_ssl.scram-sha-512.sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required;
+listener.name.sasl_ssl.ssl.keystore.type=PEM
+listener.name.sasl_ssl.ssl.keystore.location=$STACK_SERVER_KEYSTORE
+listener.name.sasl_ssl.ssl.client.auth=none
 log.dirs=$KAFKA_DATA
 num.partitions=1
 default.replication.factor=1
@@ -131,3 +141,22 @@ kafka_health() {
       org.apache.kafka.tools.TopicCommand --bootstrap-server "$brokers" --list >/dev/null 2>&1
   fi
 }
+
+# once it answers: the SCRAM user of the SASL_SSL listener (its password set again on every start).
+# Not checked with kcat here: Debian's kcat (librdkafka 2.0.2) fails SCRAM-SHA-512 against Kafka 4.3
+# with the right password ("invalid credentials") where kafkajs and Kafka's own clients log in;
+# test/integration/security/kafka.test.ts checks the listener.
+kafka_after_healthy() {
+  local java log="$LOG_DIR/kafka-scram.log"
+  java="$(kafka_java)" || return 1
+  # the password (random hex, local only) is on this JVM's command line for a second
+  timeout 60 "$java" -Xmx128m -cp "$LIB_DIR/kafka/*" -Dlog4j2.configurationFile="$KAFKA_LOG4J" \
+    kafka.admin.ConfigCommand --bootstrap-server "$(kafka_url)" --alter --entity-type users \
+    --entity-name "$STACK_KAFKA_SASL_USER" \
+    --add-config "SCRAM-SHA-512=[iterations=8192,password=$(<"$(secret_file kafka)")]" >"$log" 2>&1
+  local rc=$?
+  ((rc == 0)) || { fail "kafka: could not create the SCRAM user $STACK_KAFKA_SASL_USER"; tail_log "$log"; return 1; }
+}
+
+# what it runs from, and its certificate (made again by lib/certs.sh when it expires)
+kafka_signature() { files_sha "$LOCAL_DIR/maven/kafka/pom.xml" "$LOCAL_DIR/services/kafka.sh" "$STACK_SERVER_CERT"; }

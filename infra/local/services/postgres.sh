@@ -5,6 +5,11 @@
 # `postgres`; database `streamscore`. Postgres refuses to run as root, so as root the server runs
 # as the `postgres` system user.
 #
+# TLS (ssl=on, the certificate of lib/certs.sh) for every client that asks for it; the role
+# `streamscore_tls` (password in $STACK_DIR/secrets/postgres-password, SCRAM) may only log in over
+# TLS from 127.0.0.1 (hostssl; its plaintext attempts are rejected), into its own schema
+# `streamscore_tls`. Every other role keeps trust auth, with or without TLS.
+#
 # Durability (STACK_PG_DURABILITY):
 #   fast (default)  fsync, synchronous_commit and full_page_writes off: for tests. A crash of the
 #                   machine can corrupt the cluster; an immediate stop (postmaster killed, OS alive)
@@ -19,9 +24,12 @@ PG_ROOT="$STACK_DIR/postgres"
 PG_DATA="$PG_ROOT/data"
 PG_SOCKET_DIR="$PG_ROOT/socket"
 PG_DATABASE=streamscore
+PG_TLS_DIR="$PG_ROOT/tls"   # the server's copy of the key: owned by the server's user, mode 600
+PG_HBA="$PG_ROOT/pg_hba.conf"
 
 postgres_envvar() { printf 'DATABASE_URL'; }
 postgres_url() { printf 'postgres://postgres@127.0.0.1:%s/%s' "$PG_PORT" "$PG_DATABASE"; }
+postgres_tls_url() { printf 'postgres://%s@127.0.0.1:%s/%s' "$STACK_PG_TLS_ROLE" "$PG_PORT" "$PG_DATABASE"; }
 postgres_port() { printf '%s' "$PG_PORT"; }
 postgres_fetch() { :; }
 
@@ -74,6 +82,8 @@ pg_server_settings() {
   esac
   printf '%s\n' -D "$PG_DATA" \
     -c listen_addresses=127.0.0.1 -c port="$PG_PORT" -c unix_socket_directories="$PG_SOCKET_DIR" \
+    -c hba_file="$PG_HBA" -c ssl=on -c ssl_cert_file="$PG_TLS_DIR/server.pem" \
+    -c ssl_key_file="$PG_TLS_DIR/server.key" -c ssl_min_protocol_version=TLSv1.2 \
     -c wal_level=logical -c max_replication_slots=20 -c max_wal_senders=20 \
     -c max_slot_wal_keep_size=2GB \
     -c max_connections=200 -c shared_buffers=128MB \
@@ -84,7 +94,35 @@ pg_server_settings() {
 # What a running server was started with: its binaries and settings. `up` restarts it when this
 # changes (not when only the launcher's own logic in this file does).
 postgres_signature() {
-  { pg_bindir; printf '\n'; pg_server_settings; } 2>/dev/null | sha256sum | cut -c1-16
+  { pg_bindir; printf '\n'; pg_server_settings; pg_hba_lines; cat "$STACK_SERVER_CERT"; } 2>/dev/null |
+    sha256sum | cut -c1-16
+}
+
+# Who may connect how. The TLS role's plaintext attempts are rejected before the trust lines.
+pg_hba_lines() {
+  cat <<EOF
+# written by infra/local/services/postgres.sh on every start; edit that file, not this one
+local     all          all                                trust
+hostnossl all          $STACK_PG_TLS_ROLE  127.0.0.1/32   reject
+hostnossl all          $STACK_PG_TLS_ROLE  ::1/128        reject
+hostssl   all          $STACK_PG_TLS_ROLE  127.0.0.1/32   scram-sha-256
+hostssl   all          $STACK_PG_TLS_ROLE  ::1/128        scram-sha-256
+host      all          all                 127.0.0.1/32   trust
+host      all          all                 ::1/128        trust
+local     replication  all                                trust
+host      replication  all                 127.0.0.1/32   trust
+host      replication  all                 ::1/128        trust
+EOF
+}
+
+# the server's TLS files and pg_hba.conf, readable by the server's user (its key: only by it)
+pg_write_access_files() {
+  mkdir -p "$PG_TLS_DIR"
+  cp "$STACK_SERVER_CERT" "$PG_TLS_DIR/server.pem" && cp "$STACK_SERVER_KEY" "$PG_TLS_DIR/server.key" ||
+    { fail "postgres: could not copy the server certificate (lib/certs.sh)"; return 1; }
+  chmod 600 "$PG_TLS_DIR/server.key"
+  pg_hba_lines >"$PG_HBA"
+  if ((EUID == 0)); then chown -R postgres:postgres "$PG_TLS_DIR" "$PG_HBA"; fi
 }
 
 # PID is a live (not zombie) postmaster of our data directory: its command line is
@@ -147,6 +185,7 @@ postgres_start() {
   bin="$(pg_bindir)" || { fail "postgres server binaries not found (looked in /usr/lib/postgresql/*/bin); run: make deps"; return 1; }
   pg_prepare "$bin" || return 1
   pg_clear_stale_locks || return 1
+  pg_write_access_files || return 1
   local -a as_user=() settings=()
   mapfile -t settings < <(pg_server_settings) && ((${#settings[@]})) || return 1
   ((EUID == 0)) && as_user=(setpriv --reuid=postgres --regid=postgres --init-groups --)
@@ -162,6 +201,24 @@ postgres_after_healthy() {
     "$psql" -h 127.0.0.1 -p "$PG_PORT" -U postgres -d postgres -qc "create database $PG_DATABASE" >/dev/null ||
       { fail "postgres: could not create database $PG_DATABASE"; return 1; }
   fi
+  pg_ensure_tls_role "$psql"
+}
+
+# the TLS-only role, its password (set again on every start) and its schema
+pg_ensure_tls_role() {
+  local psql="$1" pw
+  pw="$(<"$(secret_file postgres)")" || { fail "postgres: no password file for $STACK_PG_TLS_ROLE"; return 1; }
+  PGOPTIONS="-c streamscore.pw=$pw" "$psql" -h 127.0.0.1 -p "$PG_PORT" -U postgres -d "$PG_DATABASE" \
+    -v ON_ERROR_STOP=1 -q >/dev/null <<EOF ||
+do \$\$ begin
+  if not exists (select from pg_roles where rolname = '$STACK_PG_TLS_ROLE') then
+    create role $STACK_PG_TLS_ROLE login;
+  end if;
+  execute format('alter role $STACK_PG_TLS_ROLE password %L', current_setting('streamscore.pw'));
+end \$\$;
+create schema if not exists $STACK_PG_TLS_ROLE authorization $STACK_PG_TLS_ROLE;
+EOF
+    { fail "postgres: could not set up the TLS role $STACK_PG_TLS_ROLE"; return 1; }
 }
 
 # healthy = pg_isready says the server accepts connections
