@@ -5,7 +5,8 @@
 
 KAFKA_PORT="${STACK_KAFKA_PORT:-19092}"
 KAFKA_CONTROLLER_PORT="${STACK_KAFKA_CONTROLLER_PORT:-19093}"
-KAFKA_SASL_PORT="${STACK_KAFKA_SASL_PORT:-19094}"
+# default: two above the plaintext port, so a second stack that moves STACK_KAFKA_PORT moves this too
+KAFKA_SASL_PORT="${STACK_KAFKA_SASL_PORT:-$((KAFKA_PORT + 2))}"
 KAFKA_HEAP="${STACK_KAFKA_HEAP:--Xms256m -Xmx512m}"
 KAFKA_DATA="$STACK_DIR/kafka/data"
 KAFKA_CONF="$STACK_DIR/kafka/server.properties"
@@ -142,12 +143,16 @@ kafka_health() {
   fi
 }
 
-# once it answers: the SCRAM user of the SASL_SSL listener (its password set again on every start).
+# once it answers: the SCRAM user of the SASL_SSL listener, in the cluster's metadata (kept in its data
+# directory; set again when the password file changed).
 # Not checked with kcat here: Debian's kcat (librdkafka 2.0.2) fails SCRAM-SHA-512 against Kafka 4.3
 # with the right password ("invalid credentials") where kafkajs and Kafka's own clients log in;
 # test/integration/security/kafka.test.ts checks the listener.
 kafka_after_healthy() {
-  local java log="$LOG_DIR/kafka-scram.log"
+  local java log="$LOG_DIR/kafka-scram.log" marker="$KAFKA_DATA/.stack-scram-user" want
+  # done once per data directory and password (a JVM costs seconds on every restart otherwise)
+  want="$STACK_KAFKA_SASL_USER $(files_sha "$(secret_file kafka)")"
+  [[ -f "$marker" && "$(<"$marker")" == "$want" ]] && return 0
   java="$(kafka_java)" || return 1
   # the password (random hex, local only) is on this JVM's command line for a second
   timeout 60 "$java" -Xmx128m -cp "$LIB_DIR/kafka/*" -Dlog4j2.configurationFile="$KAFKA_LOG4J" \
@@ -156,6 +161,7 @@ kafka_after_healthy() {
     --add-config "SCRAM-SHA-512=[iterations=8192,password=$(<"$(secret_file kafka)")]" >"$log" 2>&1
   local rc=$?
   ((rc == 0)) || { fail "kafka: could not create the SCRAM user $STACK_KAFKA_SASL_USER"; tail_log "$log"; return 1; }
+  printf '%s' "$want" >"$marker"
 }
 
 # what it runs from, and its certificate (made again by lib/certs.sh when it expires)

@@ -5,7 +5,7 @@
 # `streamscore` whose password is in $STACK_DIR/secrets/redis-password; both users work on both ports.
 
 REDIS_PORT="${STACK_REDIS_PORT:-16379}"
-REDIS_TLS_PORT="${STACK_REDIS_TLS_PORT:-16380}"
+REDIS_TLS_PORT="${STACK_REDIS_TLS_PORT:-$((REDIS_PORT + 1))}" # moves with STACK_REDIS_PORT
 REDIS_DATA="$STACK_DIR/redis"
 REDIS_CONF="$REDIS_DATA/redis.conf" # written on every start, mode 600: it holds the ACL password
 
