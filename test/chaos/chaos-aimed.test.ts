@@ -3,14 +3,13 @@ import { rmSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { after, before, test } from 'node:test';
 import { createDecoder } from '../../workers/decode/create.js';
-import { insertCustomers, startChurnSource } from '../support/churn.js';
+import { churnChanges, startChurnSource } from '../support/churn.js';
 import { type RunningCli, startCli } from '../support/cli.js';
 import { waitForWorkers } from '../support/fleet.js';
 import { churnPipelineCopy } from '../support/pipelines.js';
 import {
   dropDebezium,
   env,
-  readTopic,
   removeChurnObjects,
   testKafka,
   uniqueId,
@@ -23,6 +22,7 @@ import {
   debeziumRowKey,
   judge,
   lastEventPerKey,
+  outputTopicRows,
   type SinkVerdict,
   settledTopicEnd,
   verdictLine,
@@ -101,38 +101,6 @@ after(async () => {
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-/** Updates, deletes, inserts and re-inserts of deleted customers, one round every ROUND_MS until `done`. */
-async function changes(done: () => boolean): Promise<number> {
-  const deleted: number[] = [];
-  let next = CUSTOMERS + 1;
-  let i = 0;
-  for (; !done(); i++) {
-    await withPg(async (c) => {
-      await c.query(
-        `update ${table} set tickets_90d = coalesce(tickets_90d, 0) + 1, updated_at = now()
-         where customer_id in (select (1 + (g::bigint * 7919 + $1::bigint * 104729) % ${KEY_SPACE})::bigint from generate_series(1, ${PER_ROUND.updates}) g)`,
-        [i],
-      );
-      const gone = await c.query(
-        `delete from ${table}
-         where customer_id in (select (1 + (g::bigint * 15485863 + $1::bigint * 32452843) % ${KEY_SPACE})::bigint from generate_series(1, ${PER_ROUND.deletes}) g)
-         returning customer_id`,
-        [i],
-      );
-      deleted.push(...gone.rows.map((r) => Number(r.customer_id)));
-      await insertCustomers(c, table, next, next + PER_ROUND.inserts - 1);
-      next += PER_ROUND.inserts;
-      // Back from the dead: a delete's tombstone must not hide a later insert of the same key.
-      for (const again of deleted.splice(0, i % 3 === 0 ? 1 : 0)) {
-        const there = await c.query(`select 1 from ${table} where customer_id = $1`, [again]);
-        if (there.rowCount === 0) await insertCustomers(c, table, again, again);
-      }
-    });
-    await sleep(ROUND_MS);
-  }
-  return i;
-}
-
 /** The sum of the group's committed offsets on the topic. */
 async function committed(): Promise<bigint> {
   const admin = testKafka(`chaos-aimed-${id}`).admin();
@@ -158,23 +126,6 @@ async function warehouseRows(name: string): Promise<[string, string][]> {
   }
 }
 
-/** What a reader of the output topic ends with when it applies the position guard: key → position. */
-async function outputTopicRows(): Promise<Map<string, string>> {
-  const state = new Map<string, { position: bigint; deleted: boolean }>();
-  for (const m of await readTopic(pipelineEnv['CHURN_OUTPUT_TOPIC']!, 120_000)) {
-    const key = m.key?.toString() ?? '';
-    const position = BigInt(
-      m.value === null
-        ? (m.headers['streamscore.source.position']?.toString() ?? '0')
-        : (JSON.parse(m.value.toString()) as { source_position: string }).source_position,
-    );
-    const prev = state.get(key);
-    if (prev === undefined || position > prev.position)
-      state.set(key, { position, deleted: m.value === null });
-  }
-  return new Map([...state].flatMap(([k, s]) => (s.deleted ? [] : [[k, s.position.toString()]])));
-}
-
 test('Postgres away while a worker is SIGKILLed, a worker SIGKILLed during a hung warehouse flush: every key of every sink ends at its last event', async () => {
   const started = Date.now();
   fleet = startCli(['run', '--no-backfill', '--workers', '2', pipelineFile], pipelineEnv);
@@ -184,7 +135,10 @@ test('Postgres away while a worker is SIGKILLed, a worker SIGKILLed during a hun
     },
   );
   let faultsDone = false;
-  const load = changes(() => faultsDone);
+  const load = churnChanges(
+    { table, first: 1, customers: CUSTOMERS, keySpace: KEY_SPACE, perRound: PER_ROUND, roundMs: ROUND_MS },
+    () => faultsDone,
+  );
   const faults: string[] = [];
   const at = () => `${((Date.now() - started) / 1000).toFixed(1)} s`;
   const failed = (err: Error): never => {
@@ -228,7 +182,7 @@ test('Postgres away while a worker is SIGKILLed, a worker SIGKILLed during a hun
   );
   await sleep(2000);
   faultsDone = true;
-  const rounds = await load;
+  const { rounds } = await load;
 
   // The oracle: every key's last event on the whole topic, read independently.
   const end = await settledTopicEnd(topic);
@@ -249,7 +203,7 @@ test('Postgres away while a worker is SIGKILLed, a worker SIGKILLed during a hun
   const history = new Set(
     (await warehouseRows(pipelineEnv['CHURN_WH_HISTORY_TABLE']!)).map(([k, p]) => `${k}@${p}`),
   );
-  const output = await outputTopicRows();
+  const output = await outputTopicRows(pipelineEnv['CHURN_OUTPUT_TOPIC']!);
 
   const verdicts: [string, SinkVerdict][] = [
     ['postgres', judge(oracle.last, postgres)],
@@ -260,7 +214,10 @@ test('Postgres away while a worker is SIGKILLed, a worker SIGKILLed during a hun
     .filter(([k, e]) => !history.has(`${k}@${e.position}`))
     .map(([k]) => k);
   const deletedLast = [...oracle.last.values()].filter((e) => e.op === 'd').length;
-  const wrong = verdicts.reduce((n, [, v]) => n + v.lost.length + v.stale.length + v.resurrected.length, 0);
+  const wrong = verdicts.reduce(
+    (n, [, v]) => n + v.lost.length + v.stale.length + v.resurrected.length + v.extra.length,
+    0,
+  );
   const summary = [
     `${rounds} rounds of changes, ${oracle.events} events over ${oracle.last.size} keys (${deletedLast} deleted last), ${oracle.failures} undecodable; ` +
       `${((Date.now() - started) / 1000).toFixed(0)} s; faults: ${faults.join('; ')}`,

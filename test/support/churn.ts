@@ -120,3 +120,63 @@ export async function startChurnSource(o: {
     converter: 'json',
   });
 }
+
+/**
+ * CRM changes under a test: per round, `perRound.updates` updates, `deletes` deletes and `inserts`
+ * inserts of new customers (ids after `first + customers - 1`), and now and then a re-insert of a
+ * deleted customer (a delete's tombstone must not hide it), one round every `roundMs` until
+ * `done`. Updates and deletes pick ids in [first, first + keySpace). Each round is one session with
+ * `synchronous_commit = on`, so what it committed survives an immediate stop of the server; with
+ * `tolerateErrors`, a round that fails (the server away) is counted and the next one goes on.
+ * Returns the rounds run and the rounds that failed.
+ */
+export async function churnChanges(
+  o: {
+    table: string;
+    first: number;
+    customers: number;
+    keySpace: number;
+    perRound: { updates: number; deletes: number; inserts: number };
+    roundMs: number;
+    tolerateErrors?: boolean;
+  },
+  done: () => boolean,
+): Promise<{ rounds: number; failed: number }> {
+  const deleted: number[] = [];
+  let next = o.first + o.customers;
+  let i = 0;
+  let failed = 0;
+  const pick = (a: number, b: number, n: number) =>
+    `select (${o.first} + (g::bigint * ${a} + $1::bigint * ${b}) % ${o.keySpace})::bigint from generate_series(1, ${n}) g`;
+  for (; !done(); i++) {
+    try {
+      await withPg(async (c) => {
+        await c.query('set synchronous_commit = on');
+        await c.query(
+          `update ${o.table} set tickets_90d = coalesce(tickets_90d, 0) + 1, updated_at = now()
+           where customer_id in (${pick(7919, 104729, o.perRound.updates)})`,
+          [i],
+        );
+        const gone = await c.query(
+          `delete from ${o.table} where customer_id in (${pick(15485863, 32452843, o.perRound.deletes)})
+           returning customer_id`,
+          [i],
+        );
+        deleted.push(...gone.rows.map((r) => Number(r.customer_id)));
+        const from = next;
+        next += o.perRound.inserts; // not reused after a round that failed
+        await insertCustomers(c, o.table, from, next - 1);
+        // Back from the dead: a delete's tombstone must not hide a later insert of the same key.
+        for (const again of deleted.splice(0, i % 3 === 0 ? 1 : 0)) {
+          const there = await c.query(`select 1 from ${o.table} where customer_id = $1`, [again]);
+          if (there.rowCount === 0) await insertCustomers(c, o.table, again, again);
+        }
+      });
+    } catch (err) {
+      if (!o.tolerateErrors) throw err;
+      failed++;
+    }
+    await new Promise((r) => setTimeout(r, o.roundMs));
+  }
+  return { rounds: i, failed };
+}

@@ -8,6 +8,7 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { dirname, join, resolve } from 'node:path';
+import { pgStopImmediateCommand } from './stack-services.js';
 
 const LAUNCHER = resolve('infra/local/stack');
 
@@ -47,15 +48,6 @@ export async function freePort(): Promise<number> {
   });
 }
 
-/** Runs a command as the OS user the launcher runs Postgres as (`postgres` when we are root). */
-function asPg(cmd: string, args: string[]): string {
-  const isRoot = process.getuid?.() === 0;
-  const [file, argv] = isRoot
-    ? ['setpriv', ['--reuid=postgres', '--regid=postgres', '--init-groups', '--', cmd, ...args]]
-    : [cmd, args];
-  return execFileSync(file, argv, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
-}
-
 /**
  * Creates (not yet starts) an instance under `<shared STACK_DIR>/scratch/<name>` (or `dir`): a
  * directory the `postgres` OS user can reach, unlike a root-owned mkdtemp directory.
@@ -92,12 +84,6 @@ export async function privatePostgres(
     const n = Number(readFileSync(f, 'utf8').trim());
     return Number.isInteger(n) && n > 0 ? n : undefined;
   };
-  /** The binaries the running postmaster was started from (its argv[0]). */
-  const bindir = () => {
-    const p = pid();
-    if (p === undefined) throw new Error(`${name}: not started`);
-    return dirname(readFileSync(`/proc/${p}/cmdline`, 'utf8').split('\0')[0]!);
-  };
   return {
     url: `postgres://postgres@127.0.0.1:${port}/streamscore`,
     port,
@@ -107,7 +93,10 @@ export async function privatePostgres(
     down: () => launcher('down'),
     pid,
     stopImmediate() {
-      asPg(join(bindir(), 'pg_ctl'), ['stop', '-D', dataDir, '-m', 'immediate', '-w', '-t', '30']);
+      const p = pid();
+      if (p === undefined) throw new Error(`${name}: not started`);
+      const [file, args] = pgStopImmediateCommand(p, dataDir);
+      execFileSync(file, args, { stdio: ['ignore', 'pipe', 'pipe'] });
     },
     remove() {
       launcher('down');

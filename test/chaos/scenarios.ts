@@ -1,0 +1,131 @@
+/**
+ * The fault scenarios of issue 19, each a ScenarioOptions for test/support/chaos.ts; `make chaos`
+ * runs their long variants (test/chaos/*.test.ts), `make test` the short ones
+ * (test/e2e/chaos-faults.test.ts). Every fault is a real one on the stack's own processes, and the
+ * service is restarted by the stack's launcher, so the stack is up again when a scenario ends.
+ */
+import { type ChaosContext, type ScenarioOptions, sleep } from '../support/chaos.js';
+import { waitFor } from '../support/stack.js';
+import { killService, serviceUp, stopStackPostgresImmediate } from '../support/stack-services.js';
+
+/** The load every scenario runs under: the issue's 5,000 change events a second. */
+export const RATE = Number(process.env['CHAOS_RATE'] ?? 5000);
+
+/**
+ * The Kafka broker (the stack's single node: broker and controller) SIGKILLed `kills` times, `gapS`
+ * apart, each time restarted by the launcher after `downS`; with `outageS`, once more, down that long.
+ */
+export function brokerScenario(o: {
+  kills: number;
+  gapS: number;
+  downS: number;
+  outageS?: number;
+  seconds: number;
+}): ScenarioOptions {
+  return {
+    name: `Kafka broker SIGKILL ×${o.kills}${o.outageS ? ` + down ${o.outageS} s` : ''}`,
+    rate: RATE,
+    seconds: o.seconds,
+    async faults(ctx) {
+      const bounce = async (downS: number, what: string) => {
+        const pid = killService('kafka');
+        await sleep(downS * 1000);
+        const took = await serviceUp('kafka');
+        ctx.note(
+          `${what}: broker pid ${pid} SIGKILLed, restarted after ${downS} s, answering ${took.toFixed(1)} s later`,
+        );
+        ctx.healed(what);
+      };
+      for (let k = 1; k <= o.kills; k++) {
+        await sleep(o.gapS * 1000);
+        await bounce(o.downS, `broker kill ${k}`);
+      }
+      if (o.outageS) {
+        await sleep(o.gapS * 1000);
+        await bounce(o.outageS, `broker down ${o.outageS} s`);
+      }
+    },
+  };
+}
+
+/**
+ * The stack's Postgres — the sink's, the audit log's and Debezium's source — stopped with `pg_ctl
+ * stop -m immediate` `stops` times and started again by the launcher: an immediate restart, with
+ * crash recovery. A CRM table captured by Debezium changes through it (Debezium reconnects).
+ */
+export function postgresScenario(o: {
+  stops: number;
+  gapS: number;
+  downS: number;
+  seconds: number;
+}): ScenarioOptions {
+  return {
+    name: `Postgres restart -m immediate ×${o.stops}`,
+    rate: RATE,
+    seconds: o.seconds,
+    cdc: { customers: 2000, perRound: { updates: 40, deletes: 3, inserts: 3 }, roundMs: 200 },
+    async faults(ctx) {
+      for (let k = 1; k <= o.stops; k++) {
+        await sleep(o.gapS * 1000);
+        const pid = await stopStackPostgresImmediate();
+        await sleep(o.downS * 1000);
+        const took = await serviceUp('postgres');
+        ctx.note(
+          `Postgres (postmaster ${pid}) stopped -m immediate, started again after ${o.downS} s, answering ${took.toFixed(1)} s later`,
+        );
+        ctx.healed(`Postgres restart ${k}`);
+      }
+    },
+  };
+}
+
+/**
+ * Waits until the backfill has done at least `done` chunks and has one in progress; notes it when
+ * that does not come within 90 s (the run lost, or stuck) and goes on: the checker reports the run.
+ */
+async function midBackfill(ctx: ChaosContext, done: number): Promise<void> {
+  await waitFor(
+    `backfill: ${done} chunks done, one in progress`,
+    async () => {
+      const p = await ctx.backfillProgress();
+      return p !== undefined && p.done >= done && p.active > 0;
+    },
+    90_000,
+  ).catch(async (err: Error) => {
+    ctx.note(
+      `${err.message}; progress ${JSON.stringify(await ctx.backfillProgress().catch(() => undefined))}`,
+    );
+  });
+}
+
+/**
+ * Redis (BullMQ's store) SIGKILLed `kills` times while the fleet backfills a `rows`-row table,
+ * each time mid-chunk, restarted by the launcher after `downS`; the run must complete exactly.
+ */
+export function redisBackfillScenario(o: {
+  kills: number;
+  rows: number;
+  downS: number;
+  seconds: number;
+}): ScenarioOptions {
+  const chunkSize = 2000;
+  const chunks = Math.ceil(o.rows / chunkSize);
+  return {
+    name: `Redis SIGKILL ×${o.kills} during a ${o.rows.toLocaleString('en-US')}-row backfill`,
+    rate: RATE,
+    seconds: o.seconds,
+    backfill: { rows: o.rows, chunkSize, lockMs: 2000 },
+    async faults(ctx) {
+      for (let k = 1; k <= o.kills; k++) {
+        await midBackfill(ctx, Math.floor((chunks * k) / (o.kills + 2)));
+        const pid = killService('redis');
+        await sleep(o.downS * 1000);
+        const took = await serviceUp('redis');
+        ctx.note(
+          `Redis pid ${pid} SIGKILLed mid-chunk, restarted after ${o.downS} s, answering ${took.toFixed(1)} s later`,
+        );
+        ctx.healed(`Redis kill ${k}`);
+      }
+    },
+  };
+}

@@ -1,0 +1,750 @@
+/**
+ * The fault-injection harness of issue 19: one scenario = a `streamscore run --workers 2` fleet of
+ * the churn pipeline (Postgres scores table with its audit log, output topic) under steady load,
+ * real faults on the stack's own services (test/support/stack-services.ts) while it runs, and one
+ * checker for every scenario:
+ *
+ * - the oracle: every key's last change as its source holds it at the end — the synthetic change
+ *   stream's own record of what it produced (a Debezium-shaped Avro stream at `rate` events/s,
+ *   test/bench/events.ts), a CRM table captured by a real Debezium connector (its final rows; the
+ *   position of the topic's last event for each, which must carry that row), and a backfilled
+ *   table (each row at the position of the read that completed its chunk);
+ * - every sink against it (judge: lost, stale, resurrected, extra keys): the scores table, and the
+ *   output topic as a position-guarded reader ends;
+ * - position regressions: a trigger on the scores table records every row write that lowers a
+ *   key's position (an update, or an insert under a newer delete's tombstone), at the moment it
+ *   happens, not only in the end state;
+ * - the audit log: no decision id twice, no (key, position) twice, exactly one record per row;
+ * - the fleet: both workers alive at the end; the lag (how long ago the oldest uncommitted event
+ *   was produced, sampled every 500 ms) back under 5 s within 90 s of each fault's end.
+ *
+ * Each scenario prints one table row (`chaos | scenario | events | lost | stale | regressions |
+ * recovery`); test/run.mjs gathers them into a table at the end of a run.
+ */
+import assert from 'node:assert/strict';
+import { rmSync } from 'node:fs';
+import { dirname } from 'node:path';
+import { test } from 'node:test';
+import { Redis } from 'ioredis';
+import { CompressionTypes, type Kafka, type Message, type Producer } from 'kafkajs';
+import { auditObjects } from '../../workers/audit/sql.js';
+import { BackfillQueues } from '../../workers/backfill/queues.js';
+import { makePosition } from '../../workers/core/position.js';
+import { createDecoder } from '../../workers/decode/create.js';
+import { createSchemaRegistry } from '../../workers/decode/registry.js';
+import { dropAudit } from '../bench/audit.js';
+import { ChangeStream, EnvelopeEncoder, type EventNames, topicOf } from '../bench/events.js';
+import { createTopic, deleteSubjects, registerSchemas } from '../bench/topic.js';
+import { completedChunks, PIPELINE, runFinished } from '../e2e/backfill-support.js';
+import { CUSTOMERS_DDL, churnChanges, insertCustomers } from './churn.js';
+import { type RunningCli, runCli, startCli } from './cli.js';
+import { fleetWorkerPids, waitForWorkers } from './fleet.js';
+import { churnPipelineCopy } from './pipelines.js';
+import {
+  deleteTopics,
+  dropDebezium,
+  env,
+  registerDebezium,
+  removeChurnObjects,
+  testKafka,
+  uniqueId,
+  waitFor,
+  withPg,
+} from './stack.js';
+import {
+  debeziumRowKey,
+  judge,
+  type LastEvent,
+  lastEventPerKey,
+  outputTopicRows,
+  type SinkVerdict,
+  settledTopicEnd,
+  verdictLine,
+} from './topic-oracle.js';
+import { waitCommitted } from './topics.js';
+
+export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** The pass bounds of issue 19: lag back under LAG_BOUND_S within RECOVERY_BOUND_S of a fault's end. */
+export const LAG_BOUND_S = 5;
+export const RECOVERY_BOUND_S = 90;
+
+/** What a scenario's fault function gets: the fleet, and a log of faults and of when each ended. */
+export interface ChaosContext {
+  fleet: RunningCli;
+  /** Seconds since the load started, e.g. `12.5 s`. */
+  at(): string;
+  /** Notes a fault (for the report). */
+  note(what: string): void;
+  /** The fault `what` is over now (the service answers again): recovery is measured from here. */
+  healed(what: string): void;
+  /** Backfill scenarios: the run's status (chunks done …), undefined before it is enqueued. */
+  backfillProgress(): Promise<{ done: number; total: number; active: number } | undefined>;
+}
+
+export interface ScenarioOptions {
+  /** The table row's name, e.g. `broker SIGKILL ×2`. */
+  name: string;
+  /** Synthetic change events per second, and for how long (more when an outage holds the producer). */
+  rate: number;
+  seconds: number;
+  /** Live keys of the synthetic stream before its first event. */
+  entities?: number;
+  /** A CRM table captured by Debezium and changed through the run (keys from 10,000,001). */
+  cdc?: {
+    customers: number;
+    perRound: { updates: number; deletes: number; inserts: number };
+    roundMs: number;
+  };
+  /** A backfill of a table of `rows` rows (keys from 20,000,001), enqueued once the load runs. */
+  backfill?: { rows: number; chunkSize: number; lockMs: number };
+  /** The faults, run while the load runs; resolves when the last is over. */
+  faults(ctx: ChaosContext): Promise<void>;
+}
+
+export interface ChaosRow {
+  scenario: string;
+  events: number;
+  lost: number;
+  stale: number;
+  regressions: number;
+  /** Seconds from each fault's end until the lag was under LAG_BOUND_S; undefined: never. */
+  recoveries: { fault: string; seconds: number | undefined }[];
+}
+
+/** `chaos | broker SIGKILL ×2 | 301,000 | 0 | 0 | 0 | 7.5 s (3.0, 7.5)` */
+export function rowLine(r: ChaosRow): string {
+  const secs = r.recoveries.map((x) => (x.seconds === undefined ? 'never' : x.seconds.toFixed(1)));
+  const worst = r.recoveries.some((x) => x.seconds === undefined)
+    ? 'never'
+    : `${Math.max(0, ...r.recoveries.map((x) => x.seconds!)).toFixed(1)} s`;
+  return `chaos | ${r.scenario} | ${r.events.toLocaleString('en-US')} | ${r.lost} | ${r.stale} | ${r.regressions} | ${worst}${secs.length > 1 ? ` (${secs.join(', ')})` : ''}`;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Load
+// ---------------------------------------------------------------------------------------------
+
+/**
+ * Produces `rate` synthetic change events a second for `seconds` (plus a tombstone per delete),
+ * acks -1. A send that fails (the broker away) is retried, with a new producer, until it is
+ * acknowledged; the schedule then catches up. Resend duplicates are harmless: same positions.
+ * Returns every key's last change as produced.
+ */
+async function produceLoad(o: {
+  kafka: Kafka;
+  topic: string;
+  names: EventNames;
+  ids: { key: number; value: number };
+  rate: number;
+  seconds: number;
+  entities: number;
+  seed: number;
+  started: number;
+}): Promise<{ last: Map<string, LastEvent>; events: number; resends: number }> {
+  const enc = new EnvelopeEncoder(o.names, 'avro', o.ids);
+  const total = o.rate * o.seconds;
+  const stream = new ChangeStream(
+    { entities: o.entities, createShare: 0.1, deleteShare: 0.05, seed: o.seed },
+    total,
+  );
+  const last = new Map<string, LastEvent>();
+  let producer: Promise<Producer> | undefined;
+  let resends = 0;
+  const connect = async () => {
+    const p = o.kafka.producer({ allowAutoTopicCreation: false });
+    await p.connect();
+    return p;
+  };
+  /** Sends one batch until it is acknowledged, with a new producer after a failure. */
+  const deliver = async (messages: Message[]) => {
+    for (;;) {
+      producer ??= connect();
+      const current = producer;
+      try {
+        await (await current).send({
+          topic: o.topic,
+          messages,
+          acks: -1,
+          compression: CompressionTypes.None,
+        });
+        return;
+      } catch {
+        resends++;
+        if (producer === current) {
+          producer = undefined;
+          void current.then((p) => p.disconnect()).catch(() => undefined);
+        }
+        await sleep(500);
+      }
+    }
+  };
+  const tick = 100;
+  const perTick = Math.max(1, Math.round((o.rate * tick) / 1000));
+  // Source commit times a minute in the past, 1 µs apart per event: increasing per key. Batches go
+  // out up to 4 at a time: the order guard, not the topic's order, decides which change wins, and
+  // the oracle is each key's greatest position, so a resent batch may land after a later one.
+  const t0Us = (o.started - 60_000) * 1000;
+  const inflight = new Set<Promise<void>>();
+  try {
+    for (let i = 0, n = 0; n < total; i++) {
+      const messages: Message[] = [];
+      for (let k = 0; k < perTick && n < total; k++, n++) {
+        const ch = stream.next(t0Us + n);
+        last.set(String(ch.id), { op: ch.op, position: makePosition(ch.tsUs, ch.lsn) });
+        for (const r of enc.encode(ch)) messages.push({ key: r.key, value: r.value, headers: r.headers });
+      }
+      const p = deliver(messages).finally(() => inflight.delete(p));
+      inflight.add(p);
+      if (inflight.size >= 4) await Promise.race(inflight);
+      const wait = o.started + (i + 1) * tick - Date.now();
+      if (wait > 0) await sleep(wait);
+    }
+    await Promise.all(inflight);
+  } finally {
+    await producer?.then((p) => p.disconnect()).catch(() => undefined);
+  }
+  return { last, events: total, resends };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Lag
+// ---------------------------------------------------------------------------------------------
+
+/**
+ * Samples the group's lag every 500 ms: per partition, how long ago the first event the group has
+ * not committed was seen on the topic (0 when it committed everything). Samples fail while the
+ * broker is away; they are skipped.
+ */
+class LagProbe {
+  private readonly ends = new Map<string, { t: number; end: bigint }[]>();
+  readonly samples: { t: number; lag: number }[] = [];
+  private running = true;
+  private loop: Promise<void> | undefined;
+
+  constructor(
+    private readonly kafka: Kafka,
+    private readonly group: string,
+    private readonly topics: string[],
+  ) {}
+
+  start(): void {
+    this.loop = (async () => {
+      let admin = this.kafka.admin();
+      let connected = false;
+      while (this.running) {
+        try {
+          if (!connected) {
+            await admin.connect();
+            connected = true;
+          }
+          await this.sample(admin);
+        } catch {
+          await admin.disconnect().catch(() => undefined);
+          admin = this.kafka.admin();
+          connected = false;
+        }
+        await sleep(500);
+      }
+      await admin.disconnect().catch(() => undefined);
+    })();
+  }
+
+  private async sample(admin: ReturnType<Kafka['admin']>): Promise<void> {
+    const t = Date.now();
+    let lag = 0;
+    const committed = await admin.fetchOffsets({ groupId: this.group, topics: this.topics });
+    for (const topic of this.topics) {
+      const at = new Map(
+        (committed.find((c) => c.topic === topic)?.partitions ?? []).map((p) => [
+          p.partition,
+          BigInt(p.offset),
+        ]),
+      );
+      for (const p of await admin.fetchTopicOffsets(topic)) {
+        const id = `${topic}/${p.partition}`;
+        const history = this.ends.get(id) ?? [];
+        const end = BigInt(p.high);
+        if (history.length === 0 || history[history.length - 1]!.end !== end) history.push({ t, end });
+        this.ends.set(id, history);
+        const c = at.get(p.partition) ?? -1n;
+        const low = BigInt(p.low);
+        if (end === low || c >= end) continue;
+        // The first time an end beyond the committed offset was seen: the oldest unwritten event's age.
+        const since = history.find((h) => h.end > c)?.t ?? t;
+        lag = Math.max(lag, (t - since) / 1000);
+      }
+    }
+    this.samples.push({ t, lag });
+  }
+
+  /** Seconds from `from` (ms) until a sample's lag was under `bound`; undefined if none was. */
+  recovery(from: number, bound = LAG_BOUND_S): number | undefined {
+    const s = this.samples.find((x) => x.t >= from && x.lag < bound);
+    return s === undefined ? undefined : (s.t - from) / 1000;
+  }
+
+  maxLag(): number {
+    return Math.max(0, ...this.samples.map((s) => s.lag));
+  }
+
+  async stop(): Promise<void> {
+    this.running = false;
+    await this.loop;
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Regressions
+// ---------------------------------------------------------------------------------------------
+
+/**
+ * A trigger on the scores table that records every write lowering a key's position: an update to
+ * an older position, an insert at or below the position of the key's delete (its tombstone).
+ */
+async function watchRegressions(scores: string): Promise<string> {
+  const log = `${scores}__chaos_regressions`;
+  const fn = `${scores}__chaos_regression_fn`;
+  await withPg(async (c) => {
+    const tombstones = (await c.query('select to_regclass($1) as t', [`${scores}__tombstones`])).rows[0].t;
+    await c.query(
+      `create table ${log} (key text, old_position numeric, new_position numeric, kind text, at timestamptz default clock_timestamp())`,
+    );
+    await c.query(`
+      create function ${fn}() returns trigger language plpgsql as $f$
+      begin
+        if tg_op = 'UPDATE' and new.source_position < old.source_position then
+          insert into ${log} (key, old_position, new_position, kind)
+            values (new.customer_id::text, old.source_position, new.source_position, 'update to an older position');
+        elsif tg_op = 'INSERT' ${
+          tombstones
+            ? `and exists (select 1 from ${scores}__tombstones t where t.customer_id = new.customer_id and t.source_position >= new.source_position)`
+            : 'and false'
+        } then
+          insert into ${log} (key, new_position, kind) values (new.customer_id::text, new.source_position, 'insert under a newer delete');
+        end if;
+        return null;
+      end $f$`);
+    await c.query(
+      `create trigger chaos_regressions after insert or update on ${scores} for each row execute function ${fn}()`,
+    );
+  });
+  return log;
+}
+
+// ---------------------------------------------------------------------------------------------
+// The scenario
+// ---------------------------------------------------------------------------------------------
+
+const CDC_BASE = 10_000_001;
+const BACKFILL_BASE = 20_000_001;
+
+/** Key → position (decimal text) of every row of the scores table. */
+async function scoreRows(scores: string): Promise<Map<string, string>> {
+  return withPg(async (c) => {
+    const r = await c.query(`select customer_id::text as k, source_position::text as p from ${scores}`);
+    return new Map(r.rows.map((x) => [String(x.k), String(x.p)]));
+  });
+}
+
+/**
+ * The CDC keys' oracle: each row of the source table at the position of its key's last event on the
+ * topic, which must carry the row's final state (updated_at); a key with no row must end deleted.
+ * Keys whose last event is not the row's final state go to `behind`.
+ */
+async function cdcOracle(
+  table: string,
+  topic: string,
+): Promise<{ last: Map<string, LastEvent>; events: number; behind: string[] }> {
+  const registry = { url: env.registryUrl };
+  const decoder = createDecoder(
+    { debezium: { encoding: 'avro', schema_registry: registry } },
+    { registry: createSchemaRegistry(registry) },
+  );
+  const onTopic = await lastEventPerKey(topic, decoder, debeziumRowKey('customer_id'), (root) =>
+    String((root['after'] as Record<string, unknown> | null)?.['updated_at']),
+  );
+  const rows = await withPg(
+    async (c) =>
+      (
+        await c.query(
+          `select customer_id::text as k, (extract(epoch from updated_at) * 1000000)::bigint::text as us from ${table}`,
+        )
+      ).rows as { k: string; us: string }[],
+  );
+  const usOf = (iso: string) => {
+    const m = /^(.*T\d\d:\d\d:\d\d)(?:\.(\d+))?Z$/.exec(iso);
+    if (!m) return iso;
+    return (
+      BigInt(Date.parse(`${m[1]}Z`)) * 1000n +
+      BigInt((m[2] ?? '').padEnd(6, '0').slice(0, 6))
+    ).toString();
+  };
+  const behind: string[] = [];
+  const last = new Map<string, LastEvent>();
+  const inTable = new Set<string>();
+  for (const { k, us } of rows) {
+    inTable.add(k);
+    const e = onTopic.last.get(k);
+    if (e === undefined || e.op === 'd') {
+      behind.push(`${k}: in the table, ${e ? 'deleted' : 'no event'} on the topic`);
+      last.set(k, { op: 'u', position: -1n });
+    } else {
+      const stamp = e.detail;
+      if (stamp === undefined || usOf(stamp) !== us)
+        behind.push(`${k}: last event at updated_at ${stamp}, row ${us}`);
+      last.set(k, e);
+    }
+  }
+  for (const [k, e] of onTopic.last) {
+    if (inTable.has(k)) continue;
+    if (e.op !== 'd') behind.push(`${k}: not in the table, last event ${e.op}`);
+    last.set(k, e);
+  }
+  return { last, events: onTopic.events, behind };
+}
+
+/** Runs one scenario; returns its row and every problem found (empty: passed). */
+export async function runChaosScenario(o: ScenarioOptions): Promise<{ row: ChaosRow; problems: string[] }> {
+  const id = uniqueId();
+  const names = { prefix: `chaos${id}` };
+  const topic = topicOf(names);
+  const kafka = testKafka(`chaos-${id}`);
+  const audit = auditObjects(`ml.chaos_audit_${id}`);
+  const cdcTable = `crm.chaos_customers_${id}`;
+  const cdcPrefix = `chaoscdc${id}`;
+  const cdcTopic = `${cdcPrefix}.${cdcTable}`;
+  const connector = `chaos_${id}`;
+  const backfillTable = `crm.chaos_backfill_${id}`;
+  const topics = [topic, ...(o.cdc ? [cdcTopic] : [])];
+  const pipelineEnv: Record<string, string> = {
+    CHURN_TOPIC: topic,
+    CHURN_GROUP: `chaos-${id}`,
+    CHURN_ENCODING: 'avro',
+    CHURN_SCORES_TABLE: `ml.chaos_${id}`,
+    CHURN_AUDIT_TABLE: `${audit.schema}.${audit.table}`,
+    CHURN_OUTPUT_TOPIC: `chaos-scores-${id}`,
+    CHURN_DLQ: `chaos-${id}.dlq`,
+    CHURN_SOURCE_TABLE: backfillTable,
+    METRICS_PORT: '0',
+    REDIS_URL: env.redisUrl,
+    STREAMSCORE_BACKFILL_PREFIX: `chaos${id}`,
+  };
+  const scores = pipelineEnv['CHURN_SCORES_TABLE']!;
+  // A dead member leaves the group after its session timeout: 10 s instead of 30.
+  const pipelineFile = churnPipelineCopy(`chaos-${id}`, {
+    warehouse: false,
+    audit: true,
+    edit: (doc) => {
+      doc.setIn(['spec', 'source', 'kafka', 'topics'], topics);
+      doc.setIn(['spec', 'source', 'kafka', 'session_timeout_ms'], 10000);
+      doc.setIn(['spec', 'source', 'kafka', 'heartbeat_interval_ms'], 1000);
+      if (o.backfill) {
+        doc.setIn(['spec', 'backfill', 'chunk_size'], o.backfill.chunkSize);
+        doc.setIn(['spec', 'backfill', 'lock_ms'], o.backfill.lockMs);
+        doc.setIn(['spec', 'backfill', 'fetch_rows'], 250);
+        doc.deleteIn(['spec', 'backfill', 'schedule']);
+      }
+    },
+  });
+  let fleet: RunningCli | undefined;
+  let queues: { q: BackfillQueues; redis: Redis } | undefined;
+  const probe = new LagProbe(kafka, pipelineEnv['CHURN_GROUP']!, topics);
+  const problems: string[] = [];
+  const faults: string[] = [];
+  const heals: { what: string; t: number }[] = [];
+  const started = { t: 0 };
+  const at = () => `${((Date.now() - started.t) / 1000).toFixed(1)} s`;
+  const tail = () => `\n--- fleet output (tail) ---\n${fleet?.output().slice(-4000) ?? ''}`;
+  try {
+    await createTopic(kafka, topic, 6);
+    const ids = await registerSchemas(env.registryUrl, names);
+    if (o.cdc) {
+      await withPg(async (c) => {
+        await c.query(CUSTOMERS_DDL(cdcTable));
+        await insertCustomers(c, cdcTable, CDC_BASE, CDC_BASE + o.cdc!.customers - 1);
+      });
+      const admin = kafka.admin();
+      await admin.connect();
+      await admin.createTopics({ topics: [{ topic: cdcTopic, numPartitions: 6 }], waitForLeaders: true });
+      await admin.disconnect();
+      await registerDebezium({
+        name: connector,
+        topicPrefix: cdcPrefix,
+        tables: [cdcTable],
+        converter: 'avro',
+      });
+    }
+    if (o.backfill) {
+      await withPg(async (c) => {
+        await c.query(CUSTOMERS_DDL(backfillTable));
+        for (let from = 0; from < o.backfill!.rows; from += 50_000) {
+          const to = Math.min(o.backfill!.rows, from + 50_000) - 1;
+          await insertCustomers(c, backfillTable, BACKFILL_BASE + from, BACKFILL_BASE + to);
+        }
+      });
+    }
+
+    fleet = startCli(
+      ['run', ...(o.backfill ? [] : ['--no-backfill']), '--workers', '2', pipelineFile],
+      pipelineEnv,
+    );
+    await waitForWorkers(fleet, 2, 120_000);
+    await waitFor(
+      'the scores table',
+      () => withPg(async (c) => (await c.query('select to_regclass($1) as t', [scores])).rows[0].t !== null),
+      120_000,
+    ).catch((err: Error) => {
+      throw new Error(`${err.message}${tail()}`);
+    });
+    const regressionLog = await watchRegressions(scores);
+    const runId = `chaos-${id}`;
+    if (o.backfill) {
+      const redis = new Redis(env.redisUrl, { maxRetriesPerRequest: null });
+      queues = {
+        redis,
+        q: new BackfillQueues(PIPELINE, {
+          connection: redis,
+          prefix: pipelineEnv['STREAMSCORE_BACKFILL_PREFIX']!,
+        }),
+      };
+    }
+
+    started.t = Date.now();
+    probe.start();
+    let loadDone = false;
+    const load = produceLoad({
+      kafka,
+      topic,
+      names,
+      ids,
+      rate: o.rate,
+      seconds: o.seconds,
+      entities: o.entities ?? 20_000,
+      seed: Number.parseInt(id, 16) >>> 0 || 7,
+      started: started.t,
+    }).finally(() => {
+      loadDone = true;
+    });
+    const cdc = o.cdc
+      ? churnChanges(
+          {
+            table: cdcTable,
+            first: CDC_BASE,
+            customers: o.cdc.customers,
+            keySpace: o.cdc.customers + 500,
+            perRound: o.cdc.perRound,
+            roundMs: o.cdc.roundMs,
+            tolerateErrors: true,
+          },
+          () => loadDone,
+        )
+      : undefined;
+    if (o.backfill) {
+      const res = await runCli(['backfill', pipelineFile, '--run-id', runId], pipelineEnv);
+      assert.equal(res.code, 0, res.output);
+    }
+    const ctx: ChaosContext = {
+      fleet,
+      at,
+      note: (what) => faults.push(`at ${at()}: ${what}`),
+      healed: (what) => heals.push({ what, t: Date.now() }),
+      backfillProgress: async () => {
+        const s = queues ? await queues.q.status(runId) : undefined;
+        return s ? { done: s.chunks.done, total: s.chunks.total, active: s.chunks.active } : undefined;
+      },
+    };
+    await o.faults(ctx);
+    const { last, events, resends } = await load;
+    const cdcRounds = await cdc;
+
+    // Everything produced, the group committed all of it: committed means written on every sink.
+    for (const t of topics) {
+      const end = t === topic ? undefined : await settledTopicEnd(t);
+      await waitCommitted(pipelineEnv['CHURN_GROUP']!, t, end ?? 0n, 180_000).catch((err: Error) => {
+        throw new Error(`${err.message}${tail()}`);
+      });
+    }
+    await probe.stop();
+
+    // The oracle.
+    const oracle = new Map(last);
+    let cdcEvents = 0;
+    if (o.cdc) {
+      const c = await cdcOracle(cdcTable, cdcTopic);
+      cdcEvents = c.events;
+      for (const [k, e] of c.last) oracle.set(k, e);
+      if (c.behind.length > 0)
+        problems.push(
+          `CDC: ${c.behind.length} keys whose source row the topic does not end with (e.g. ${c.behind.slice(0, 5).join('; ')})`,
+        );
+    }
+    let backfillLine = '';
+    if (o.backfill && queues) {
+      const s = await runFinished(queues.q, runId, 300_000).catch(() => undefined);
+      const status = await queues.q.status(runId);
+      backfillLine = `backfill run ${runId}: ${status ? `${status.state}, chunks ${JSON.stringify(status.chunks)}, rows done ${status.rows.done} of ${o.backfill.rows}` : 'gone from Redis'}`;
+      if (
+        s?.state !== 'completed' ||
+        status?.rows.done !== o.backfill.rows ||
+        status.chunks.done !== status.chunks.total
+      )
+        problems.push(`the backfill did not complete exactly: ${backfillLine}`);
+      // Each row at the position of the read that completed its chunk.
+      const chunks = await completedChunks(queues.q, runId);
+      const keys = await withPg(
+        async (c) =>
+          (await c.query(`select customer_id::text as k from ${backfillTable}`)).rows as { k: string }[],
+      );
+      for (const { k } of keys) {
+        const n = BigInt(k);
+        const chunk = chunks.find(
+          (ch) => (ch.lower === null || n > BigInt(ch.lower)) && (ch.upper === null || n <= BigInt(ch.upper)),
+        );
+        oracle.set(k, { op: 'r', position: chunk?.position ?? -1n });
+      }
+    }
+
+    // Every sink against the oracle.
+    const rows = await scoreRows(scores);
+    const verdicts: [string, SinkVerdict][] = [
+      ['postgres scores', judge(oracle, rows)],
+      [
+        'output topic (position-guarded reader)',
+        judge(oracle, await outputTopicRows(pipelineEnv['CHURN_OUTPUT_TOPIC']!)),
+      ],
+    ];
+    const regressions = await withPg(
+      async (c) =>
+        (
+          await c.query(
+            `select key, old_position::text as o, new_position::text as n, kind from ${regressionLog}`,
+          )
+        ).rows as { key: string; o: string | null; n: string; kind: string }[],
+    );
+    const auditProblems = await withPg(async (c) => {
+      const q = async (sql: string) => Number((await c.query(sql)).rows[0].n);
+      return {
+        decisionTwice: await q(
+          `select count(*)::int as n from (select decision_id from ${audit.quoted} group by decision_id having count(*) > 1) d`,
+        ),
+        keyPositionTwice: await q(
+          `select count(*)::int as n from (select key, position from ${audit.quoted} group by key, position having count(*) > 1) d`,
+        ),
+        rowsWithoutRecord: await q(
+          `select count(*)::int as n from ${scores} s where not exists
+             (select 1 from ${audit.quoted} a where a.key = s.customer_id::text and a.position = s.source_position)`,
+        ),
+      };
+    });
+    const workers = fleetWorkerPids(fleet.child.pid!);
+    const recoveries = heals.map((h) => ({ fault: h.what, seconds: probe.recovery(h.t) }));
+
+    for (const [sink, v] of verdicts) {
+      if (v.lost.length + v.stale.length + v.resurrected.length + v.extra.length > 0)
+        problems.push(`${sink}: ${verdictLine(v)}`);
+    }
+    if (regressions.length > 0)
+      problems.push(
+        `${regressions.length} position regressions (e.g. ${regressions
+          .slice(0, 5)
+          .map((r) => `${r.key}: ${r.kind} ${r.o ?? ''} → ${r.n}`)
+          .join('; ')})`,
+      );
+    if (auditProblems.decisionTwice + auditProblems.keyPositionTwice + auditProblems.rowsWithoutRecord > 0)
+      problems.push(`audit log: ${JSON.stringify(auditProblems)}`);
+    if (fleet.child.exitCode !== null || workers.length !== 2)
+      problems.push(
+        `fleet: supervisor ${fleet.child.exitCode === null ? 'alive' : `exited ${fleet.child.exitCode}`}, ${workers.length} workers alive`,
+      );
+    for (const r of recoveries) {
+      if (r.seconds === undefined || r.seconds > RECOVERY_BOUND_S)
+        problems.push(
+          `after ${r.fault}: lag not under ${LAG_BOUND_S} s within ${RECOVERY_BOUND_S} s (${r.seconds === undefined ? 'never' : `${r.seconds.toFixed(1)} s`})`,
+        );
+    }
+
+    const pg = verdicts[0]![1];
+    const row: ChaosRow = {
+      scenario: o.name,
+      events: events + cdcEvents + (o.backfill?.rows ?? 0),
+      lost: verdicts.reduce((n, [, v]) => n + v.lost.length, 0),
+      stale: verdicts.reduce((n, [, v]) => n + v.stale.length + v.resurrected.length, 0),
+      regressions: regressions.length,
+      recoveries,
+    };
+    const seconds = (Date.now() - started.t) / 1000;
+    process.stdout.write(
+      [
+        `${o.name}: ${events.toLocaleString('en-US')} synthetic events at ${o.rate}/s planned (${(events / seconds).toFixed(0)}/s over the ${seconds.toFixed(0)} s run, ${resends} resends)` +
+          (o.cdc
+            ? `, ${cdcEvents} CDC events (${cdcRounds?.rounds} rounds, ${cdcRounds?.failed} failed while the server was away)`
+            : '') +
+          `, ${oracle.size} keys; max lag ${probe.maxLag().toFixed(1)} s`,
+        ...faults,
+        ...(backfillLine ? [backfillLine] : []),
+        ...verdicts.map(([sink, v]) => `${sink}: ${verdictLine(v)}`),
+        `postgres scores: ${rows.size} rows, ${pg.lost.length} lost; regressions ${regressions.length}; audit ${JSON.stringify(auditProblems)}`,
+        `recovery (lag < ${LAG_BOUND_S} s) after: ${recoveries.map((r) => `${r.fault} ${r.seconds === undefined ? 'never' : `${r.seconds.toFixed(1)} s`}`).join('; ')}`,
+        rowLine(row),
+        '',
+      ].join('\n'),
+    );
+    if (problems.length > 0) problems.push(tail());
+    return { row, problems };
+  } finally {
+    // Clean-up failures are printed, not thrown: they must not hide the scenario's own error.
+    const step = async (what: string, fn: () => Promise<unknown>) => {
+      await fn().catch((err: Error) => process.stdout.write(`clean-up: ${what} failed: ${err.message}\n`));
+    };
+    await step('lag probe', () => probe.stop());
+    await step('fleet', async () => fleet?.stop());
+    if (queues) {
+      const { q, redis } = queues;
+      await step('backfill queues', async () => {
+        await q.close();
+        let cursor = '0';
+        do {
+          const [next, keys] = await redis.scan(
+            cursor,
+            'MATCH',
+            `${pipelineEnv['STREAMSCORE_BACKFILL_PREFIX']}:*`,
+            'COUNT',
+            1000,
+          );
+          if (keys.length > 0) await redis.del(...keys);
+          cursor = next;
+        } while (cursor !== '0');
+        redis.disconnect();
+      });
+    }
+    if (o.cdc) await step('connector', () => dropDebezium(connector));
+    await step('topics, group, tables', () => removeChurnObjects(pipelineEnv));
+    await step('regression log, CDC table', () =>
+      withPg(async (c) => {
+        await c.query(`drop table if exists ${scores}__chaos_regressions`);
+        await c.query(`drop function if exists ${scores}__chaos_regression_fn() cascade`);
+        await c.query(`drop table if exists ${cdcTable}`);
+      }),
+    );
+    await step('audit log', () => dropAudit(`${audit.schema}.${audit.table}`));
+    await step('CDC topic', () => deleteTopics([cdcTopic]));
+    await step('schemas', () =>
+      deleteSubjects(env.registryUrl, [
+        `${topic}-key`,
+        `${topic}-value`,
+        `${cdcTopic}-key`,
+        `${cdcTopic}-value`,
+      ]),
+    );
+    rmSync(dirname(pipelineFile), { recursive: true, force: true });
+  }
+}
+
+/** A node:test test that runs the scenario and fails with every problem it found. */
+export function chaosTest(title: string, o: ScenarioOptions): void {
+  test(`${o.name}: ${title}`, async () => {
+    const { problems } = await runChaosScenario(o);
+    assert.deepEqual(problems, []);
+  });
+}
