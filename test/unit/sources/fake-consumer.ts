@@ -61,6 +61,8 @@ export class FakeConsumer {
   /** Seeks the test made "happen" (kafkajs' isStale() is true for such a partition). */
   readonly seeks = new Set<string>();
   resolved: Commit[] = [];
+  /** Heartbeats sent through the batches' payloads. */
+  heartbeats = 0;
 
   on(event: string, listener: (e: unknown) => void): () => void {
     const list = this.listeners.get(event) ?? [];
@@ -149,7 +151,9 @@ export class FakeConsumer {
         offsetLagLow: () => '0',
       },
       resolveOffset: (offset: string) => this.resolved.push({ topic, partition, offset }),
-      heartbeat: async () => undefined,
+      heartbeat: async () => {
+        this.heartbeats += 1;
+      },
       pause: () => () => undefined,
       commitOffsetsIfNecessary: async () => undefined,
       uncommittedOffsets: () => ({ topics: [] }),

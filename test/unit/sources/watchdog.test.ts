@@ -246,12 +246,12 @@ async function startWatchedSource(overrides: Record<string, unknown> = {}) {
     },
     { clock, probe: async () => new Map(lags), checkEveryMs: 10_000 },
   );
-  const writes: { offsets: string[]; done: Deferred }[] = [];
+  const writes: { offsets: string[]; done: Deferred; heartbeat: () => Promise<void> }[] = [];
   const fatal: unknown[] = [];
   await source.start(
-    (messages) => {
+    (messages, heartbeat) => {
       const done = deferred();
-      writes.push({ offsets: messages.map((m) => m.offset), done });
+      writes.push({ offsets: messages.map((m) => m.offset), done, heartbeat });
       return done.promise;
     },
     (err) => void fatal.push(err),
@@ -285,6 +285,11 @@ describe('kafka source: the watchdog restarts a stalled consumer', () => {
     assert.equal(h.restarts(), 1);
     assert.ok(h.lines.some((l) => /t\[0\] stalled/.test(l.msg)));
     await hung; // the old consumer's eachBatch returned (kafkajs' stop waits for it)
+    // The hung batch no longer heartbeats through the retired consumer (if it had not left the
+    // group, that would keep its partitions).
+    const beats = first.heartbeats;
+    await h.writes[1]!.heartbeat();
+    assert.equal(first.heartbeats, beats, 'no heartbeat through the retired consumer');
 
     // The new consumer re-reads 5–9 from the last commit and commits them once written.
     const second = h.consumers[1]!;

@@ -352,7 +352,7 @@ export class KafkaSource {
    * revoked meanwhile (its new owner re-reads it).
    */
   private async onBatch(payload: EachBatchPayload, handler: BatchHandler): Promise<void> {
-    const { batch, heartbeat, isRunning, isStale } = payload;
+    const { batch, isRunning, isStale } = payload;
     if (batch.messages.length === 0 || !isRunning() || isStale() || this.failed || this.stopping) return;
     const key = partitionKey(batch.topic, batch.partition);
     // Not (or no longer) this member's partition: its owner reads it.
@@ -360,6 +360,9 @@ export class KafkaSource {
     const generation = this.generation;
     const epoch = this.epoch;
     const retired = this.retired;
+    // Once the watchdog retired this consumer, its batches' heartbeats stop: a retired consumer
+    // that did not manage to leave must not keep its partitions by them (its session expires).
+    const heartbeat = () => (epoch === this.epoch ? payload.heartbeat() : Promise.resolve());
     this.watchdog?.progress(batch.topic, batch.partition);
     const messages = batch.messages.map((m) => toRaw(batch.topic, batch.partition, m));
     const trace = this.observers.tracer?.start(messages);
