@@ -177,8 +177,14 @@ test('README’s metrics table lists every exported family, and each family this
     [],
     'exported but not in README',
   );
-  // What this run does not exercise: no swap, no refusal, no shadow backlog, no audit log.
-  const notHere = new Set(['after a swap', 'after a refusal', 'after a skip', 'with an audit log']);
+  // What this run does not exercise: no swap, no refusal, no shadow backlog, no audit log, no stall.
+  const notHere = new Set([
+    'after a swap',
+    'after a refusal',
+    'after a skip',
+    'with an audit log',
+    'after a stall',
+  ]);
   assert.deepEqual(
     rows.filter((r) => !notHere.has(r.exported) && !families.has(r.name)).map((r) => r.name),
     [],
