@@ -7,8 +7,9 @@
 #
 # TLS (ssl=on, the certificate of lib/certs.sh) for every client that asks for it; the role
 # `streamscore_tls` (password in $STACK_DIR/secrets/postgres-password, SCRAM) may only log in over
-# TLS from 127.0.0.1 (hostssl; its plaintext attempts are rejected), into its own schema
-# `streamscore_tls`. Every other role keeps trust auth, with or without TLS.
+# TLS from 127.0.0.1 (hostssl; its plaintext attempts are rejected); it owns the schema
+# `streamscore_tls` (and may CREATE in the database: a sink's `create schema if not exists` asks).
+# Every other role keeps trust auth, with or without TLS.
 #
 # Durability (STACK_PG_DURABILITY):
 #   fast (default)  fsync, synchronous_commit and full_page_writes off: for tests. A crash of the
@@ -217,6 +218,7 @@ do \$\$ begin
   execute format('alter role $STACK_PG_TLS_ROLE password %L', current_setting('streamscore.pw'));
 end \$\$;
 create schema if not exists $STACK_PG_TLS_ROLE authorization $STACK_PG_TLS_ROLE;
+grant create on database $PG_DATABASE to $STACK_PG_TLS_ROLE;
 EOF
     { fail "postgres: could not set up the TLS role $STACK_PG_TLS_ROLE"; return 1; }
 }

@@ -1,9 +1,13 @@
 import { z } from 'zod';
+import { postgresConnectionFields } from '../../sinks/postgres/connection.js';
 import { qualifiedName, secret, sqlIdentifier } from '../../spec/fields.js';
 
 export const postgresTableSourceConfig = z
   .strictObject({
-    url: secret().describe('Connection URL of the source database.'),
+    url: secret().describe(
+      'Connection URL of the source database. TLS is set with tls, never with sslmode here.',
+    ),
+    ...postgresConnectionFields,
     table: qualifiedName(2).describe('Source table, e.g. crm.customers.'),
     key: z
       .union([sqlIdentifier(), z.array(sqlIdentifier()).min(1)])

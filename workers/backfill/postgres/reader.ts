@@ -3,6 +3,7 @@ import { PipelineError } from '../../core/errors.js';
 import { bigintAsText } from '../../core/int64.js';
 import { makePosition } from '../../core/position.js';
 import type { ChangeRecord, Origin } from '../../core/types.js';
+import { postgresClientOptions } from '../../sinks/postgres/connection.js';
 import { parseTableName, quoteQualified } from '../../sinks/shared/identifiers.js';
 import {
   type BackfillFilter,
@@ -77,7 +78,7 @@ export class PostgresTableReader implements TableReader {
   ) {
     this.table = config.table;
     this.pool = new pg.Pool({
-      connectionString: config.url.reveal(),
+      ...postgresClientOptions(config, 'backfill'),
       application_name: 'streamscore-backfill',
       options: SESSION_OPTIONS,
       types: debeziumTypes,

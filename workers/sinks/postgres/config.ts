@@ -1,10 +1,14 @@
 import { z } from 'zod';
 import { positiveInt, qualifiedName, secret, sqlIdentifier } from '../../spec/fields.js';
 import { columnMapping, onDelete } from '../columns.js';
+import { postgresConnectionFields } from './connection.js';
 
 export const postgresSinkConfig = z
   .strictObject({
-    url: secret().describe('Connection URL, e.g. ${DATABASE_URL}; treated as a secret.'),
+    url: secret().describe(
+      'Connection URL, e.g. ${DATABASE_URL}; treated as a secret. TLS is set with tls, never with sslmode here.',
+    ),
+    ...postgresConnectionFields,
     table: qualifiedName(2).describe('Target table, schema-qualified: ml.customer_churn_scores.'),
     key: z.array(sqlIdentifier()).min(1).describe('Primary-key columns (the conflict target).'),
     columns: columnMapping,

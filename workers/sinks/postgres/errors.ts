@@ -1,5 +1,6 @@
 import { errorMessage, PipelineError } from '../../core/errors.js';
 import { isProgrammingError } from '../shared/programming-error.js';
+import { postgresTlsProblem } from './connection.js';
 
 /**
  * Retry classification of Postgres/pg/knex errors, by SQLSTATE class where the server sent one.
@@ -11,6 +12,9 @@ import { isProgrammingError } from '../shared/programming-error.js';
  * - SINK_UNAVAILABLE: cannot connect, connection lost, server shutting down (08xxx, 57P0x, ECONNREFUSED…)
  * - SINK_CONFLICT: serialization failure 40001, deadlock 40P01, lock not available 55P03
  * - SINK_OVERLOADED: too many connections 53300 and other insufficient-resources 53xxx, timeouts
+ * - SINK_TLS: TLS failed: an untrusted or expired server certificate, one that does not name the host
+ *   (tls.mode verify-full), a server without TLS, or a server that requires TLS of a client without
+ *   (28000 "no encryption"); never retried: the configuration must change
  * - SINK_AUTH: authentication or authorization failure 28xxx
  * - SINK_PERMISSION: insufficient privilege 42501
  * - SINK_SCHEMA: undefined table/column and other syntax-or-access-rule errors 42xxx, 3D000, 3F000
@@ -21,6 +25,7 @@ export type PostgresErrorCode =
   | 'SINK_UNAVAILABLE'
   | 'SINK_CONFLICT'
   | 'SINK_OVERLOADED'
+  | 'SINK_TLS'
   | 'SINK_AUTH'
   | 'SINK_PERMISSION'
   | 'SINK_SCHEMA'
@@ -80,6 +85,7 @@ export function classifyPostgresError(err: unknown): Classification {
     retryable,
     sqlstate: code,
   });
+  if (postgresTlsProblem(inner, code) !== undefined) return c('SINK_TLS', false);
   if (code !== undefined) {
     if (NODE_CONNECTION_CODES.has(code)) return c('SINK_UNAVAILABLE', true);
     if (/^[0-9A-Z]{5}$/.test(code)) {
@@ -103,6 +109,13 @@ export function classifyPostgresError(err: unknown): Classification {
   return c('SINK_ERROR', true);
 }
 
+/** `[SQLSTATE]: message`, a TLS failure in words (see postgresTlsProblem). */
+export function postgresErrorDetail(err: unknown, k: Classification): string {
+  const state = k.sqlstate ? ` [${k.sqlstate}]` : '';
+  const tls = k.code === 'SINK_TLS' ? postgresTlsProblem(driverError(err), k.sqlstate) : undefined;
+  return `${state}: ${tls ?? errorMessage(err)}`;
+}
+
 /** Wraps any error of the Postgres client into a classified PipelineError (PipelineErrors pass through). */
 export function toPipelineError(
   err: unknown,
@@ -110,8 +123,7 @@ export function toPipelineError(
 ): PipelineError {
   if (PipelineError.is(err)) return err;
   const k = classifyPostgresError(err);
-  const state = k.sqlstate ? ` [${k.sqlstate}]` : '';
-  return new PipelineError(`postgres ${where.table}: ${where.action} failed${state}: ${errorMessage(err)}`, {
+  return new PipelineError(`postgres ${where.table}: ${where.action} failed${postgresErrorDetail(err, k)}`, {
     code: k.code,
     stage: 'sink',
     retryable: k.retryable,
