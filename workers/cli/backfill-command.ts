@@ -1,14 +1,15 @@
 import { type Command, Option } from 'commander';
-import { Redis } from 'ioredis';
+import type { Redis } from 'ioredis';
 import { createTableReader } from '../backfill/create.js';
 import { resolveFilter } from '../backfill/filter.js';
 import { checkRunId, DEFAULT_PREFIX, newRunId } from '../backfill/jobs.js';
 import { formatProgress, formatRunLine, formatStatus, RateMeter } from '../backfill/progress.js';
 import { BackfillQueues, backfillPipelines, findRun, type RunStatus } from '../backfill/queues.js';
 import type { TableReader } from '../backfill/reader.js';
+import { connectRedis, type RedisSettings, redisSettings } from '../backfill/redis.js';
 import { BackfillWorker } from '../backfill/worker.js';
 import { errorMessage } from '../core/errors.js';
-import { redactText, redactUrl } from '../core/secret.js';
+import { redactText } from '../core/secret.js';
 import { createLogger } from '../observability/logger.js';
 import { createMetrics, noopMeter } from '../observability/metrics.js';
 import { assembleValidated } from '../runtime/assemble.js';
@@ -17,41 +18,20 @@ import { type ValidatedPipeline, validatePipelineFile } from '../spec/validate.j
 
 /** Environment of the backfill commands (and of `run`'s backfill workers). */
 export interface BackfillEnv {
-  redisUrl: string;
+  /** REDIS_URL, REDIS_PASSWORD(_FILE), REDIS_TLS_CA_FILE: see backfill/redis.ts. */
+  redis: RedisSettings;
   /** BullMQ key prefix: STREAMSCORE_BACKFILL_PREFIX, default `bull`. */
   prefix: string;
 }
 
 export function backfillEnv(env: NodeJS.ProcessEnv = process.env): BackfillEnv {
   return {
-    redisUrl: env['REDIS_URL'] ?? 'redis://127.0.0.1:6379',
+    redis: redisSettings(env),
     prefix: env['STREAMSCORE_BACKFILL_PREFIX'] || DEFAULT_PREFIX,
   };
 }
 
-/** The Redis connection BullMQ needs (no per-request retry limit), checked with a PING. */
-export async function connectRedis(url: string, timeoutMs = 10_000): Promise<Redis> {
-  const redis = new Redis(url, { maxRetriesPerRequest: null, lazyConnect: false });
-  redis.on('error', () => undefined); // reported through the PING below and BullMQ's own events
-  let timer: NodeJS.Timeout | undefined;
-  try {
-    await Promise.race([
-      redis.ping(),
-      new Promise((_, reject) => {
-        timer = setTimeout(
-          () => reject(new Error(`Redis at ${redactUrl(url)} did not answer within ${timeoutMs / 1000} s`)),
-          timeoutMs,
-        );
-      }),
-    ]);
-  } catch (err) {
-    redis.disconnect();
-    throw err;
-  } finally {
-    clearTimeout(timer);
-  }
-  return redis;
-}
+export { connectRedis };
 
 interface StartOptions {
   where: string[];
@@ -72,8 +52,9 @@ export function registerBackfill(program: Command): void {
     .addHelpText(
       'after',
       `
-Environment: REDIS_URL (default redis://127.0.0.1:6379); STREAMSCORE_BACKFILL_PREFIX (BullMQ key
-prefix, default bull).
+Environment: REDIS_URL (default redis://127.0.0.1:6379; rediss://[user@]host:port for TLS);
+REDIS_PASSWORD or REDIS_PASSWORD_FILE (the user's password); REDIS_TLS_CA_FILE (CA to trust);
+STREAMSCORE_BACKFILL_PREFIX (BullMQ key prefix, default bull).
 
 Examples:
   $ streamscore backfill pipelines/churn-scoring.yaml --wait
@@ -180,10 +161,10 @@ function fail(message: string): number {
 }
 
 async function withQueues(fn: (redis: Redis, prefix: string) => Promise<number>): Promise<number> {
-  const env = backfillEnv();
   let redis: Redis | undefined;
   try {
-    redis = await connectRedis(env.redisUrl);
+    const env = backfillEnv();
+    redis = await connectRedis(env.redis);
     return await fn(redis, env.prefix);
   } catch (err) {
     return fail(errorMessage(err));

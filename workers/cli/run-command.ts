@@ -214,7 +214,7 @@ async function backfillOptions(
     return undefined;
   const env = backfillEnv();
   return {
-    connection: await connectRedis(env.redisUrl),
+    connection: await connectRedis(env.redis),
     prefix: env.prefix,
     only: opts.backfillOnly === true,
   };

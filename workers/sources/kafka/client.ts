@@ -1,5 +1,8 @@
 import { readFileSync } from 'node:fs';
+import { isIP, connect as netConnect, type Socket } from 'node:net';
+import { connect as tlsConnect } from 'node:tls';
 import {
+  type ISocketFactory,
   Kafka,
   type KafkaConfig,
   logLevel,
@@ -7,7 +10,9 @@ import {
   type ProducerConfig,
   type SASLOptions,
 } from 'kafkajs';
+import { errorMessage, PipelineError } from '../../core/errors.js';
 import type { Secret } from '../../core/secret.js';
+import { isExpiredCert, isUntrustedChain } from '../../core/tls-errors.js';
 import type { Logger } from '../../core/types.js';
 import { FastDefaultPartitioner } from '../../sinks/kafka/partitioner.js';
 
@@ -65,9 +70,46 @@ export function createProducer(kafka: Kafka, config: ProducerConfig = {}): Produ
   return kafka.producer({ createPartitioner: FastDefaultPartitioner, ...config });
 }
 
+/** A TLS failure of a broker connection, in words naming what to fix; undefined for other errors. */
+export function kafkaTlsProblem(err: unknown): string | undefined {
+  const code = (err as { code?: unknown } | undefined)?.code;
+  const msg = errorMessage(err);
+  if (typeof code !== 'string') return undefined;
+  if (isUntrustedChain(code))
+    return `TLS failed: the broker certificate is not signed by a trusted CA (${msg}); tls.ca_file must name the CA that signed it`;
+  if (code === 'ERR_TLS_CERT_ALTNAME_INVALID')
+    return `TLS failed: the broker certificate does not name the host connected to (${msg})`;
+  if (isExpiredCert(code)) return `TLS failed: the broker certificate is not valid now (${msg})`;
+  if (code.startsWith('ERR_SSL_')) return `TLS failed: ${msg}`;
+  return undefined;
+}
+
+/**
+ * kafkajs' sockets, whose TLS failures name the broker and say what to fix: kafkajs reports a socket
+ * error as "Connection error: <its message>", which alone does not say it was Kafka's certificate.
+ */
+const namingSocketFactory: ISocketFactory = ({ host, port, ssl, onConnect }) => {
+  const socket: Socket = ssl
+    ? tlsConnect({ host, port, ...(isIP(host) ? {} : { servername: host }), ...ssl }, onConnect)
+    : netConnect({ host, port }, onConnect);
+  socket.setKeepAlive(true, 60_000);
+  // registered before kafkajs' own listener, so its error already carries the explanation
+  socket.on('error', (err: Error) => {
+    const problem = kafkaTlsProblem(err);
+    if (problem && !err.message.startsWith('kafka ')) err.message = `kafka ${host}:${port}: ${problem}`;
+  });
+  return socket;
+};
+
 /** Builds a kafkajs client; secrets are revealed only here, at the client boundary. */
-export function createKafkaClient(cfg: KafkaConnectionConfig, logger: Logger): Kafka {
+export function createKafkaClient(
+  cfg: KafkaConnectionConfig,
+  logger: Logger,
+  tuning: { retries?: number; connectionTimeoutMs?: number } = {},
+): Kafka {
   const options: KafkaConfig = {
+    socketFactory: namingSocketFactory,
+    ...(tuning.connectionTimeoutMs === undefined ? {} : { connectionTimeout: tuning.connectionTimeoutMs }),
     clientId: cfg.client_id,
     brokers: cfg.brokers,
     logLevel: logLevel.WARN,
@@ -82,7 +124,7 @@ export function createKafkaClient(cfg: KafkaConnectionConfig, logger: Logger): K
       } else if (entry.level <= logLevel.ERROR) logger.error(fields, message);
       else if (entry.level === logLevel.WARN) logger.warn(fields, message);
     },
-    retry: { retries: 8, initialRetryTime: 200 },
+    retry: { retries: tuning.retries ?? 8, initialRetryTime: 200 },
   };
   if (cfg.sasl) {
     options.sasl = {
@@ -101,4 +143,71 @@ export function createKafkaClient(cfg: KafkaConnectionConfig, logger: Logger): K
     };
   }
   return new Kafka(options);
+}
+
+/** Does a TCP port complete a TLS handshake (any certificate)? Tells a TLS listener from a dead one. */
+function speaksTls(host: string, port: number, timeoutMs = 3000): Promise<boolean> {
+  return new Promise((done) => {
+    const socket = tlsConnect({
+      host,
+      port,
+      rejectUnauthorized: false,
+      ...(isIP(host) ? {} : { servername: host }),
+    });
+    const finish = (v: boolean) => {
+      socket.destroy();
+      done(v);
+    };
+    socket.setTimeout(timeoutMs, () => finish(false));
+    socket.once('secureConnect', () => finish(true));
+    socket.once('error', () => finish(false));
+  });
+}
+
+/**
+ * One connection to the brokers, with this config and no retries: ok, or a PipelineError naming
+ * Kafka and what to fix. KAFKA_TLS: the certificate is untrusted, names another host or expired, or
+ * the listener speaks TLS to a client without `tls`; KAFKA_AUTH: SASL refused the user or password;
+ * KAFKA_UNAVAILABLE: anything else (no broker answered). A check for `streamscore` commands and tests;
+ * a worker's source meets the same errors (worded the same) after kafkajs' retries.
+ */
+export async function checkKafkaConnection(
+  cfg: KafkaConnectionConfig,
+  logger: Logger,
+  timeoutMs = 10_000,
+): Promise<void> {
+  const admin = createKafkaClient(cfg, logger, { retries: 0, connectionTimeoutMs: timeoutMs }).admin();
+  const where = `kafka ${cfg.brokers.join(',')}`;
+  const fail = (code: string, message: string, cause: unknown) =>
+    new PipelineError(`${where}: ${message}`, { code, stage: 'source', retryable: false, cause });
+  try {
+    await admin.connect();
+    await admin.describeCluster();
+  } catch (err) {
+    const msg = errorMessage(err);
+    const tls = msg.match(/kafka \S+: (TLS failed: .*)$/s)?.[1];
+    if (tls) throw fail('KAFKA_TLS', tls, err);
+    if (
+      (err as { name?: unknown }).name === 'KafkaJSSASLAuthenticationError' ||
+      /SASL .*authentication failed/i.test(msg)
+    )
+      throw fail('KAFKA_AUTH', `SASL authentication failed: ${msg} (sasl.username, sasl.password)`, err);
+    if (!cfg.tls?.enabled) {
+      const [host, port] = splitHostPort(cfg.brokers[0] ?? '');
+      if (host && port && (await speaksTls(host, port)))
+        throw fail(
+          'KAFKA_TLS',
+          `the listener requires TLS and this client connects without: set tls (${msg})`,
+          err,
+        );
+    }
+    throw fail('KAFKA_UNAVAILABLE', msg, err);
+  } finally {
+    await admin.disconnect().catch(() => undefined);
+  }
+}
+
+function splitHostPort(broker: string): [string, number] {
+  const at = broker.lastIndexOf(':');
+  return [broker.slice(0, at), Number(broker.slice(at + 1))];
 }
