@@ -7,7 +7,7 @@ import type { KafkaSourceConfig } from '../../../workers/sources/kafka/config.js
 import { validatePipelineFile } from '../../../workers/spec/validate.js';
 import { fraudPipelineCopy } from '../../support/pipelines.js';
 import { otherCa, readSecret, secureStack, viaLocalhost } from '../../support/secure-stack.js';
-import { deleteTopics, uniqueId } from '../../support/stack.js';
+import { deleteGroups, deleteTopics, uniqueId } from '../../support/stack.js';
 import { silentLogger } from '../../unit/sinks/fixtures.js';
 
 // Kafka's SASL_SSL listener on the local stack (SCRAM-SHA-512, the stack CA's certificate for
@@ -72,6 +72,7 @@ describe('kafka SASL_SSL listener', () => {
       await consumer.disconnect();
       await producer.disconnect();
       await deleteTopics([topic]);
+      await deleteGroups([`sasl-${id}`]);
     }
   });
 

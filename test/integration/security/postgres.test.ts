@@ -9,7 +9,7 @@ import { PostgresSink } from '../../../workers/sinks/postgres/sink.js';
 import { validatePipelineFile } from '../../../workers/spec/validate.js';
 import { fraudPipelineCopy } from '../../support/pipelines.js';
 import { otherCa, readSecret, secureStack, viaLocalhost } from '../../support/secure-stack.js';
-import { uniqueId, withPg } from '../../support/stack.js';
+import { dropPgTables, uniqueId, withPg } from '../../support/stack.js';
 import { pgConfig, schema, silentLogger } from '../../unit/sinks/fixtures.js';
 
 // Postgres over TLS on the local stack: the role streamscore_tls may only log in over TLS (pg_hba
@@ -47,9 +47,7 @@ before(async () => {
 });
 
 after(async () => {
-  await withPg(async (c) => {
-    await c.query(`drop table if exists ${table}, ${source}`);
-  });
+  await dropPgTables(table, source);
 });
 
 /** Opens a Postgres sink (create_table: a DDL round trip as the TLS role) with these settings. */
