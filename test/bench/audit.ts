@@ -10,9 +10,10 @@ import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import type { Kafka } from 'kafkajs';
 import { parseDocument } from 'yaml';
-import { auditObjects } from '../../workers/audit/sql.js';
+import { auditObjects, dropAuditSql } from '../../workers/audit/sql.js';
 import { uniqueId, withPg } from '../support/stack.js';
 import { BENCH_PIPELINE, type E2eResult, runE2e } from './e2e.js';
+import { type ProfileSummary, summarizeProfiles } from './profile.js';
 import { summarize } from './stats.js';
 import { type BenchTopic, endOffsets } from './topic.js';
 
@@ -47,14 +48,8 @@ export function auditPipeline(o: { name: string; auditTable?: string }): string 
 
 /** Drops an audit log: the day-partitioned table (its partitions with it), heads, contexts, functions. */
 export async function dropAudit(table: string): Promise<void> {
-  const o = auditObjects(table);
   await withPg(async (c) => {
-    await c.query(`drop table if exists ${o.quoted} cascade`);
-    await c.query(`drop table if exists ${o.heads}`);
-    await c.query(`drop table if exists ${o.contexts}`);
-    await c.query(`drop function if exists ${o.appendFn}(text[], text[], numeric[], jsonb[])`);
-    await c.query(`drop function if exists ${o.maintainFn}(int)`);
-    await c.query(`drop function if exists ${o.hashFn}(text, jsonb, timestamptz)`);
+    for (const sql of dropAuditSql(auditObjects(table))) await c.query(sql);
   });
 }
 
@@ -86,6 +81,8 @@ export interface AuditOverheadResult {
   /** 1 − ratio (target ≤ 0.20). */
   audit_cost: number | null;
   runs: { audit: boolean; run: E2eResult | { error: string }; records?: number | null }[];
+  /** With --profile: the workers' CPU profiles of the last repeat, off and on. */
+  profile?: { off: ProfileSummary | null; on: ProfileSummary | null };
 }
 
 export async function runAuditOverhead(o: {
@@ -95,6 +92,8 @@ export async function runAuditOverhead(o: {
   repeats: number;
   capSeconds: number;
   attempt: <T>(name: string, fn: () => Promise<T>) => Promise<T | { error: string }>;
+  /** With --profile: the last repeat's workers write CPU profiles here (`off/`, `on/`), summarised. */
+  profileDir?: string | undefined;
 }): Promise<AuditOverheadResult> {
   const runs: AuditOverheadResult['runs'] = [];
   const end = await endOffsets(o.kafka, o.topic.topic);
@@ -107,9 +106,15 @@ export async function runAuditOverhead(o: {
         name: `audit-${audit ? 'on' : 'off'}-${sid}`,
         ...(auditTable ? { auditTable } : {}),
       });
+      const profDir =
+        o.profileDir !== undefined && i === o.repeats - 1
+          ? join(o.profileDir, audit ? 'on' : 'off')
+          : undefined;
+      if (profDir !== undefined) mkdirSync(profDir, { recursive: true });
       try {
         const r = await o.attempt(`audit: catch-up, audit ${audit ? 'on' : 'off'} #${i + 1}`, () =>
           runE2e({
+            ...(profDir === undefined ? {} : { cpuProfDir: profDir }),
             kafka: o.kafka,
             topic: o.topic,
             workers: o.workers,
@@ -159,5 +164,13 @@ export async function runAuditOverhead(o: {
     throughput_ratio: ratio,
     audit_cost: ratio === null ? null : 1 - ratio,
     runs,
+    ...(o.profileDir === undefined
+      ? {}
+      : {
+          profile: {
+            off: summarizeProfiles(join(o.profileDir, 'off'), 20),
+            on: summarizeProfiles(join(o.profileDir, 'on'), 20),
+          },
+        }),
   };
 }

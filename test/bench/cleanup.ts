@@ -11,7 +11,7 @@ const TOPIC =
   /^bench[0-9a-f]{8}(avro|json)\.crm\.customers$|^bench-(scores|dlq|out|quix-out)-[0-9a-f]{8}$|^bench-control-[0-9a-f]{8}-(swap|shadow)$/;
 const GROUP = /^bench-(e2e|lat|quix|consume|sample|rollread)-[0-9a-f]{8}$|^connect-bench_jdbc_[0-9a-f]{8}$/;
 const TABLE =
-  /^bench_(quix_)?[0-9a-f]{8}(__tombstones|__shadow|__audit(__heads|__contexts|_p[0-9]{8})?)?$|^bench_jdbc_[0-9a-f]{8}$/;
+  /^bench_(quix_)?[0-9a-f]{8}(__tombstones|__shadow|__audit(__blocks|__heads|__contexts|_p[0-9]{8})?)?$|^bench_jdbc_[0-9a-f]{8}$/;
 /** An audit log's functions (audit.ts: `<table>__append`, `__hash`, `__maintain`). */
 const FUNCTION = /^bench_[0-9a-f]{8}__audit__(append|hash|maintain)$/;
 
@@ -39,7 +39,7 @@ export async function cleanupLeftovers(): Promise<void> {
       .map((x: { t: string }) => x.t);
   });
   const functions = await withPg(async (c) => {
-    for (const t of tables) await c.query(`drop table if exists ${t}`);
+    for (const t of tables) await c.query(`drop table if exists ${t} cascade`);
     const r = await c.query(
       `select p.oid::regprocedure::text as f, p.proname from pg_proc p join pg_namespace n on n.oid = p.pronamespace`,
     );

@@ -432,6 +432,7 @@ async function main(): Promise<void> {
           repeats: SIZES.auditRepeats,
           capSeconds: SIZES.auditCap,
           attempt,
+          profileDir: args.profile ? resolve(`.bench/profile-audit-${runId}`) : undefined,
         }),
       );
     }

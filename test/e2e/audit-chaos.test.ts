@@ -154,29 +154,35 @@ interface AuditRow {
 }
 
 /**
- * The chains, recomputed here independently of `streamscore audit verify` (run too): seq 1, 2, …
- * without gaps, each prev_hash the previous record's hash ('genesis' first), each hash
- * sha256(prev | written_at µs | record) as sql.ts defines it, each head row at its chain's last
- * record. One line per break.
+ * The chains, recomputed here independently of `streamscore audit verify` (run too): each block's
+ * records seq `seq - n + 1` … `seq` following the previous block's without a gap (from 1), each
+ * prev_hash the previous block's hash ('genesis' first), each hash sha256(prev | written_at µs |
+ * seq | kind | keys | ids | record sha256s) as sql.ts defines it, each record's sha256 in its
+ * block's `record_hashes`, each head row at its chain's last block. One line per break.
  */
 async function chainBreaks(): Promise<string[]> {
   return withPg(async (c) => {
     const r = await c.query(
-      `with r as (
-         select chain, seq, decision_id::text as d, prev_hash, hash,
-           encode(sha256(convert_to(prev_hash || '|' || (extract(epoch from written_at) * 1000000)::bigint::text || '|' || record::text, 'UTF8')), 'hex') as recomputed,
-           row_number() over w as n, lag(hash) over w as prev
-         from ${audit.quoted} window w as (partition by chain order by seq)
+      `with b as (
+         select chain, seq, n, prev_hash, hash, records, record_hashes,
+           encode(sha256(convert_to(prev_hash || '|' || (extract(epoch from written_at) * 1000000)::bigint::text || '|' ||
+             seq::text || '|' || kind || '|' || keys::text || '|' || decision_ids::text || '|', 'UTF8') || record_hashes), 'hex') as recomputed,
+           lag(seq) over w as prev_seq, lag(hash) over w as prev
+         from ${audit.blocks} window w as (partition by chain order by seq)
        )
-       select chain || ' seq ' || seq || ' (' || d || '): ' ||
-         case when seq <> n then 'seq out of order'
+       select chain || ' block ' || seq || ': ' ||
+         case when seq - n <> coalesce(prev_seq, 0) then 'seq does not follow the previous block'
               when prev_hash <> coalesce(prev, 'genesis') then 'prev_hash is not the previous hash'
-              else 'hash does not match the record' end as b
-       from r where seq <> n or prev_hash <> coalesce(prev, 'genesis') or hash <> recomputed
+              else 'hash does not match the block' end as b
+       from b where seq - n <> coalesce(prev_seq, 0) or prev_hash <> coalesce(prev, 'genesis') or hash <> recomputed
        union all
-       select 'head ' || h.chain || ' at ' || h.seq || ', last record ' || coalesce(l.seq::text, 'none')
+       select chain || ' record ' || (seq - n + x.i) || ': sha256 not the block''s'
+       from b cross join lateral unnest(string_to_array(records, E'\\n')) with ordinality as x(line, i)
+       where sha256(convert_to(x.line, 'UTF8')) <> substring(record_hashes from (x.i::int - 1) * 32 + 1 for 32)
+       union all
+       select 'head ' || h.chain || ' at ' || h.seq || ', last block ' || coalesce(l.seq::text, 'none')
        from ${audit.heads} h left join lateral (
-         select seq, hash from ${audit.quoted} t where t.chain = h.chain order by seq desc limit 1
+         select seq, hash from ${audit.blocks} t where t.chain = h.chain order by seq desc limit 1
        ) l on true
        where l.seq is distinct from h.seq or l.hash is distinct from h.hash`,
     );

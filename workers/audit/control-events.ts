@@ -43,7 +43,6 @@ export async function recordControlEvent(
       await appendAuditRecords(db, auditTableOf(pipeline)!, CONTROL_CHAIN, [
         {
           key: e.type === 'alias' ? `${e.model}@${e.alias}` : e.pipeline,
-          position: '0',
           record: { type: 'rollout', decision_id: e.id, pipeline: pipeline.metadata.name, event: e },
         },
       ]);

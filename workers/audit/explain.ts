@@ -9,6 +9,7 @@ import { modelFile } from '../rollout/targets.js';
 import type { CheckedSpec } from '../spec/checks.js';
 import type { Pipeline } from '../spec/pipeline-schema.js';
 import { auditTableOf } from './config.js';
+import { findRecords } from './lookup.js';
 import type { FeaturePolicy } from './record.js';
 import { auditObjects } from './sql.js';
 
@@ -93,39 +94,41 @@ export async function findDecision(
   decisionId?: string,
 ): Promise<StoredDecision | undefined> {
   const o = auditObjects(table);
+  const [d] = await findRecords(db, o, decisionId === undefined ? { key } : { decisionId }, 'decision', {
+    limit: 1,
+  });
+  if (d === undefined) return undefined;
   // A record names its decision context (pipeline, worker, model, shadow: see decisionContext):
   // merged back in here, so the record reads whole.
-  const select =
-    `SELECT a.decision_id::text AS decision_id, a.chain, a.seq::text AS seq, a.key, a.position::text AS position, ` +
-    `a.record || coalesce(c.context::jsonb, '{}'::jsonb) AS record, a.written_at ` +
-    `FROM ${o.quoted} AS a LEFT JOIN ${o.contexts} AS c ON c.id = a.record->>'context' WHERE a.record->>'type' IS NULL`;
-  const res = await db.raw<{ rows: Record<string, unknown>[] }>(
-    decisionId === undefined
-      ? `${select} AND a.key = ? ORDER BY a.written_at DESC, a.seq DESC LIMIT 1`
-      : `${select} AND a.decision_id = ?::uuid LIMIT 1`,
-    [decisionId ?? key],
-  );
-  const r = res.rows[0];
-  if (r === undefined) return undefined;
-  const id = String(r['decision_id']);
-  const overrides = await db.raw<{ rows: { record: Record<string, unknown>; written_at: Date }[] }>(
-    `SELECT record, written_at FROM ${o.quoted} WHERE chain = ? AND record->>'type' = 'override' AND record->>'overrides' = ? ORDER BY seq`,
-    [String(r['chain']), id],
-  );
+  const ctxId = d.record['context'];
+  let context: Record<string, unknown> = {};
+  if (typeof ctxId === 'string') {
+    const c = await db.raw<{ rows: { context: string }[] }>(
+      `SELECT context FROM ${o.contexts} WHERE id = ?`,
+      [ctxId],
+    );
+    if (c.rows[0] !== undefined) context = JSON.parse(c.rows[0].context) as Record<string, unknown>;
+  }
+  const overrides = await findRecords(db, o, { key: d.key }, 'override', {
+    chain: d.chain,
+    where: { sql: "f.r->>'overrides' = ?", bindings: [d.decisionId] },
+  });
+  overrides.reverse();
+  const record = { ...d.record, ...context } as unknown as AuditRecordJson;
   return {
-    decisionId: id,
-    chain: String(r['chain']),
-    seq: String(r['seq']),
-    key: String(r['key']),
-    position: String(r['position']),
-    writtenAt: (r['written_at'] as Date).toISOString(),
-    record: r['record'] as AuditRecordJson,
-    overrides: overrides.rows.map((x) => ({
+    decisionId: d.decisionId,
+    chain: d.chain,
+    seq: d.seq,
+    key: d.key,
+    position: String(record.source?.position ?? ''),
+    writtenAt: d.writtenAt.toISOString(),
+    record,
+    overrides: overrides.map((x) => ({
       decisionId: String(x.record['decision_id']),
       value: x.record['value'],
       by: String(x.record['by']),
       reason: String(x.record['reason']),
-      at: typeof x.record['at'] === 'string' ? x.record['at'] : x.written_at.toISOString(),
+      at: typeof x.record['at'] === 'string' ? x.record['at'] : x.writtenAt.toISOString(),
     })),
   };
 }

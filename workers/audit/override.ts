@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Knex } from 'knex';
 import { appendAuditRecords } from './append.js';
+import { findRecords } from './lookup.js';
 import { auditObjects } from './sql.js';
 
 export interface OverrideInput {
@@ -26,14 +27,14 @@ export interface RecordedOverride {
  * Throws when the key (or the decision id) has no decision in the log.
  */
 export async function recordOverride(db: Knex, table: string, o: OverrideInput): Promise<RecordedOverride> {
-  const t = auditObjects(table).quoted;
-  const found = await db.raw<{ rows: { decision_id: string; chain: string; position: string }[] }>(
-    o.decisionId === undefined
-      ? `SELECT decision_id::text, chain, position::text FROM ${t} WHERE key = ? AND record->>'type' IS NULL ORDER BY written_at DESC, seq DESC LIMIT 1`
-      : `SELECT decision_id::text, chain, position::text FROM ${t} WHERE decision_id = ?::uuid AND record->>'type' IS NULL LIMIT 1`,
-    [o.decisionId ?? o.key],
+  const objects = auditObjects(table);
+  const [d] = await findRecords(
+    db,
+    objects,
+    o.decisionId === undefined ? { key: o.key } : { decisionId: o.decisionId },
+    'decision',
+    { limit: 1 },
   );
-  const d = found.rows[0];
   if (d === undefined) {
     throw new Error(
       o.decisionId === undefined
@@ -51,12 +52,12 @@ export async function recordOverride(db: Knex, table: string, o: OverrideInput):
   const decisionId = randomUUID();
   await appendAuditRecords(db, table, d.chain, [
     {
-      key: o.key,
-      position: d.position,
+      // The decision's key text: its overrides are found by it (explain).
+      key: d.key,
       record: {
         type: 'override',
         decision_id: decisionId,
-        overrides: d.decision_id,
+        overrides: d.decisionId,
         key: o.key,
         value,
         by: o.by,
@@ -65,16 +66,16 @@ export async function recordOverride(db: Knex, table: string, o: OverrideInput):
       },
     },
   ]);
-  return { decisionId, overrides: d.decision_id, chain: d.chain, at };
+  return { decisionId, overrides: d.decisionId, chain: d.chain, at };
 }
 
 /** Overrides per decision over the last `hours` (the override_rate metric). */
 export async function overrideRate(db: Knex, table: string, hours = 24): Promise<number> {
-  const t = auditObjects(table).quoted;
+  const blocks = auditObjects(table).blocks;
   const r = await db.raw<{ rows: { overrides: string; decisions: string }[] }>(
-    `SELECT count(*) FILTER (WHERE record->>'type' = 'override') AS overrides,
-            count(*) FILTER (WHERE record->>'type' IS NULL) AS decisions
-     FROM ${t} WHERE written_at > now() - make_interval(hours => ?)`,
+    `SELECT coalesce(sum(n) FILTER (WHERE kind = 'override'), 0) AS overrides,
+            coalesce(sum(n) FILTER (WHERE kind = 'decision'), 0) AS decisions
+     FROM ${blocks} WHERE written_at > now() - make_interval(hours => ?)`,
     [hours],
   );
   const row = r.rows[0];

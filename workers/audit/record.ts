@@ -1,4 +1,4 @@
-import { hash, randomUUID } from 'node:crypto';
+import { hash } from 'node:crypto';
 import { bigintAsText } from '../core/int64.js';
 import type { ModelInfo, PredictionRow } from '../core/types.js';
 
@@ -21,10 +21,31 @@ export interface AuditContext {
 /** The record's fields, bound once per batch layout (each with its `"name":` prefix). */
 export interface AuditLayout {
   outputs: { name: string; prefix: string; index: number }[];
-  features: { name: string; prefix: string; index: number; policy: FeaturePolicy }[];
+  features: {
+    name: string;
+    prefix: string;
+    index: number;
+    policy: FeaturePolicy;
+    /** Hashed values already computed for this feature (hash policy): value → `"h:…"`. */
+    hashed?: Map<unknown, string>;
+  }[];
+  /** The last event time and its ISO text (rows of one transaction share it). */
+  lastEventMs: number;
+  lastEventIso: string;
+  /** The last scoring time and its ISO text (a batch's rows share one Date). */
+  lastScored: Date | undefined;
+  lastScoredIso: string;
 }
 
-export function auditLayout(ctx: AuditContext, fields: readonly string[]): AuditLayout {
+/**
+ * Keyed hashes already computed, per feature name, kept by the sink across batches: a feature with
+ * few distinct values (a flag, a plan, a count) is hashed once per value, not once per record.
+ * Each feature's map is cleared when it reaches `HASH_CACHE_SIZE` entries.
+ */
+export type HashCache = Map<string, Map<unknown, string>>;
+const HASH_CACHE_SIZE = 4096;
+
+export function auditLayout(ctx: AuditContext, fields: readonly string[], cache?: HashCache): AuditLayout {
   const outputs: AuditLayout['outputs'] = [];
   const features: AuditLayout['features'] = [];
   fields.forEach((f, index) => {
@@ -34,12 +55,34 @@ export function auditLayout(ctx: AuditContext, fields: readonly string[]): Audit
       const base = /^(.*)\[\d+\]$/.exec(name)?.[1];
       const policy =
         ctx.policies[name] ?? (base === undefined ? undefined : ctx.policies[base]) ?? ctx.defaultPolicy;
-      if (policy !== 'omit') features.push({ name, prefix: `${JSON.stringify(name)}:`, index, policy });
+      if (policy === 'omit') return;
+      let hashed: Map<unknown, string> | undefined;
+      if (policy === 'hash' && cache !== undefined) {
+        hashed = cache.get(name);
+        if (hashed === undefined) {
+          hashed = new Map();
+          cache.set(name, hashed);
+        } else if (hashed.size >= HASH_CACHE_SIZE) hashed.clear();
+      }
+      features.push({
+        name,
+        prefix: `${JSON.stringify(name)}:`,
+        index,
+        policy,
+        ...(hashed ? { hashed } : {}),
+      });
     } else outputs.push({ name: f, prefix: `${JSON.stringify(f)}:`, index });
   });
   if (ctx.hashKey === undefined && features.some((f) => f.policy === 'hash'))
     throw new Error('audit: a feature is under the hash policy but no hash_key was given');
-  return { outputs, features };
+  return {
+    outputs,
+    features,
+    lastEventMs: Number.NaN,
+    lastEventIso: '',
+    lastScored: undefined,
+    lastScoredIso: '',
+  };
 }
 
 /** A value as JSON: numbers as numbers (non-finite ones as their name), int64 beyond 2^53 as digits. */
@@ -118,12 +161,23 @@ export function auditRecord(
   layout: AuditLayout,
   row: PredictionRow,
   context: DecisionContext,
+  decisionId: string,
 ): string {
   const v = row.values;
   let features = '';
   for (const f of layout.features) {
     const x = v[f.index];
-    const value = f.policy === 'hash' ? `"${hashedValue(x, ctx.hashKey!)}"` : valueJson(x);
+    let value: string;
+    if (f.policy !== 'hash') value = valueJson(x);
+    else if (f.hashed === undefined) value = `"${hashedValue(x, ctx.hashKey!)}"`;
+    else {
+      const known = f.hashed.get(x);
+      if (known !== undefined) value = known;
+      else {
+        value = `"${hashedValue(x, ctx.hashKey!)}"`;
+        f.hashed.set(x, value);
+      }
+    }
     features += features === '' ? f.prefix + value : `,${f.prefix}${value}`;
   }
   let outputs = '';
@@ -138,9 +192,27 @@ export function auditRecord(
       : row.request !== undefined
         ? `{"api":true,"request_id":${JSON.stringify(row.request)},"position":"${row.position}"}`
         : `{"backfill":true,"position":"${row.position}"}`;
+  if (row.sourceTsMs !== layout.lastEventMs) {
+    layout.lastEventMs = row.sourceTsMs;
+    layout.lastEventIso = new Date(row.sourceTsMs).toISOString();
+  }
   return (
-    `{"decision_id":"${row.decision ?? randomUUID()}","context":"${context.id}","source":${source},` +
+    `{"decision_id":"${decisionId}","context":"${context.id}","source":${source},` +
     `"key":${valueJson(row.key)},"features":{${features}},"outputs":{${outputs}},` +
-    `"event_at":"${new Date(row.sourceTsMs).toISOString()}","scored_at":"${row.scoredAt.toISOString()}"}`
+    `"event_at":"${layout.lastEventIso}","scored_at":"${scoredIso(layout, row.scoredAt)}"}`
   );
+}
+
+/** A row's scoring time as ISO text; the rows of a batch share one Date, converted once. */
+function scoredIso(layout: AuditLayout, at: Date): string {
+  if (layout.lastScored !== at) {
+    layout.lastScored = at;
+    layout.lastScoredIso = at.toISOString();
+  }
+  return layout.lastScoredIso;
+}
+
+/** A record's sha256 (hex) over its exact text, as the block keeps it (`record_hashes`). */
+export function recordHash(line: string): string {
+  return hash('sha256', line, 'hex');
 }

@@ -1,12 +1,16 @@
 import { derivedIdent, quoteIdent } from '../sinks/shared/identifiers.js';
 
-/** Names of an audit table's objects: the day-partitioned log, its chain heads, its functions. */
+/** Names of an audit log's objects: the view of its records, its day-partitioned blocks, its chain heads, its functions. */
 export interface AuditObjects {
   schema: string;
-  /** Unquoted base name (the parent table). */
+  /** Unquoted name the pipeline gives (`audit.table`): the view of the records, one row each. */
   table: string;
-  /** `"ml"."churn_scoring__audit"` */
+  /** `"ml"."churn_scoring__audit"`: the view (decision_id, chain, seq, key, position, record, …). */
   quoted: string;
+  /** The blocks: one row per chain per write, holding that write's records (see auditDdl). */
+  blocks: string;
+  /** Unquoted name of the blocks table (its partitions are named after `table`). */
+  blocksTable: string;
   heads: string;
   /** The decision contexts records name (`record.ts` decisionContext), by the sha256 of their text. */
   contexts: string;
@@ -21,10 +25,13 @@ export const AUDIT_DDL_LOCK = 0x6175;
 export function auditObjects(name: string): AuditObjects {
   const [schema, table] = name.includes('.') ? (name.split('.') as [string, string]) : ['public', name];
   const q = (t: string) => `${quoteIdent(schema)}.${quoteIdent(t)}`;
+  const blocksTable = derivedIdent(table, '__blocks');
   return {
     schema,
     table,
     quoted: q(table),
+    blocks: q(blocksTable),
+    blocksTable,
     heads: q(derivedIdent(table, '__heads')),
     contexts: q(derivedIdent(table, '__contexts')),
     hashFn: q(derivedIdent(table, '__hash')),
@@ -34,18 +41,45 @@ export function auditObjects(name: string): AuditObjects {
 }
 
 /**
+ * A block's hash, over the previous block's hash, the write time (µs since the epoch: independent
+ * of the session's time zone), the seq of its last record, its kind, its keys and decision ids (as
+ * Postgres' array text: quoted, unambiguous) and the sha256 of each record (32 bytes each, in
+ * order). The SQL text is shared by the table's `__hash` function and `audit verify`, which writes
+ * it out rather than calling the function: a function replaced in the database cannot make verify
+ * agree.
+ */
+export function blockHashSql(p: {
+  prev: string;
+  at: string;
+  seq: string;
+  kind: string;
+  keys: string;
+  ids: string;
+  hashes: string;
+}): string {
+  return (
+    `encode(sha256(convert_to(${p.prev} || '|' || (extract(epoch FROM ${p.at}) * 1000000)::bigint::text || '|' || ` +
+    `${p.seq}::text || '|' || ${p.kind} || '|' || ${p.keys}::text || '|' || ${p.ids}::text || '|', 'UTF8') || ${p.hashes}), 'hex')`
+  );
+}
+
+/**
  * The audit log's DDL, run (idempotently, under the sink's DDL lock) when the sink opens:
  *
- * - the log, partitioned by UTC day of `written_at` (retention drops whole days);
+ * - `__blocks`, partitioned by UTC day of `written_at` (retention drops whole days): one row per
+ *   chain per write, holding that write's records as one text, a record (JSON) per line, the
+ *   sha256 of each (`record_hashes`, 32 bytes each), the entity keys and decision ids (GIN-indexed:
+ *   `explain` and `audit override` find a key's or a decision's block by them). A block numbers its
+ *   records: they are seq `seq - n + 1` … `seq` of their chain. One row per write rather than per
+ *   record: a tenth of the index entries and no jsonb parsing (issue 15's cost);
+ * - the view named by `audit.table`: the records, one row each (decision_id, chain, seq, key,
+ *   position, record jsonb, kind, written_at, written_day), for people and tools;
  * - the decision contexts (what many records share: pipeline, worker, model, shadow), each once,
  *   under the sha256 of its text;
- * - one head row per chain (its last seq and hash), locked by each append: a chain's records are
+ * - one head row per chain (its last seq and hash), locked by each append: a chain's blocks are
  *   appended by one writer at a time, in order;
- * - `__hash(prev, record, written_at)`: sha256 over the previous hash, the write time (µs since the
- *   epoch: independent of the session's time zone) and the record's jsonb text (canonical: jsonb
- *   orders keys and normalises spacing). `audit verify` recomputes it with the same function;
- * - `__append(chains, keys, positions, records)`: appends rows sorted by chain (so concurrent
- *   writers lock heads in one order and never deadlock), numbering and chaining each;
+ * - `__hash(…)`: the block hash (blockHashSql);
+ * - `__append(chain, kind, keys, ids, records, record_hashes)`: appends one block to a chain;
  * - `__maintain(retention_days)`: creates the partitions of yesterday to the day after tomorrow and
  *   drops those whose whole day is older than the retention.
  */
@@ -53,68 +87,65 @@ export function auditDdl(o: AuditObjects): string[] {
   const heads = o.heads;
   return [
     `CREATE SCHEMA IF NOT EXISTS ${quoteIdent(o.schema)}`,
-    `CREATE TABLE IF NOT EXISTS ${o.quoted} (
-  decision_id uuid NOT NULL,
+    // A log written by the one-row-per-record layout (before blocks) has a table where the view goes.
+    `DO $d$ BEGIN
+  IF EXISTS (SELECT 1 FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+             WHERE n.nspname = ${literal(o.schema)} AND c.relname = ${literal(o.table)} AND c.relkind <> 'v') THEN
+    RAISE EXCEPTION 'audit: % is a table, not the view of an audit log in blocks: it was written by an older streamscore (one row per record). Rename it (ALTER TABLE … RENAME) to keep it, or give audit.table a new name', ${literal(`${o.schema}.${o.table}`)};
+  END IF;
+END $d$`,
+    `CREATE TABLE IF NOT EXISTS ${o.blocks} (
   chain text NOT NULL,
   seq bigint NOT NULL,
+  n int NOT NULL,
+  kind text NOT NULL,
   prev_hash text NOT NULL,
   hash text NOT NULL,
-  key text NOT NULL,
-  position numeric(38,0) NOT NULL,
-  record jsonb NOT NULL,
+  keys text[] NOT NULL,
+  decision_ids uuid[] NOT NULL,
+  records text NOT NULL,
+  record_hashes bytea NOT NULL,
   written_at timestamptz NOT NULL,
   written_day date NOT NULL,
   PRIMARY KEY (chain, seq, written_day)
 ) PARTITION BY RANGE (written_day)`,
-    // `explain` and `audit override` look decisions up by key (the newest first).
-    `CREATE INDEX IF NOT EXISTS ${quoteIdent(derivedIdent(o.table, '__key'))} ON ${o.quoted} (key, written_at)`,
+    // lz4 where the server has it: compressing a block's records costs about half of pglz's time.
+    `DO $d$ BEGIN
+  ALTER TABLE ${o.blocks} ALTER COLUMN records SET COMPRESSION lz4;
+EXCEPTION WHEN feature_not_supported OR invalid_parameter_value THEN NULL;
+END $d$`,
+    `CREATE INDEX IF NOT EXISTS ${quoteIdent(derivedIdent(o.table, '__keys'))} ON ${o.blocks} USING gin (keys)`,
+    `CREATE INDEX IF NOT EXISTS ${quoteIdent(derivedIdent(o.table, '__ids'))} ON ${o.blocks} USING gin (decision_ids)`,
     `CREATE TABLE IF NOT EXISTS ${heads} (chain text PRIMARY KEY, seq bigint NOT NULL, hash text NOT NULL)`,
     `CREATE TABLE IF NOT EXISTS ${o.contexts} (id text PRIMARY KEY, context text NOT NULL, first_at timestamptz NOT NULL DEFAULT now())`,
-    `CREATE OR REPLACE FUNCTION ${o.hashFn}(prev text, rec jsonb, at timestamptz) RETURNS text
+    `CREATE OR REPLACE VIEW ${o.quoted} AS
+SELECT b.decision_ids[x.i] AS decision_id, b.chain, b.seq - b.n + x.i AS seq, b.keys[x.i] AS key,
+  (r.j->'source'->>'position')::numeric AS position, r.j AS record, b.kind, b.written_at, b.written_day
+FROM ${o.blocks} AS b
+CROSS JOIN LATERAL unnest(string_to_array(b.records, E'\\n')) WITH ORDINALITY AS x(line, i)
+CROSS JOIN LATERAL (SELECT x.line::jsonb AS j) AS r`,
+    `CREATE OR REPLACE FUNCTION ${o.hashFn}(prev text, at timestamptz, seq bigint, kind text, keys text[], ids uuid[], hashes bytea) RETURNS text
 LANGUAGE sql IMMUTABLE STRICT AS $f$
-  SELECT encode(sha256(convert_to(prev || '|' || (extract(epoch FROM at) * 1000000)::bigint::text || '|' || rec::text, 'UTF8')), 'hex')
+  SELECT ${blockHashSql({ prev: 'prev', at: 'at', seq: 'seq', kind: 'kind', keys: 'keys', ids: 'ids', hashes: 'hashes' })}
 $f$`,
-    `CREATE OR REPLACE FUNCTION ${o.appendFn}(chains text[], keys text[], positions numeric[], records jsonb[]) RETURNS bigint
+    `CREATE OR REPLACE FUNCTION ${o.appendFn}(c text, kind text, keys text[], ids uuid[], records text, hashes bytea) RETURNS int
 LANGUAGE plpgsql AS $f$
 DECLARE
-  n int := coalesce(array_length(chains, 1), 0);
-  i int;
-  c text;
+  n int := coalesce(array_length(keys, 1), 0);
   s bigint;
   h text;
   next_h text;
-  seqs bigint[] := '{}';
-  prevs text[] := '{}';
-  hashes text[] := '{}';
-  ats timestamptz[] := '{}';
   at timestamptz;
 BEGIN
-  FOR i IN 1 .. n LOOP
-    IF c IS DISTINCT FROM chains[i] THEN
-      IF c IS NOT NULL THEN
-        UPDATE ${heads} SET seq = s, hash = h WHERE chain = c;
-      END IF;
-      c := chains[i];
-      INSERT INTO ${heads} (chain, seq, hash) VALUES (c, 0, 'genesis') ON CONFLICT (chain) DO NOTHING;
-      SELECT hd.seq, hd.hash INTO s, h FROM ${heads} AS hd WHERE hd.chain = c FOR UPDATE;
-      -- Read once the head is ours: later than every record of the chain before it.
-      at := clock_timestamp();
-    END IF;
-    s := s + 1;
-    next_h := ${o.hashFn}(h, records[i], at);
-    seqs[i] := s;
-    prevs[i] := h;
-    hashes[i] := next_h;
-    ats[i] := at;
-    h := next_h;
-  END LOOP;
-  IF c IS NOT NULL THEN
-    UPDATE ${heads} SET seq = s, hash = h WHERE chain = c;
-  END IF;
-  -- One INSERT for the whole call: a row-by-row INSERT costs an executor start each.
-  INSERT INTO ${o.quoted} (decision_id, chain, seq, prev_hash, hash, key, position, record, written_at, written_day)
-    SELECT (u.r->>'decision_id')::uuid, u.c, u.sq, u.pv, u.hs, u.k, u.p, u.r, u.a, (u.a AT TIME ZONE 'UTC')::date
-    FROM unnest(chains, seqs, prevs, hashes, keys, positions, records, ats) AS u(c, sq, pv, hs, k, p, r, a);
+  IF n = 0 THEN RETURN 0; END IF;
+  INSERT INTO ${heads} (chain, seq, hash) VALUES (c, 0, 'genesis') ON CONFLICT (chain) DO NOTHING;
+  SELECT hd.seq, hd.hash INTO s, h FROM ${heads} AS hd WHERE hd.chain = c FOR UPDATE;
+  -- Read once the head is ours: later than every block of the chain before it.
+  at := clock_timestamp();
+  next_h := ${o.hashFn}(h, at, s + n, kind, keys, ids, hashes);
+  INSERT INTO ${o.blocks} (chain, seq, n, kind, prev_hash, hash, keys, decision_ids, records, record_hashes, written_at, written_day)
+    VALUES (c, s + n, n, kind, h, next_h, keys, ids, records, hashes, at, (at AT TIME ZONE 'UTC')::date);
+  UPDATE ${heads} SET seq = s + n, hash = next_h WHERE chain = c;
   RETURN n;
 END
 $f$`,
@@ -127,13 +158,13 @@ DECLARE
   upper_day date;
 BEGIN
   FOR d IN SELECT generate_series(today - 1, today + 2, interval '1 day')::date LOOP
-    EXECUTE format('CREATE TABLE IF NOT EXISTS %I.%I PARTITION OF ${o.quoted.replaceAll('%', '%%')} FOR VALUES FROM (%L) TO (%L)',
+    EXECUTE format('CREATE TABLE IF NOT EXISTS %I.%I PARTITION OF ${o.blocks.replaceAll('%', '%%')} FOR VALUES FROM (%L) TO (%L)',
       ${literal(o.schema)}, left(${literal(o.table)}, 52) || '_p' || to_char(d, 'YYYYMMDD'), d, d + 1);
   END LOOP;
   FOR p IN
     SELECT c.relname AS name, pg_get_expr(c.relpartbound, c.oid) AS bound
     FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid
-    WHERE i.inhparent = ${literal(o.quoted)}::regclass
+    WHERE i.inhparent = ${literal(o.blocks)}::regclass
   LOOP
     upper_day := substring(p.bound FROM 'TO \\(''([0-9-]+)''\\)')::date;
     IF upper_day IS NOT NULL AND upper_day <= today - retention_days THEN
@@ -145,6 +176,19 @@ $f$`,
   ];
 }
 
+/** Drops an audit log whole: view, blocks (with their partitions), heads, contexts, functions. */
+export function dropAuditSql(o: AuditObjects): string[] {
+  return [
+    `DROP VIEW IF EXISTS ${o.quoted}`,
+    `DROP TABLE IF EXISTS ${o.blocks} CASCADE`,
+    `DROP TABLE IF EXISTS ${o.heads}`,
+    `DROP TABLE IF EXISTS ${o.contexts}`,
+    `DROP FUNCTION IF EXISTS ${o.appendFn}`,
+    `DROP FUNCTION IF EXISTS ${o.maintainFn}`,
+    `DROP FUNCTION IF EXISTS ${o.hashFn}`,
+  ];
+}
+
 function literal(s: string): string {
   return `'${s.replaceAll("'", "''")}'`;
 }
@@ -153,8 +197,9 @@ function literal(s: string): string {
  * Wraps an upsert (a data-modifying statement without RETURNING) so that the rows it actually
  * writes — the order guard may skip older ones — get their audit records in the same statement:
  * `keyColumns` and `source_position` of each written row are matched with the audit input (one
- * entry per upserted row: key columns, position, chain, key text; the records as one text, a
- * record per line), after the batch's decision contexts (ids, texts).
+ * entry per upserted row: key columns, position, chain, key text; then the decision ids, the
+ * records and their sha256 (hex), each as one text, an entry per line), after the batch's decision
+ * contexts (ids, texts). The written rows' records are appended as one block per chain.
  */
 export function withAudit(
   o: AuditObjects,
@@ -164,15 +209,19 @@ export function withAudit(
 ): { sql: string; bindingsAfter: number } {
   const q = quoteIdent;
   const returning = [...keyColumns.map((k) => q(k.name)), q(positionColumn)].join(', ');
-  const inputCols = [...keyColumns.map((_, i) => `k${i}`), 'pos', 'chain', 'key_text', 'rec'];
+  const inputCols = [...keyColumns.map((_, i) => `k${i}`), 'pos', 'chain', 'key_text', 'id', 'rec', 'rh'];
+  // Positions, chains (topic/partition: no newline), ids, records (JSON text has no raw newline)
+  // and hashes as one text each, a line per row: no array quoting and escaping of every value by
+  // the client, and one string to send. Key texts may hold anything: an array.
+  const lines = "string_to_array(?::text, E'\\n')";
   const inputCasts = [
     ...keyColumns.map((k) => `?::${k.cast}[]`),
-    '?::numeric[]',
+    `${lines}::numeric[]`,
+    lines,
     '?::text[]',
-    '?::text[]',
-    // The records as one text, a line each (JSON text has no raw newline): no array quoting and
-    // escaping of every record by the client, and one string to send.
-    "string_to_array(?::text, E'\\n')::jsonb[]",
+    `${lines}::uuid[]`,
+    lines,
+    lines,
   ];
   const match = [
     ...keyColumns.map((k, i) => `a.k${i} = w.${q(k.name)}`),
@@ -184,15 +233,17 @@ export function withAudit(
   const ctes = body === undefined ? written : `${leadingCtes(body)}, ${written}`;
   // The batch's decision contexts, stored once (a data-modifying CTE runs whether read or not).
   const contexts = `ctx AS (INSERT INTO ${o.contexts} (id, context) SELECT * FROM unnest(?::text[], ?::text[]) ON CONFLICT (id) DO NOTHING)`;
+  const input = `a AS (SELECT * FROM unnest(${inputCasts.join(', ')}) AS a(${inputCols.join(', ')}))`;
+  // One block per chain, its records in position order; chains appended in name order, so that
+  // concurrent writers lock heads in one order and never deadlock.
+  const blocks =
+    'b AS (SELECT a.chain, array_agg(a.key_text ORDER BY a.pos) AS keys, array_agg(a.id ORDER BY a.pos) AS ids, ' +
+    "string_agg(a.rec, E'\\n' ORDER BY a.pos) AS recs, string_agg(decode(a.rh, 'hex'), ''::bytea ORDER BY a.pos) AS hashes " +
+    `FROM a JOIN written AS w ON ${match} GROUP BY a.chain ORDER BY a.chain)`;
   const sql =
-    `WITH ${ctes}, ${contexts}, a AS (SELECT * FROM unnest(${inputCasts.join(', ')}) AS a(${inputCols.join(', ')})) ` +
-    `SELECT ${o.appendFn}(` +
-    `coalesce(array_agg(a.chain ORDER BY a.chain, a.pos), '{}'), ` +
-    `coalesce(array_agg(a.key_text ORDER BY a.chain, a.pos), '{}'), ` +
-    `coalesce(array_agg(a.pos ORDER BY a.chain, a.pos), '{}'), ` +
-    `coalesce(array_agg(a.rec ORDER BY a.chain, a.pos), '{}')) AS audited, ` +
-    `(SELECT count(*) FROM written) AS written ` +
-    `FROM a JOIN written AS w ON ${match}`;
+    `WITH ${ctes}, ${contexts}, ${input}, ${blocks} ` +
+    `SELECT coalesce((SELECT sum(${o.appendFn}(b.chain, 'decision', b.keys, b.ids, b.recs, b.hashes)) FROM b), 0) AS audited, ` +
+    '(SELECT count(*) FROM written) AS written';
   return { sql, bindingsAfter: 2 + inputCols.length };
 }
 

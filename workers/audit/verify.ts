@@ -1,7 +1,7 @@
 import type { Knex } from 'knex';
 import { Secret } from '../core/secret.js';
 import { createPostgresKnex } from '../sinks/postgres/client.js';
-import { type AuditObjects, auditObjects } from './sql.js';
+import { type AuditObjects, auditObjects, blockHashSql } from './sql.js';
 
 /** What is wrong at a chain's first break. */
 export type AuditBreakKind =
@@ -50,67 +50,83 @@ export interface AuditVerifyOptions {
 /** Thrown when the audit table does not exist: nothing to verify (a configuration error). */
 export class AuditTableMissing extends Error {}
 
-/**
- * The record hash, as the table's `__hash` function computes it (see auditDdl in sql.ts), written
- * out here rather than called: a function replaced in the database cannot make verify agree.
- */
-function hashSql(prev: string, rec: string, at: string): string {
-  return `encode(sha256(convert_to(${prev} || '|' || (extract(epoch FROM ${at}) * 1000000)::bigint::text || '|' || ${rec}::text, 'UTF8')), 'hex')`;
-}
+const SINCE = `WHERE written_day >= (?::timestamptz AT TIME ZONE 'UTC')::date AND written_at >= ?::timestamptz`;
 
 /**
- * The first break of each chain among the records in the span: the records of a chain in seq
- * order, each record's hash recomputed, its seq the previous one's + 1, its prev_hash the previous
- * one's hash ('genesis' for seq 1). The first record of the span may have seq > 1 (older days
- * dropped by retention, or before --since): its predecessor is not checked.
+ * The first break of each chain among the blocks in the span, in seq order: each record's sha256
+ * against the block's `record_hashes` (a changed record names its decision), the context it names
+ * (present, its text still of that sha256), then each block's shape (n records, keys, ids and
+ * hashes), its hash recomputed (blockHashSql, written out here, not called), its first seq the
+ * previous block's last + 1 and its prev_hash the previous block's hash ('genesis' at seq 1). The
+ * first block of the span may start after seq 1 (older days dropped by retention, or before
+ * --since): its predecessor is not checked.
  */
 function breaksSql(o: AuditObjects, since: boolean): string {
-  return `WITH r AS (
-  SELECT chain, seq, decision_id::text AS decision_id, prev_hash, hash,
-    ${hashSql('prev_hash', 'record', 'written_at')} AS recomputed,
+  const recomputed = blockHashSql({
+    prev: 'prev_hash',
+    at: 'written_at',
+    seq: 'seq',
+    kind: 'kind',
+    keys: 'keys',
+    ids: 'decision_ids',
+    hashes: 'record_hashes',
+  });
+  return `WITH b AS (
+  SELECT chain, seq, n, prev_hash, hash, keys, decision_ids, records, record_hashes,
+    ${recomputed} AS recomputed,
     lag(seq) OVER w AS prev_seq,
-    lag(hash) OVER w AS prev_record_hash,
-    record->>'context' AS context_id
-  FROM ${o.quoted}
-  ${since ? `WHERE written_day >= (?::timestamptz AT TIME ZONE 'UTC')::date AND written_at >= ?::timestamptz` : ''}
+    lag(hash) OVER w AS prev_block_hash
+  FROM ${o.blocks}
+  ${since ? SINCE : ''}
   WINDOW w AS (PARTITION BY chain ORDER BY seq)
-), b AS (
-  SELECT chain, seq, decision_id, prev_seq, context_id,
-    CASE
-      WHEN recomputed IS DISTINCT FROM hash THEN 'altered'
-      WHEN prev_seq IS NOT NULL AND seq <> prev_seq + 1 THEN 'missing'
-      WHEN prev_seq IS NULL AND seq = 1 AND prev_hash IS DISTINCT FROM 'genesis' THEN 'chain'
-      WHEN prev_seq IS NOT NULL AND prev_hash IS DISTINCT FROM prev_record_hash THEN 'chain'
-      WHEN r.context_id IS NOT NULL AND c.intact IS NOT TRUE THEN 'context'
-    END AS kind
-  FROM r
-  LEFT JOIN (
+), l AS (
+  SELECT b.chain, b.seq AS bseq, b.seq - b.n + x.i AS rseq, b.decision_ids[x.i]::text AS decision_id, NULL::bigint AS prev_seq,
+    substring(x.line FROM '"context":"([0-9a-f]{64})"') AS context_id,
+    sha256(convert_to(x.line, 'UTF8')) IS DISTINCT FROM substring(b.record_hashes FROM (x.i::int - 1) * 32 + 1 FOR 32) AS changed
+  FROM b CROSS JOIN LATERAL unnest(string_to_array(b.records, E'\\n')) WITH ORDINALITY AS x(line, i)
+), breaks AS (
+  SELECT l.chain, l.bseq, l.rseq, l.decision_id, l.prev_seq, l.context_id,
+    CASE WHEN l.changed THEN 'altered' WHEN l.context_id IS NOT NULL AND c.intact IS NOT TRUE THEN 'context' END AS kind
+  FROM l LEFT JOIN (
     SELECT id, encode(sha256(convert_to(context, 'UTF8')), 'hex') = id AS intact FROM ${o.contexts}
-  ) AS c ON c.id = r.context_id
+  ) AS c ON c.id = l.context_id
+  UNION ALL
+  SELECT chain, seq, seq - n + 1, decision_ids[1]::text, prev_seq, NULL,
+    CASE
+      WHEN n IS DISTINCT FROM cardinality(keys) OR n IS DISTINCT FROM cardinality(decision_ids)
+        OR octet_length(record_hashes) IS DISTINCT FROM 32 * n
+        OR n IS DISTINCT FROM cardinality(string_to_array(records, E'\\n'))
+        OR recomputed IS DISTINCT FROM hash THEN 'block'
+      WHEN prev_seq IS NOT NULL AND seq - n <> prev_seq THEN 'missing'
+      WHEN prev_seq IS NULL AND seq - n = 0 AND prev_hash IS DISTINCT FROM 'genesis' THEN 'chain'
+      WHEN prev_seq IS NOT NULL AND prev_hash IS DISTINCT FROM prev_block_hash THEN 'chain'
+    END
+  FROM b
 )
-SELECT DISTINCT ON (b.chain) b.chain, b.seq::text AS seq, b.prev_seq::text AS prev_seq, b.decision_id, b.kind, b.context_id
-FROM b WHERE b.kind IS NOT NULL
-ORDER BY b.chain, b.seq`;
+SELECT DISTINCT ON (chain) chain, rseq::text AS seq, prev_seq::text AS prev_seq, decision_id, kind, context_id
+FROM breaks WHERE kind IS NOT NULL
+-- In a block: a broken link first, then its first changed record, then the block's own hash.
+ORDER BY chain, bseq, CASE kind WHEN 'missing' THEN 0 WHEN 'chain' THEN 0 WHEN 'block' THEN 2 ELSE 1 END, rseq`;
 }
 
-/** Per chain with records in the span: how many, and their write times. */
+/** Per chain with blocks in the span: how many records, and their write times. */
 function spanSql(o: AuditObjects, since: boolean): string {
-  return `SELECT chain, count(*)::text AS n, min(written_at) AS first, max(written_at) AS last
-FROM ${o.quoted}
-${since ? `WHERE written_day >= (?::timestamptz AT TIME ZONE 'UTC')::date AND written_at >= ?::timestamptz` : ''}
+  return `SELECT chain, sum(n)::text AS n, min(written_at) AS first, max(written_at) AS last
+FROM ${o.blocks}
+${since ? SINCE : ''}
 GROUP BY chain`;
 }
 
 /**
- * Each head row beside its chain's newest record (whatever --since: deleting the newest records
- * leaves a head that names a record no longer there).
+ * Each head row beside its chain's newest block (whatever --since: deleting the newest blocks
+ * leaves a head that names records no longer there).
  */
 function headsSql(o: AuditObjects): string {
   return `SELECT h.chain, h.seq::text AS head_seq, h.hash AS head_hash,
-  l.seq::text AS last_seq, l.hash AS last_hash, l.decision_id::text AS decision_id
+  l.seq::text AS last_seq, l.hash AS last_hash, l.decision_id
 FROM ${o.heads} AS h
 LEFT JOIN LATERAL (
-  SELECT t.seq, t.hash, t.decision_id FROM ${o.quoted} AS t
+  SELECT t.seq, t.hash, t.decision_ids[t.n]::text AS decision_id FROM ${o.blocks} AS t
   WHERE t.chain = h.chain ORDER BY t.seq DESC LIMIT 1
 ) AS l ON true`;
 }
@@ -120,7 +136,7 @@ interface BreakRow {
   seq: string;
   prev_seq: string | null;
   decision_id: string;
-  kind: 'altered' | 'missing' | 'chain' | 'context';
+  kind: 'altered' | 'block' | 'missing' | 'chain' | 'context';
   context_id: string | null;
 }
 
@@ -145,7 +161,10 @@ function recordBreak(r: BreakRow): AuditBreak {
   let message: string;
   switch (r.kind) {
     case 'altered':
-      message = `record altered: its hash does not match its content (${at})`;
+      message = `record altered: its text no longer has the sha256 its block keeps (${at})`;
+      break;
+    case 'block':
+      message = `block altered: its records, keys, decision ids or record hashes no longer match its hash (block from ${at})`;
       break;
     case 'missing': {
       const prev = BigInt(r.prev_seq ?? '0');
@@ -160,13 +179,19 @@ function recordBreak(r: BreakRow): AuditBreak {
       message =
         r.prev_seq === null
           ? `chain broken: seq 1 does not start from 'genesis' (${at})`
-          : `chain broken: its prev_hash is not the hash of seq ${r.prev_seq} (that record rewritten, hash included?) (${at})`;
+          : `chain broken: its prev_hash is not the hash of seq ${r.prev_seq} (that block rewritten, hash included?) (${at})`;
       break;
     case 'context':
       message = `context ${r.context_id} (pipeline, worker, model) missing or altered: its text no longer has that sha256 (${at})`;
       break;
   }
-  return { chain: r.chain, kind: r.kind, seq: r.seq, decisionId: r.decision_id, message };
+  return {
+    chain: r.chain,
+    kind: r.kind === 'block' ? 'altered' : r.kind,
+    seq: r.seq,
+    decisionId: r.decision_id,
+    message,
+  };
 }
 
 function headBreak(h: HeadRow): AuditBreak | undefined {
@@ -201,7 +226,7 @@ export async function verifyAudit(
   try {
     const exists = await knex.raw<{ rows: { t: string | null; h: string | null; c: string | null }[] }>(
       'SELECT to_regclass(?) AS t, to_regclass(?) AS h, to_regclass(?) AS c',
-      [o.quoted, o.heads, o.contexts],
+      [o.blocks, o.heads, o.contexts],
     );
     const found = exists.rows[0];
     if (!found?.t || !found.h || !found.c) {

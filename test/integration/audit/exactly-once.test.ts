@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { afterEach, describe, it } from 'node:test';
 import { HASHED_VALUE } from '../../../workers/audit/record.js';
+import { auditObjects } from '../../../workers/audit/sql.js';
 import { verifyAudit } from '../../../workers/audit/verify.js';
 import type { PostgresSinkConfig } from '../../../workers/sinks/postgres/config.js';
 import { env } from '../../support/stack.js';
@@ -55,8 +56,8 @@ describe('one record per written prediction', () => {
       ],
     );
     // The record of key 7 holds what the row was scored with.
-    const [r7] = await query<{ record: Record<string, unknown>; position: string; prev: string }>(
-      `SELECT record, position::text AS position, prev_hash AS prev FROM ${f.audit} WHERE key = '7'`,
+    const [r7] = await query<{ record: Record<string, unknown>; position: string }>(
+      `SELECT record, position::text AS position FROM ${f.audit} WHERE key = '7'`,
     );
     assert.equal(r7!.position, rows[7]!.position.toString());
     const rec = r7!.record as {
@@ -74,7 +75,7 @@ describe('one record per written prediction', () => {
     assert.match(String(rec.features['plan']), HASHED_VALUE, 'plan is under the hash policy');
     assert.deepEqual(rec.outputs, { churn_probability: 0.5, churn_label: 1 });
     const [first] = await query<{ prev_hash: string }>(
-      `SELECT prev_hash FROM ${f.audit} WHERE chain = $1 AND seq = 1`,
+      `SELECT prev_hash FROM ${auditObjects(f.audit).blocks} WHERE chain = $1 AND seq - n = 0`,
       [chainOf(0)],
     );
     assert.equal(first!.prev_hash, 'genesis');
@@ -140,10 +141,11 @@ describe('both or neither', () => {
       const fx = f;
       const sink = fx.sink({ on_delete });
       await sink.open();
-      // A record already at seq 1 of chain 0 today: the append's first record there collides.
+      // A block already at seq 10 of chain 0 today: the append's first block there (keys 0, 2, …, 18) collides.
+      const blocks = auditObjects(fx.audit).blocks;
       await query(
-        `INSERT INTO ${fx.audit} (decision_id, chain, seq, prev_hash, hash, key, position, record, written_at, written_day)
-         VALUES (gen_random_uuid(), $1, 1, 'genesis', 'x', 'x', 0, '{}', clock_timestamp(), (clock_timestamp() AT TIME ZONE 'UTC')::date)`,
+        `INSERT INTO ${blocks} (chain, seq, n, kind, prev_hash, hash, keys, decision_ids, records, record_hashes, written_at, written_day)
+         VALUES ($1, 10, 1, 'decision', 'genesis', 'x', '{x}', ARRAY[gen_random_uuid()], '{}', '\\x00', clock_timestamp(), (clock_timestamp() AT TIME ZONE 'UTC')::date)`,
         [chainOf(0)],
       );
       const rows = rowsOf(0, 20, 100, 2);
@@ -152,7 +154,7 @@ describe('both or neither', () => {
       );
       const [n] = await query<{ n: string }>(`SELECT count(*) AS n FROM ${fx.scores}`);
       assert.equal(n!.n, '0', 'predictions written without their records');
-      await query(`DELETE FROM ${fx.audit}`);
+      await query(`DELETE FROM ${blocks}`);
       assert.equal(await recordCount(fx), 0);
       await sink.write(batch(rows));
       assert.deepEqual(fx.writes, [{ audited: 20, written: 20 }]);
@@ -262,5 +264,17 @@ describe('concurrent writers', () => {
     const r = await intact(fx);
     assert.equal(r.chains, 8);
     assert.equal(r.records, fx.audited());
+  });
+});
+
+describe('a log of the earlier layout', () => {
+  it('is refused by name when the sink opens (a table where the view of records goes)', async () => {
+    f = auditFixture();
+    await query(`CREATE SCHEMA "${f.schema}"`);
+    await query(`CREATE TABLE ${f.audit} (decision_id uuid, chain text, seq bigint, record jsonb)`);
+    await assert.rejects(
+      f.sink().open(),
+      new RegExp(`audit: ${f.audit} is a table, not the view of an audit log in blocks`),
+    );
   });
 });

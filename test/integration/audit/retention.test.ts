@@ -39,7 +39,7 @@ async function partitions(fx: AuditFixture): Promise<Map<string, string>> {
   const rows = await query<{ name: string; bound: string }>(
     `SELECT c.relname AS name, pg_get_expr(c.relpartbound, c.oid) AS bound
      FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid WHERE i.inhparent = $1::regclass`,
-    [auditObjects(fx.audit).quoted],
+    [auditObjects(fx.audit).blocks],
   );
   return new Map(
     rows.map((r) => {
@@ -52,11 +52,11 @@ async function partitions(fx: AuditFixture): Promise<Map<string, string>> {
 /** A partition made by hand, holding one (unchained) row dated `from`. */
 async function handMade(fx: AuditFixture, name: string, from: string, to: string): Promise<void> {
   await query(
-    `CREATE TABLE "${fx.schema}"."${name}" PARTITION OF ${auditObjects(fx.audit).quoted} FOR VALUES FROM ('${from}') TO ('${to}')`,
+    `CREATE TABLE "${fx.schema}"."${name}" PARTITION OF ${auditObjects(fx.audit).blocks} FOR VALUES FROM ('${from}') TO ('${to}')`,
   );
   await query(
-    `INSERT INTO ${fx.audit} (decision_id, chain, seq, prev_hash, hash, key, position, record, written_at, written_day)
-     VALUES (gen_random_uuid(), 'old', 1, 'genesis', 'x', '1', 1, '{}', $1::date, $1::date)`,
+    `INSERT INTO ${auditObjects(fx.audit).blocks} (chain, seq, n, kind, prev_hash, hash, keys, decision_ids, records, record_hashes, written_at, written_day)
+     VALUES ('old', 1, 1, 'decision', 'genesis', 'x', '{1}', ARRAY[gen_random_uuid()], '{}', '\\x00', $1::date, $1::date)`,
     [from],
   );
 }
@@ -122,9 +122,9 @@ describe('audit retention', () => {
     // The first batch's records move to a day past retention (written_day is not hashed).
     const old = await day(-200);
     await query(
-      `CREATE TABLE "${fx.schema}"."past" PARTITION OF ${auditObjects(fx.audit).quoted} FOR VALUES FROM ('${old}') TO ('${await day(-199)}')`,
+      `CREATE TABLE "${fx.schema}"."past" PARTITION OF ${auditObjects(fx.audit).blocks} FOR VALUES FROM ('${old}') TO ('${await day(-199)}')`,
     );
-    await query(`UPDATE ${fx.audit} SET written_day = $1::date WHERE seq <= 10`, [old]);
+    await query(`UPDATE ${auditObjects(fx.audit).blocks} SET written_day = $1::date WHERE seq <= 10`, [old]);
     await query(`SELECT ${auditObjects(fx.audit).maintainFn}(180)`);
     const [min] = await query<{ lo: string; n: string }>(
       `SELECT min(seq)::text AS lo, count(*)::text AS n FROM ${fx.audit}`,

@@ -38,15 +38,37 @@ async function decisionAt(fx: AuditFixture, chain: string, seq: number): Promise
 
 const verify = (fx: AuditFixture, since?: Date) => verifyAudit(env.databaseUrl, fx.audit, { since });
 
-/** Sets `path` of a record to `value` and recomputes the record's own hash, as a forger would. */
-async function rewrite(fx: AuditFixture, chain: string, seq: number, path: string, value: string) {
-  const { hashFn } = auditObjects(fx.audit);
-  const changed = `jsonb_set(record, '${path}', '${value}')`;
-  await query(
-    `UPDATE ${fx.audit} SET record = ${changed}, hash = ${hashFn}(prev_hash, ${changed}, written_at)
-     WHERE chain = $1 AND seq = $2`,
-    [chain, seq],
-  );
+/**
+ * Changes the record at `seq` of `chain` inside its block: `expr` is SQL over the record `r`
+ * (jsonb). With `forge`, also puts the changed record's sha256 in `record_hashes` and recomputes
+ * the block's hash, as a forger would.
+ */
+async function alter(fx: AuditFixture, chain: string, seqs: number[], expr: string, forge = false) {
+  const { blocks, hashFn } = auditObjects(fx.audit);
+  for (const seq of seqs) {
+    const inBlock = 'b.chain = $1 AND $2::bigint > b.seq - b.n AND $2::bigint <= b.seq';
+    const res = await query(
+      `UPDATE ${blocks} AS b SET records = (
+         SELECT string_agg(CASE WHEN x.i = $2::bigint - (b.seq - b.n) THEN (SELECT (${expr})::text FROM (SELECT x.line::jsonb AS r) AS rr) ELSE x.line END, E'\\n' ORDER BY x.i)
+         FROM unnest(string_to_array(b.records, E'\\n')) WITH ORDINALITY AS x(line, i))
+       WHERE ${inBlock} RETURNING b.seq`,
+      [chain, seq],
+    );
+    assert.equal(res.length, 1, `no block holds ${chain} #${seq}`);
+    if (!forge) continue;
+    await query(
+      `UPDATE ${blocks} AS b SET record_hashes = overlay(b.record_hashes PLACING
+         sha256(convert_to((string_to_array(b.records, E'\\n'))[$2::bigint - (b.seq - b.n)], 'UTF8'))
+         FROM (($2::bigint - (b.seq - b.n) - 1) * 32 + 1)::int FOR 32)
+       WHERE ${inBlock}`,
+      [chain, seq],
+    );
+    await query(
+      `UPDATE ${blocks} AS b SET hash = ${hashFn}(b.prev_hash, b.written_at, b.seq, b.kind, b.keys, b.decision_ids, b.record_hashes)
+       WHERE ${inBlock}`,
+      [chain, seq],
+    );
+  }
 }
 
 /** The one break of a report (the other chain must be intact). */
@@ -70,10 +92,7 @@ describe('audit verify', () => {
   it('a feature value changed in one record: record altered, with its decision id', async () => {
     const fx = await written();
     const id = await decisionAt(fx, chainOf(0), 12);
-    await query(
-      `UPDATE ${fx.audit} SET record = jsonb_set(record, '{features,tenure_months}', '13') WHERE decision_id = $1`,
-      [id],
-    );
+    await alter(fx, chainOf(0), [12], `jsonb_set(r, '{features,tenure_months}', '13')`);
     const b = oneBreak(await verify(fx));
     assert.deepEqual(
       { chain: b.chain, kind: b.kind, seq: b.seq, decisionId: b.decisionId },
@@ -82,45 +101,61 @@ describe('audit verify', () => {
     assert.match(b.message, /record altered/);
   });
 
-  it('a middle record deleted: records missing before the next one (the seq gap and its decision id)', async () => {
+  it('a middle block deleted: records missing before the next one (the seq gap and its decision id)', async () => {
     const fx = await written();
-    const next = await decisionAt(fx, chainOf(1), 9);
-    await query(`DELETE FROM ${fx.audit} WHERE chain = $1 AND seq = 8`, [chainOf(1)]);
+    const next = await decisionAt(fx, chainOf(1), 21);
+    await query(`DELETE FROM ${auditObjects(fx.audit).blocks} WHERE chain = $1 AND seq = 20`, [chainOf(1)]);
     const b = oneBreak(await verify(fx));
     assert.deepEqual(
       { chain: b.chain, kind: b.kind, seq: b.seq, decisionId: b.decisionId },
-      { chain: chainOf(1), kind: 'missing', seq: '9', decisionId: next },
+      { chain: chainOf(1), kind: 'missing', seq: '21', decisionId: next },
     );
-    assert.match(b.message, /seq 7 is followed by seq 9/);
+    assert.match(b.message, /seq 10 is followed by seq 21 \(10 missing/);
+  });
+
+  it('one record cut out of its block: altered, naming the decision cut out', async () => {
+    const fx = await written();
+    const cut = await decisionAt(fx, chainOf(1), 14);
+    await query(
+      `UPDATE ${auditObjects(fx.audit).blocks} AS b SET records = (
+         SELECT string_agg(x.line, E'\\n' ORDER BY x.i) FROM unnest(string_to_array(b.records, E'\\n')) WITH ORDINALITY AS x(line, i) WHERE x.i <> 4)
+       WHERE chain = $1 AND seq = 20`,
+      [chainOf(1)],
+    );
+    const b = oneBreak(await verify(fx));
+    assert.deepEqual(
+      { chain: b.chain, kind: b.kind, seq: b.seq, decisionId: b.decisionId },
+      { chain: chainOf(1), kind: 'altered', seq: '14', decisionId: cut },
+    );
   });
 
   it('the newest records deleted: detected through the chain head', async () => {
     const fx = await written();
-    const last = await decisionAt(fx, chainOf(0), 23);
-    await query(`DELETE FROM ${fx.audit} WHERE chain = $1 AND seq >= 24`, [chainOf(0)]);
+    const last = await decisionAt(fx, chainOf(0), 20);
+    await query(`DELETE FROM ${auditObjects(fx.audit).blocks} WHERE chain = $1 AND seq = 25`, [chainOf(0)]);
     const b = oneBreak(await verify(fx));
     assert.deepEqual(
       { chain: b.chain, kind: b.kind, seq: b.seq, decisionId: b.decisionId },
-      { chain: chainOf(0), kind: 'head', seq: '23', decisionId: last },
+      { chain: chainOf(0), kind: 'head', seq: '20', decisionId: last },
     );
-    assert.match(b.message, /head is at seq 25 .* newest 2 record/);
+    assert.match(b.message, /head is at seq 25 .* newest 5 record/);
   });
 
-  it('a record changed with its own hash recomputed: the next record’s prev_hash breaks', async () => {
+  it('a record changed with its block’s hashes recomputed: the next block’s prev_hash breaks', async () => {
     const fx = await written();
-    const next = await decisionAt(fx, chainOf(0), 5);
-    await rewrite(fx, chainOf(0), 4, '{outputs,churn_probability}', '0.01');
+    const next = await decisionAt(fx, chainOf(0), 11);
+    await alter(fx, chainOf(0), [4], `jsonb_set(r, '{outputs,churn_probability}', '0.01')`, true);
     const b = oneBreak(await verify(fx));
     assert.deepEqual(
       { chain: b.chain, kind: b.kind, seq: b.seq, decisionId: b.decisionId },
-      { chain: chainOf(0), kind: 'chain', seq: '5', decisionId: next },
+      { chain: chainOf(0), kind: 'chain', seq: '11', decisionId: next },
     );
-    assert.match(b.message, /prev_hash is not the hash of seq 4/);
+    assert.match(b.message, /prev_hash is not the hash of seq 10/);
   });
 
   it('the newest record rewritten with its hash: the head no longer matches', async () => {
     const fx = await written();
-    await rewrite(fx, chainOf(1), 25, '{key}', '999');
+    await alter(fx, chainOf(1), [25], `jsonb_set(r, '{key}', '999')`, true);
     const b = oneBreak(await verify(fx));
     assert.deepEqual(
       { chain: b.chain, kind: b.kind, seq: b.seq },
@@ -132,8 +167,8 @@ describe('audit verify', () => {
     const fx = await written();
     const { hashFn } = auditObjects(fx.audit);
     await query(
-      `UPDATE ${fx.audit} SET prev_hash = 'forged', hash = ${hashFn}('forged', record, written_at)
-       WHERE chain = $1 AND seq = 1`,
+      `UPDATE ${auditObjects(fx.audit).blocks} SET prev_hash = 'forged', hash = ${hashFn}('forged', written_at, seq, kind, keys, decision_ids, record_hashes)
+       WHERE chain = $1 AND seq - n = 0`,
       [chainOf(0)],
     );
     const b = oneBreak(await verify(fx));
@@ -167,11 +202,9 @@ describe('audit verify', () => {
     const fx = await written();
     const first0 = await decisionAt(fx, chainOf(0), 3);
     const first1 = await decisionAt(fx, chainOf(1), 20);
-    await query(
-      `UPDATE ${fx.audit} SET record = record || '{"worker":"x"}' WHERE (chain, seq) IN (($1, 3), ($1, 10), ($2, 20))`,
-      [chainOf(0), chainOf(1)],
-    );
-    await query(`DELETE FROM ${fx.audit} WHERE chain = $1 AND seq = 25`, [chainOf(1)]);
+    await alter(fx, chainOf(0), [3, 10], `r || '{"worker":"x"}'`);
+    await alter(fx, chainOf(1), [20], `r || '{"worker":"x"}'`);
+    await query(`DELETE FROM ${auditObjects(fx.audit).blocks} WHERE chain = $1 AND seq = 25`, [chainOf(1)]);
     const r = await verify(fx);
     assert.deepEqual(
       r.breaks.map((b) => [b.chain, b.kind, b.decisionId]),
@@ -193,9 +226,7 @@ describe('audit verify', () => {
     await new Promise((r) => setTimeout(r, 20));
     await sink.write(batch(rowsOf(0, 20, 200, 2)));
     // Altered before --since: outside the span checked.
-    await query(`UPDATE ${fx.audit} SET record = record || '{"worker":"x"}' WHERE chain = $1 AND seq = 2`, [
-      chainOf(0),
-    ]);
+    await alter(fx, chainOf(0), [2], `r || '{"worker":"x"}'`);
     const since = await verify(fx, now);
     assert.deepEqual(
       { intact: since.intact, chains: since.chains, records: since.records },
@@ -227,10 +258,7 @@ describe('streamscore audit verify (CLI)', () => {
   it('exit 1 on a break, naming the chain and the decision id', async () => {
     const fx = await written();
     const id = await decisionAt(fx, chainOf(1), 7);
-    await query(
-      `UPDATE ${fx.audit} SET record = jsonb_set(record, '{features,tenure_months}', '0') WHERE decision_id = $1`,
-      [id],
-    );
+    await alter(fx, chainOf(1), [7], `jsonb_set(r, '{features,tenure_months}', '0')`);
     const file = pipelineFile(fx);
     const text = await runCli(['audit', 'verify', file]);
     assert.equal(text.code, 1, text.output);

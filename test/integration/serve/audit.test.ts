@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
-import { auditObjects } from '../../../workers/audit/sql.js';
+import { auditObjects, dropAuditSql } from '../../../workers/audit/sql.js';
 import { verifyAudit } from '../../../workers/audit/verify.js';
 import type { RunningServer } from '../../../workers/serve/server.js';
 import { fraudPipelineCopy } from '../../support/pipelines.js';
@@ -33,10 +33,8 @@ before(async () => {
 
 after(async () => {
   await server?.close();
-  const o = auditObjects(audit);
   await withPg(async (c) => {
-    await c.query(`drop table if exists ${o.quoted} cascade`);
-    await c.query(`drop table if exists ${o.heads}, ${o.contexts}`);
+    for (const sql of dropAuditSql(auditObjects(audit))) await c.query(sql);
   });
   await dropPgTables(table);
   await deleteTopics([topic]);

@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import type { Knex } from 'knex';
 import { overrideRate } from '../../audit/override.js';
 import {
@@ -7,6 +8,8 @@ import {
   auditRecord,
   type DecisionContext,
   decisionContext,
+  type HashCache,
+  recordHash,
 } from '../../audit/record.js';
 import { AUDIT_DDL_LOCK, type AuditObjects, auditDdl, auditObjects, withAudit } from '../../audit/sql.js';
 import { exactKeyText } from '../../core/int64.js';
@@ -39,6 +42,8 @@ const MAINTAIN_EVERY_MS = 3_600_000;
 export class PostgresAudit {
   readonly objects: AuditObjects;
   #timer: ReturnType<typeof setInterval> | undefined;
+  /** Keyed hashes of feature values seen (record.ts HashCache). */
+  readonly #hashed: HashCache = new Map();
 
   constructor(
     private readonly opts: PostgresAuditOptions,
@@ -84,7 +89,7 @@ export class PostgresAudit {
       POSITION,
     );
     const ctx = this.opts.context;
-    const layout = auditLayout(ctx, batch.fields);
+    const layout = auditLayout(ctx, batch.fields, this.#hashed);
     // One context for the batch's model, one per other model a row names (a canary's share).
     const batchContext = decisionContext(ctx, batch.model, batch.shadow);
     const contexts = new Map<ModelInfo, DecisionContext>([[batch.model, batchContext]]);
@@ -92,7 +97,9 @@ export class PostgresAudit {
     const positions = new Array<string>(n);
     const chains = new Array<string>(n);
     const keyTexts = new Array<string>(n);
+    const ids = new Array<string>(n);
     const records = new Array<string>(n);
+    const hashes = new Array<string>(n);
     for (let i = 0; i < n; i++) {
       const r = rows[i]!;
       let context = batchContext;
@@ -104,7 +111,11 @@ export class PostgresAudit {
       positions[i] = r.position.toString();
       chains[i] = auditChain(r);
       keyTexts[i] = exactKeyText(r.key);
-      records[i] = auditRecord(ctx, layout, r, context);
+      const id = r.decision ?? randomUUID();
+      const record = auditRecord(ctx, layout, r, context, id);
+      ids[i] = id;
+      records[i] = record;
+      hashes[i] = recordHash(record);
     }
     const stored = [...new Map([...contexts.values()].map((c) => [c.id, c])).values()];
     return {
@@ -114,10 +125,12 @@ export class PostgresAudit {
         stored.map((c) => c.id),
         stored.map((c) => c.text),
         ...columnArrays(keys, batch, rows as PredictionRow[]),
-        positions,
-        chains,
+        positions.join('\n'),
+        chains.join('\n'),
         keyTexts,
+        ids.join('\n'),
         records.join('\n'),
+        hashes.join('\n'),
       ],
     };
   }
