@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { runCli } from '../support/cli.js';
-import { readSecret, secureStack } from '../support/secure-stack.js';
+import { otherCa, readSecret, secureStack } from '../support/secure-stack.js';
 import { readTopic, removeChurnObjects, uniqueId, withPg } from '../support/stack.js';
 import { churnEnv, churnPipeline, createCustomers, scoreRows, testQueues } from './backfill-support.js';
 
@@ -12,7 +12,8 @@ import { churnEnv, churnPipeline, createCustomers, scoreRows, testQueues } from 
 // Kafka sink on that cluster) through the SASL_SSL listener, its Postgres sink and backfill source
 // as the TLS-only role (verify-full against the stack CA, passwords from files), and the backfill's
 // Redis on the TLS port as the ACL user. `streamscore backfill --work` scores the table end to end;
-// with a wrong Redis password it stops at once and says so, printing no secret.
+// with a wrong Redis password it stops at once and says so, printing no secret; `streamscore run`
+// with a wrong CA or Kafka password stops at start-up (not after kafkajs' retries), naming Kafka.
 const stack = secureStack();
 const ROWS = 300;
 const id = uniqueId();
@@ -85,3 +86,25 @@ test('a wrong Redis password stops the backfill at once, naming Redis', async ()
   assert.ok(Date.now() - t0 < 9_000, 'not after the connect time-out');
   for (const s of secrets) assert.ok(!r.output.includes(s), 'no password in the output');
 });
+
+for (const [what, extra, message] of [
+  [
+    'a CA that did not sign the broker certificate',
+    { STACK_CA_FILE: otherCa() },
+    /streamscore run: kafka 127\.0\.0\.1:\d+: TLS failed: the broker certificate is not signed by a trusted CA .*tls\.ca_file/,
+  ],
+  [
+    'a wrong Kafka password',
+    { KAFKA_SASL_PASSWORD: 'not-the-password' },
+    /streamscore run: kafka 127\.0\.0\.1:\d+: SASL authentication failed: .*\(sasl\.username, sasl\.password\)/,
+  ],
+] as const) {
+  test(`run with ${what} stops at start-up, naming Kafka`, async () => {
+    const t0 = Date.now();
+    const r = await runCli(['run', file, '--no-backfill'], { ...e, ...extra });
+    assert.equal(r.code, 1, r.output);
+    assert.match(r.output, message);
+    assert.ok(Date.now() - t0 < 20_000, `at start-up, not after kafkajs' retries (${Date.now() - t0} ms)`);
+    for (const s of secrets) assert.ok(!r.output.includes(s), 'no password in the output');
+  });
+}

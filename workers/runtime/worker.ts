@@ -17,6 +17,7 @@ import { startObservabilityServer } from '../observability/server.js';
 import { createProcessTracing, createTelemetry } from '../observability/telemetry.js';
 import type { Tracing } from '../observability/tracing.js';
 import { ControlWatchers } from '../rollout/open.js';
+import { checkKafkaSecurity } from '../sources/kafka/client.js';
 import type { ValidatedPipeline } from '../spec/validate.js';
 import { type AssembledPipeline, assembleValidated } from './assemble.js';
 
@@ -95,6 +96,8 @@ export class Worker {
     this.tracing = createProcessTracing('streamscore', logger);
     for (const v of this.opts.pipelines) {
       const p = v.pipeline!;
+      // A wrong CA or password fails the start now, not after kafkajs' retries (about 40 s).
+      if (p.spec.source.kafka) await checkKafkaSecurity(p.spec.source.kafka, logger);
       const metrics = createMetrics(meter, p.metadata.name, logger);
       const maxFlipRate = p.spec.model.shadow?.limits.max_flip_rate;
       if (maxFlipRate !== undefined) metrics.rollout.shadowLimits(maxFlipRate);

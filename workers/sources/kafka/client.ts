@@ -207,6 +207,19 @@ export async function checkKafkaConnection(
   }
 }
 
+/**
+ * For a source with `sasl` or `tls`: one unretried connection, failing on what retries cannot fix
+ * (KAFKA_TLS, KAFKA_AUTH); a broker that does not answer is left to the client's own retries.
+ */
+export async function checkKafkaSecurity(cfg: KafkaConnectionConfig, logger: Logger): Promise<void> {
+  if (!cfg.sasl && !cfg.tls?.enabled) return;
+  try {
+    await checkKafkaConnection(cfg, logger);
+  } catch (err) {
+    if (PipelineError.is(err) && err.code !== 'KAFKA_UNAVAILABLE') throw err;
+  }
+}
+
 function splitHostPort(broker: string): [string, number] {
   const at = broker.lastIndexOf(':');
   return [broker.slice(0, at), Number(broker.slice(at + 1))];
