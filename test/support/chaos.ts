@@ -35,7 +35,7 @@ import { createSchemaRegistry } from '../../workers/decode/registry.js';
 import { dropAudit } from '../bench/audit.js';
 import { ChangeStream, EnvelopeEncoder, type EventNames, topicOf } from '../bench/events.js';
 import { createTopic, deleteSubjects, registerSchemas } from '../bench/topic.js';
-import { completedChunks, PIPELINE, runFinished } from '../e2e/backfill-support.js';
+import { completedChunks, PIPELINE } from '../e2e/backfill-support.js';
 import { CUSTOMERS_DDL, churnChanges, insertCustomers } from './churn.js';
 import { type RunningCli, runCli, startCli } from './cli.js';
 import { fleetWorkerPids, waitForWorkers } from './fleet.js';
@@ -51,6 +51,7 @@ import {
   waitFor,
   withPg,
 } from './stack.js';
+import { servicePid, serviceUp } from './stack-services.js';
 import {
   debeziumRowKey,
   judge,
@@ -58,7 +59,6 @@ import {
   lastEventPerKey,
   outputTopicRows,
   type SinkVerdict,
-  settledTopicEnd,
   verdictLine,
 } from './topic-oracle.js';
 import { waitCommitted } from './topics.js';
@@ -126,12 +126,13 @@ export function rowLine(r: ChaosRow): string {
 // ---------------------------------------------------------------------------------------------
 
 /**
- * Produces `rate` synthetic change events a second for `seconds` (plus a tombstone per delete),
- * acks -1. A send that fails (the broker away) is retried, with a new producer, until it is
- * acknowledged; the schedule then catches up. Resend duplicates are harmless: same positions.
- * Returns every key's last change as produced.
+ * `rate` synthetic change events a second for `seconds` (plus a tombstone per delete), encoded
+ * up front (on a shared machine the run's CPU goes to sending), and every key's last change.
+ * `send()` produces them on schedule, acks -1; a send that fails (the broker away) is retried,
+ * with a new producer, until it is acknowledged, and the schedule then catches up. Resend
+ * duplicates are harmless: same positions. It resolves with the number of resends.
  */
-async function produceLoad(o: {
+function prepareLoad(o: {
   kafka: Kafka;
   topic: string;
   names: EventNames;
@@ -140,8 +141,7 @@ async function produceLoad(o: {
   seconds: number;
   entities: number;
   seed: number;
-  started: number;
-}): Promise<{ last: Map<string, LastEvent>; events: number; resends: number }> {
+}): { last: Map<string, LastEvent>; events: number; send(): Promise<number> } {
   const enc = new EnvelopeEncoder(o.names, 'avro', o.ids);
   const total = o.rate * o.seconds;
   const stream = new ChangeStream(
@@ -184,27 +184,35 @@ async function produceLoad(o: {
   // Source commit times a minute in the past, 1 µs apart per event: increasing per key. Batches go
   // out up to 4 at a time: the order guard, not the topic's order, decides which change wins, and
   // the oracle is each key's greatest position, so a resent batch may land after a later one.
-  const t0Us = (o.started - 60_000) * 1000;
-  const inflight = new Set<Promise<void>>();
-  try {
-    for (let i = 0, n = 0; n < total; i++) {
-      const messages: Message[] = [];
-      for (let k = 0; k < perTick && n < total; k++, n++) {
-        const ch = stream.next(t0Us + n);
-        last.set(String(ch.id), { op: ch.op, position: makePosition(ch.tsUs, ch.lsn) });
-        for (const r of enc.encode(ch)) messages.push({ key: r.key, value: r.value, headers: r.headers });
-      }
-      const p = deliver(messages).finally(() => inflight.delete(p));
-      inflight.add(p);
-      if (inflight.size >= 4) await Promise.race(inflight);
-      const wait = o.started + (i + 1) * tick - Date.now();
-      if (wait > 0) await sleep(wait);
+  const t0Us = (Date.now() - 60_000) * 1000;
+  const batches: Message[][] = [];
+  for (let n = 0; n < total; ) {
+    const messages: Message[] = [];
+    for (let k = 0; k < perTick && n < total; k++, n++) {
+      const ch = stream.next(t0Us + n);
+      last.set(String(ch.id), { op: ch.op, position: makePosition(ch.tsUs, ch.lsn) });
+      for (const r of enc.encode(ch)) messages.push({ key: r.key, value: r.value, headers: r.headers });
     }
-    await Promise.all(inflight);
-  } finally {
-    await producer?.then((p) => p.disconnect()).catch(() => undefined);
+    batches.push(messages);
   }
-  return { last, events: total, resends };
+  const send = async () => {
+    const inflight = new Set<Promise<void>>();
+    const started = Date.now();
+    try {
+      for (const [i, messages] of batches.entries()) {
+        const p = deliver(messages).finally(() => inflight.delete(p));
+        inflight.add(p);
+        if (inflight.size >= 4) await Promise.race(inflight);
+        const wait = started + (i + 1) * tick - Date.now();
+        if (wait > 0) await sleep(wait);
+      }
+      await Promise.all(inflight);
+    } finally {
+      await producer?.then((p) => p.disconnect()).catch(() => undefined);
+    }
+    return resends;
+  };
+  return { last, events: total, send };
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -372,13 +380,12 @@ async function cdcOracle(
         )
       ).rows as { k: string; us: string }[],
   );
-  const usOf = (iso: string) => {
-    const m = /^(.*T\d\d:\d\d:\d\d)(?:\.(\d+))?Z$/.exec(iso);
-    if (!m) return iso;
-    return (
-      BigInt(Date.parse(`${m[1]}Z`)) * 1000n +
-      BigInt((m[2] ?? '').padEnd(6, '0').slice(0, 6))
-    ).toString();
+  // The decoder gives a ZonedTimestamp as epoch ms with the µs as a fraction (`1796604610243.061`).
+  const usOf = (ms: string) => {
+    const [whole, frac = ''] = ms.split('.');
+    return /^\d+$/.test(whole ?? '')
+      ? (BigInt(whole!) * 1000n + BigInt(frac.padEnd(3, '0').slice(0, 3))).toString()
+      : ms;
   };
   const behind: string[] = [];
   const last = new Map<string, LastEvent>();
@@ -455,7 +462,15 @@ export async function runChaosScenario(o: ScenarioOptions): Promise<{ row: Chaos
   const heals: { what: string; t: number }[] = [];
   const started = { t: 0 };
   const at = () => `${((Date.now() - started.t) / 1000).toFixed(1)} s`;
-  const tail = () => `\n--- fleet output (tail) ---\n${fleet?.output().slice(-4000) ?? ''}`;
+  const tail = () =>
+    `\n--- fleet output (tail, drift alarms left out) ---\n${
+      fleet
+        ?.output()
+        .split('\n')
+        .filter((l) => !l.includes('drift alarm'))
+        .join('\n')
+        .slice(-4000) ?? ''
+    }`;
   try {
     await createTopic(kafka, topic, 6);
     const ids = await registerSchemas(env.registryUrl, names);
@@ -501,6 +516,8 @@ export async function runChaosScenario(o: ScenarioOptions): Promise<{ row: Chaos
     const runId = `chaos-${id}`;
     if (o.backfill) {
       const redis = new Redis(env.redisUrl, { maxRetriesPerRequest: null });
+      // Redis is killed under it: failed commands reach their callers; no unhandled 'error' events.
+      redis.on('error', () => undefined);
       queues = {
         redis,
         q: new BackfillQueues(PIPELINE, {
@@ -510,10 +527,7 @@ export async function runChaosScenario(o: ScenarioOptions): Promise<{ row: Chaos
       };
     }
 
-    started.t = Date.now();
-    probe.start();
-    let loadDone = false;
-    const load = produceLoad({
+    const loadPlan = prepareLoad({
       kafka,
       topic,
       names,
@@ -522,9 +536,14 @@ export async function runChaosScenario(o: ScenarioOptions): Promise<{ row: Chaos
       seconds: o.seconds,
       entities: o.entities ?? 20_000,
       seed: Number.parseInt(id, 16) >>> 0 || 7,
-      started: started.t,
-    }).finally(() => {
+    });
+    started.t = Date.now();
+    probe.start();
+    let loadDone = false;
+    let loadSeconds = 0;
+    const load = loadPlan.send().finally(() => {
       loadDone = true;
+      loadSeconds = (Date.now() - started.t) / 1000;
     });
     const cdc = o.cdc
       ? churnChanges(
@@ -555,38 +574,68 @@ export async function runChaosScenario(o: ScenarioOptions): Promise<{ row: Chaos
       },
     };
     await o.faults(ctx);
-    const { last, events, resends } = await load;
+    const resends = await load;
+    const { last, events } = loadPlan;
     const cdcRounds = await cdc;
 
-    // Everything produced, the group committed all of it: committed means written on every sink.
-    for (const t of topics) {
-      const end = t === topic ? undefined : await settledTopicEnd(t);
-      await waitCommitted(pipelineEnv['CHURN_GROUP']!, t, end ?? 0n, 180_000).catch((err: Error) => {
-        throw new Error(`${err.message}${tail()}`);
-      });
-    }
-    await probe.stop();
-
-    // The oracle.
+    // The CDC oracle, once Debezium has delivered the table's final state (it may still be
+    // reconnecting after a restart of its Postgres): up to 3 minutes.
     const oracle = new Map(last);
     let cdcEvents = 0;
     if (o.cdc) {
-      const c = await cdcOracle(cdcTable, cdcTopic);
+      const deadline = Date.now() + 180_000;
+      let c = await cdcOracle(cdcTable, cdcTopic);
+      while (c.behind.length > 0 && Date.now() < deadline) {
+        await sleep(3000);
+        c = await cdcOracle(cdcTable, cdcTopic);
+      }
       cdcEvents = c.events;
       for (const [k, e] of c.last) oracle.set(k, e);
       if (c.behind.length > 0)
         problems.push(
-          `CDC: ${c.behind.length} keys whose source row the topic does not end with (e.g. ${c.behind.slice(0, 5).join('; ')})`,
+          `CDC: ${c.behind.length} keys whose source row the topic does not end with after 3 minutes (e.g. ${c.behind.slice(0, 5).join('; ')})`,
         );
     }
+
+    // Everything on the topics committed by the group: committed means written on every sink.
+    for (const t of topics) {
+      await waitCommitted(pipelineEnv['CHURN_GROUP']!, t, 0n, 180_000).catch((err: Error) => {
+        throw new Error(`${err.message}${tail()}`);
+      });
+    }
+    // Every fault's recovery measured: samples up to the lag bound after the last fault's end.
+    await waitFor(
+      'a lag sample under the bound after every fault',
+      async () => heals.every((h) => probe.recovery(h.t) !== undefined),
+      (RECOVERY_BOUND_S + 10) * 1000 - (Date.now() - Math.max(0, ...heals.map((h) => h.t))),
+    ).catch(() => undefined);
+    await probe.stop();
     let backfillLine = '';
     if (o.backfill && queues) {
-      const s = await runFinished(queues.q, runId, 300_000).catch(() => undefined);
-      const status = await queues.q.status(runId);
-      backfillLine = `backfill run ${runId}: ${status ? `${status.state}, chunks ${JSON.stringify(status.chunks)}, rows done ${status.rows.done} of ${o.backfill.rows}` : 'gone from Redis'}`;
+      // Up to 5 minutes, or until the run has been missing from Redis for 15 s.
+      let missingSince: number | undefined;
+      const status = await waitFor(
+        'the backfill run finished (or gone)',
+        async () => {
+          const s = await queues!.q.status(runId);
+          if (s === undefined) missingSince ??= Date.now();
+          else missingSince = undefined;
+          if (missingSince !== undefined && Date.now() - missingSince > 15_000)
+            return { gone: true as const };
+          return s && ['completed', 'failed', 'cancelled'].includes(s.state) ? s : undefined;
+        },
+        300_000,
+      )
+        .then((s) => ('gone' in s ? undefined : s))
+        .catch(() => queues!.q.status(runId));
+      const persistence = await queues.redis
+        .config('GET', 'appendonly')
+        .then((r) => (r as string[])[1])
+        .catch(() => '?');
+      backfillLine = `Redis appendonly ${persistence}; backfill run ${runId}: ${status ? `${status.state}, chunks ${JSON.stringify(status.chunks)}, rows done ${status.rows.done} of ${o.backfill.rows}` : 'gone from Redis'}`;
       if (
-        s?.state !== 'completed' ||
-        status?.rows.done !== o.backfill.rows ||
+        status?.state !== 'completed' ||
+        status.rows.done !== o.backfill.rows ||
         status.chunks.done !== status.chunks.total
       )
         problems.push(`the backfill did not complete exactly: ${backfillLine}`);
@@ -676,7 +725,7 @@ export async function runChaosScenario(o: ScenarioOptions): Promise<{ row: Chaos
     const seconds = (Date.now() - started.t) / 1000;
     process.stdout.write(
       [
-        `${o.name}: ${events.toLocaleString('en-US')} synthetic events at ${o.rate}/s planned (${(events / seconds).toFixed(0)}/s over the ${seconds.toFixed(0)} s run, ${resends} resends)` +
+        `${o.name}: ${events.toLocaleString('en-US')} synthetic events at ${o.rate}/s planned (sent in ${loadSeconds.toFixed(0)} s: ${(events / loadSeconds).toFixed(0)}/s, ${resends} resends; run ${seconds.toFixed(0)} s)` +
           (o.cdc
             ? `, ${cdcEvents} CDC events (${cdcRounds?.rounds} rounds, ${cdcRounds?.failed} failed while the server was away)`
             : '') +
@@ -697,6 +746,10 @@ export async function runChaosScenario(o: ScenarioOptions): Promise<{ row: Chaos
     const step = async (what: string, fn: () => Promise<unknown>) => {
       await fn().catch((err: Error) => process.stdout.write(`clean-up: ${what} failed: ${err.message}\n`));
     };
+    // A scenario that failed mid-fault leaves its service down: the stack must be up afterwards.
+    for (const svc of ['kafka', 'postgres', 'redis'] as const) {
+      if (servicePid(svc) === undefined) await step(`restarting ${svc}`, () => serviceUp(svc));
+    }
     await step('lag probe', () => probe.stop());
     await step('fleet', async () => fleet?.stop());
     if (queues) {
