@@ -234,12 +234,14 @@ export function withAudit(
   // The batch's decision contexts, stored once (a data-modifying CTE runs whether read or not).
   const contexts = `ctx AS (INSERT INTO ${o.contexts} (id, context) SELECT * FROM unnest(?::text[], ?::text[]) ON CONFLICT (id) DO NOTHING)`;
   const input = `a AS (SELECT * FROM unnest(${inputCasts.join(', ')}) AS a(${inputCols.join(', ')}))`;
-  // One block per chain, its records in position order; chains appended in name order, so that
-  // concurrent writers lock heads in one order and never deadlock.
+  // One block per chain, its records in position order (the input is sorted once; aggregates of
+  // one query level read the same rows in the same order, so keys, ids, records and hashes stay
+  // aligned whatever that order); chains appended in name order, so that concurrent writers lock
+  // heads in one order and never deadlock.
   const blocks =
-    'b AS (SELECT a.chain, array_agg(a.key_text ORDER BY a.pos) AS keys, array_agg(a.id ORDER BY a.pos) AS ids, ' +
-    "string_agg(a.rec, E'\\n' ORDER BY a.pos) AS recs, string_agg(decode(a.rh, 'hex'), ''::bytea ORDER BY a.pos) AS hashes " +
-    `FROM a JOIN written AS w ON ${match} GROUP BY a.chain ORDER BY a.chain)`;
+    'b AS (SELECT s.chain, array_agg(s.key_text) AS keys, array_agg(s.id) AS ids, ' +
+    "string_agg(s.rec, E'\\n') AS recs, string_agg(decode(s.rh, 'hex'), ''::bytea) AS hashes " +
+    `FROM (SELECT a.* FROM a JOIN written AS w ON ${match} ORDER BY a.chain, a.pos) AS s GROUP BY s.chain ORDER BY s.chain)`;
   const sql =
     `WITH ${ctes}, ${contexts}, ${input}, ${blocks} ` +
     `SELECT coalesce((SELECT sum(${o.appendFn}(b.chain, 'decision', b.keys, b.ids, b.recs, b.hashes)) FROM b), 0) AS audited, ` +
