@@ -3,7 +3,7 @@ import { errorMessage } from '../core/errors.js';
 import { createPostgresKnex } from '../sinks/postgres/client.js';
 import { loadPipeline } from '../spec/load.js';
 import type { Pipeline } from '../spec/pipeline-schema.js';
-import { firstPostgresUrl } from '../spec/postgres-url.js';
+import { firstPostgres } from '../spec/postgres-url.js';
 import { appendAuditRecords } from './append.js';
 import { auditTableOf } from './config.js';
 
@@ -36,9 +36,9 @@ export async function recordControlEvent(
   const recorded: string[] = [];
   const failed: { file: string; error: string }[] = [];
   for (const { file, pipeline } of pipelines) {
-    const url = firstPostgresUrl(pipeline);
-    if (url === undefined) continue;
-    const db = createPostgresKnex({ url, pool_size: 1 }, { applicationName: 'streamscore-cli' });
+    const conn = firstPostgres(pipeline);
+    if (conn === undefined) continue;
+    const db = createPostgresKnex({ ...conn, pool_size: 1 }, { applicationName: 'streamscore-cli' });
     try {
       await appendAuditRecords(db, auditTableOf(pipeline)!, CONTROL_CHAIN, [
         {

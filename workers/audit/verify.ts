@@ -1,6 +1,7 @@
 import type { Knex } from 'knex';
 import { Secret } from '../core/secret.js';
 import { createPostgresKnex } from '../sinks/postgres/client.js';
+import type { PostgresConnectionConfig } from '../sinks/postgres/connection.js';
 import { type AuditObjects, auditObjects, blockHashSql } from './sql.js';
 
 /** What is wrong at a chain's first break. */
@@ -214,13 +215,14 @@ function headBreak(h: HeadRow): AuditBreak | undefined {
  * reports the first break of each chain.
  */
 export async function verifyAudit(
-  url: string,
+  /** A url, or a connection with its password and TLS settings (the pipeline's first postgres sink). */
+  connection: string | PostgresConnectionConfig,
   table: string,
   opts: AuditVerifyOptions = {},
 ): Promise<AuditVerifyReport> {
   const o = auditObjects(table);
   const knex = createPostgresKnex(
-    { url: new Secret(url), pool_size: 1 },
+    { ...(typeof connection === 'string' ? { url: new Secret(connection) } : connection), pool_size: 1 },
     { applicationName: 'streamscore-audit-verify' },
   );
   try {

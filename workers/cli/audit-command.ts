@@ -5,12 +5,13 @@ import { hashedValue } from '../audit/record.js';
 import { AuditTableMissing, formatAuditVerify, verifyAudit } from '../audit/verify.js';
 import { defaultActor } from '../control/events.js';
 import { errorMessage } from '../core/errors.js';
-import { redactText, Secret } from '../core/secret.js';
+import { redactText } from '../core/secret.js';
 import { parseSince } from '../shadow/stats.js';
 import { createPostgresKnex } from '../sinks/postgres/client.js';
+import type { PostgresConnectionConfig } from '../sinks/postgres/connection.js';
 import { loadPipeline } from '../spec/load.js';
 import type { Pipeline } from '../spec/pipeline-schema.js';
-import { firstPostgresUrl } from '../spec/postgres-url.js';
+import { firstPostgres } from '../spec/postgres-url.js';
 import { formatProblem } from '../spec/problems.js';
 
 /** Exit codes of `audit verify`. */
@@ -112,9 +113,9 @@ Examples:
       try {
         const loaded = loadPipeline(file);
         secrets = loaded.secrets;
-        const { url, table } = auditTarget(file, loaded);
+        const { connection, table } = auditTarget(file, loaded);
         const knex = createPostgresKnex(
-          { url: new Secret(url), pool_size: 1 },
+          { ...connection, pool_size: 1 },
           { applicationName: 'streamscore-cli' },
         );
         db.push(knex);
@@ -171,9 +172,9 @@ Examples:
       try {
         const loaded = loadPipeline(file);
         secrets = loaded.secrets;
-        const { url, table } = auditTarget(file, loaded);
+        const { connection, table } = auditTarget(file, loaded);
         const since = opts.since === undefined ? undefined : parseSinceOption(opts.since);
-        const report = await verifyAudit(url, table, { since });
+        const report = await verifyAudit(connection, table, { since });
         process.stdout.write(
           opts.format === 'json' ? `${JSON.stringify(report, null, 2)}\n` : formatAuditVerify(report),
         );
@@ -187,11 +188,11 @@ Examples:
     });
 }
 
-/** The audit table of a pipeline file and the url of its first postgres sink. */
+/** The audit table of a pipeline file and the connection of its first postgres sink. */
 export function auditTarget(
   file: string,
   loaded: ReturnType<typeof loadPipeline>,
-): { url: string; table: string; pipeline: Pipeline } {
+): { connection: PostgresConnectionConfig; table: string; pipeline: Pipeline } {
   const p = loaded.pipeline;
   if (p === undefined || loaded.problems.length > 0) {
     throw new UsageError(
@@ -200,11 +201,11 @@ export function auditTarget(
   }
   const table = auditTableOf(p);
   if (table === undefined) throw new UsageError(`${file}: spec.audit is not set: no audit log to verify`);
-  const url = firstPostgresUrl(p);
-  if (url === undefined) {
+  const connection = firstPostgres(p);
+  if (connection === undefined) {
     throw new UsageError(`${file}: the pipeline has no postgres sink: the audit log is kept in its database`);
   }
-  return { url: url.reveal(), table, pipeline: p };
+  return { connection, table, pipeline: p };
 }
 
 function parseSinceOption(text: string): Date {

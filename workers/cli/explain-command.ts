@@ -2,10 +2,11 @@ import { type Command, type CommanderError, Option } from 'commander';
 import { auditTableOf } from '../audit/config.js';
 import { explainDecision, findDecision, formatExplanation, isDecisionId } from '../audit/explain.js';
 import { errorMessage } from '../core/errors.js';
-import { redactText, Secret } from '../core/secret.js';
+import { redactText } from '../core/secret.js';
 import { createPostgresKnex } from '../sinks/postgres/client.js';
 import { checkPipeline } from '../spec/checks.js';
 import { loadPipeline } from '../spec/load.js';
+import { firstPostgres } from '../spec/postgres-url.js';
 import { formatProblem } from '../spec/problems.js';
 
 interface ExplainOptions {
@@ -78,13 +79,14 @@ Examples:
         if (table === undefined) {
           throw new ExplainFailure(`${file}: spec.audit is not set: no audit log to explain from`, 2);
         }
-        const url = p.spec.sinks.find((s) => 'postgres' in s && s.postgres !== undefined)?.postgres?.url;
-        if (url === undefined) throw new ExplainFailure(`${file}: no postgres sink holds the audit log`, 2);
+        const connection = firstPostgres(p);
+        if (connection === undefined)
+          throw new ExplainFailure(`${file}: no postgres sink holds the audit log`, 2);
         if (opts.decision !== undefined && !isDecisionId(opts.decision)) {
           throw new ExplainFailure(`--decision expects a decision id (a uuid), got '${opts.decision}'`, 2);
         }
         const db = createPostgresKnex(
-          { url: url instanceof Secret ? url : new Secret(String(url)), pool_size: 1 },
+          { ...connection, pool_size: 1 },
           { applicationName: 'streamscore-explain' },
         );
         try {

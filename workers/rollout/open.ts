@@ -7,7 +7,7 @@ import type { Metrics } from '../observability/metrics.js';
 import { defaultShadowTable, ShadowTable } from '../shadow/index.js';
 import { createKafkaClient } from '../sources/kafka/client.js';
 import type { Pipeline } from '../spec/pipeline-schema.js';
-import { firstPostgresUrl } from '../spec/postgres-url.js';
+import { firstPostgres } from '../spec/postgres-url.js';
 import type { ValidatedPipeline } from '../spec/validate.js';
 import { PipelineModels } from './pipeline-models.js';
 import { ShadowRunner } from './shadow-runner.js';
@@ -88,9 +88,10 @@ export async function openPipelineModels(
   const s = p.spec.model.shadow;
   let shadow: OpenedModels['shadow'];
   if (s) {
-    const url = s.postgres_url ?? firstPostgresUrl(p);
+    // An explicit postgres_url is a url alone; otherwise the first postgres sink's connection, TLS included.
+    const connection = s.postgres_url !== undefined ? { url: s.postgres_url } : firstPostgres(p);
     const table = new ShadowTable({
-      url: url!.reveal(),
+      url: connection!,
       table: s.table ?? defaultShadowTable(p.metadata.name),
       logger: deps.logger,
       compare: s.compare,

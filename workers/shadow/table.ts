@@ -4,6 +4,7 @@ import { bigintAsText, exactKeyText } from '../core/int64.js';
 import { Secret } from '../core/secret.js';
 import type { Logger } from '../core/types.js';
 import { createPostgresKnex } from '../sinks/postgres/client.js';
+import type { PostgresConnectionConfig } from '../sinks/postgres/connection.js';
 import { derivedIdent, quoteIdent } from '../sinks/shared/identifiers.js';
 import { parseShadowTableName, type ShadowCompare } from './config.js';
 
@@ -217,7 +218,8 @@ export class ShadowTable {
   private readonly knex: Knex;
 
   constructor(opts: {
-    url: string;
+    /** A url, or a connection with its password and TLS settings (the first postgres sink's). */
+    url: string | PostgresConnectionConfig;
     table: string;
     logger: Logger;
     compare: ShadowCompare;
@@ -230,7 +232,10 @@ export class ShadowTable {
     this.compare = opts.compare;
     this.logger = opts.logger;
     this.knex = createPostgresKnex(
-      { url: new Secret(opts.url), pool_size: opts.poolSize ?? 2 },
+      {
+        ...(typeof opts.url === 'string' ? { url: new Secret(opts.url) } : opts.url),
+        pool_size: opts.poolSize ?? 2,
+      },
       { applicationName: 'streamscore-shadow' },
     );
   }

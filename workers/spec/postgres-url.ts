@@ -1,14 +1,14 @@
-import type { Secret } from '../core/secret.js';
+import type { PostgresConnectionConfig } from '../sinks/postgres/connection.js';
 import type { Pipeline } from './pipeline-schema.js';
 
 /**
- * The url of a pipeline's first postgres sink: where its shadow comparison table (by default) and
- * its audit log live.
+ * The connection of a pipeline's first postgres sink (url, password, TLS): where its shadow
+ * comparison table (by default) and its audit log live, reached with the same settings as the sink.
  */
-export function firstPostgresUrl(p: Pipeline): Secret | undefined {
+export function firstPostgres(p: Pipeline): PostgresConnectionConfig | undefined {
   for (const s of p.spec.sinks) {
-    const pg = (s as { postgres?: { url: Secret } }).postgres;
-    if (pg) return pg.url;
+    const pg = (s as { postgres?: PostgresConnectionConfig }).postgres;
+    if (pg) return { url: pg.url, password: pg.password, tls: pg.tls };
   }
   return undefined;
 }

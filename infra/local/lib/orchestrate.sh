@@ -134,6 +134,13 @@ run_service() {
 
   if pid="$(live_pid "$svc")"; then
     if "${svc}_health"; then
+      # its one-time set-up again (idempotent, and cheap once done): a set-up added by a pull (a role,
+      # a grant) reaches a service left running because what it runs from did not change
+      if has_fn "${svc}_after_healthy" && ! "${svc}_after_healthy"; then
+        set_result "$svc" "fail set-up after start failed"
+        line "$svc" "${C_RED}✗${C_OFF}" "$url" "set-up failed"
+        return 1
+      fi
       line "$svc" "${C_GREEN}✓${C_OFF}" "$url" "already running (pid $pid)"
       set_result "$svc" "ok running"
       return 0

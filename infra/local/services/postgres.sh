@@ -209,7 +209,7 @@ postgres_after_healthy() {
 pg_ensure_tls_role() {
   local psql="$1" pw
   pw="$(<"$(secret_file postgres)")" || { fail "postgres: no password file for $STACK_PG_TLS_ROLE"; return 1; }
-  PGOPTIONS="-c streamscore.pw=$pw" "$psql" -h 127.0.0.1 -p "$PG_PORT" -U postgres -d "$PG_DATABASE" \
+  PGOPTIONS="-c streamscore.pw=$pw -c client_min_messages=warning" "$psql" -h 127.0.0.1 -p "$PG_PORT" -U postgres -d "$PG_DATABASE" \
     -v ON_ERROR_STOP=1 -q >/dev/null <<EOF ||
 do \$\$ begin
   if not exists (select from pg_roles where rolname = '$STACK_PG_TLS_ROLE') then
