@@ -74,7 +74,7 @@ function runFile(file, live) {
           ? `exited with ${code ?? signal}, ${counts.fail ?? 0} failing`
           : '';
       process.stdout.write(`── ${file}: ${failed ? `FAILED, ${why}` : 'ok'} in ${seconds} s\n`);
-      resolve({ file, counts, failed, why });
+      resolve({ file, counts, failed, why, out });
     });
   });
 }
@@ -102,6 +102,13 @@ for (const f of stackFiles) results.push(await runFile(f, true));
 
 const total = Object.fromEntries(COUNTS.map((n) => [n, 0]));
 for (const r of results) for (const n of COUNTS) total[n] += r.counts[n] ?? 0;
+// The fault-injection scenarios' rows (test/support/chaos.ts prints `chaos | …`), as one table.
+const chaosRows = results.flatMap((r) => r.out.split('\n').filter((l) => l.startsWith('chaos | ')));
+if (chaosRows.length > 0) {
+  console.log('\n| scenario | events | lost | stale | regressions | recovery (lag < 5 s) |');
+  console.log('|---|---:|---:|---:|---:|---|');
+  for (const row of chaosRows) console.log(`| ${row.slice('chaos | '.length)} |`);
+}
 const failedFiles = results.filter((r) => r.failed);
 console.log(`\n${results.length} test files`);
 for (const n of COUNTS) console.log(`ℹ ${n} ${total[n]}`);

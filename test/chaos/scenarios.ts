@@ -81,7 +81,7 @@ export function postgresScenario(o: {
 
 /**
  * Waits until the backfill has done at least `done` chunks and has one in progress; notes it when
- * that does not come within 90 s (the run lost, or stuck) and goes on: the checker reports the run.
+ * that does not come within 45 s (the run lost, or stuck) and goes on: the checker reports the run.
  */
 async function midBackfill(ctx: ChaosContext, done: number): Promise<void> {
   await waitFor(
@@ -90,7 +90,7 @@ async function midBackfill(ctx: ChaosContext, done: number): Promise<void> {
       const p = await ctx.backfillProgress();
       return p !== undefined && p.done >= done && p.active > 0;
     },
-    90_000,
+    45_000,
   ).catch(async (err: Error) => {
     ctx.note(
       `${err.message}; progress ${JSON.stringify(await ctx.backfillProgress().catch(() => undefined))}`,
@@ -117,7 +117,10 @@ export function redisBackfillScenario(o: {
     backfill: { rows: o.rows, chunkSize, lockMs: 2000 },
     async faults(ctx) {
       for (let k = 1; k <= o.kills; k++) {
-        await midBackfill(ctx, Math.floor((chunks * k) / (o.kills + 2)));
+        // The first kill a few chunks in, each next one at least 2 chunks and 2 s after the last.
+        const before = (await ctx.backfillProgress().catch(() => undefined))?.done ?? 0;
+        if (k > 1) await sleep(2000);
+        await midBackfill(ctx, Math.max(Math.floor(chunks / (o.kills + 3)), before + 2));
         const pid = killService('redis');
         await sleep(o.downS * 1000);
         const took = await serviceUp('redis');

@@ -10,5 +10,5 @@ chaosTest(claim, brokerScenario({ kills: 2, gapS: 12, downS: 1, seconds: 40 }));
 chaosTest(claim, postgresScenario({ stops: 2, gapS: 12, downS: 1, seconds: 35 }));
 chaosTest(
   `the backfill completes exactly; ${claim}`,
-  redisBackfillScenario({ kills: 2, rows: 40_000, downS: 1, seconds: 45 }),
+  redisBackfillScenario({ kills: 2, rows: 80_000, downS: 1, seconds: 40 }),
 );

@@ -72,6 +72,8 @@ export const RECOVERY_BOUND_S = 90;
 /** What a scenario's fault function gets: the fleet, and a log of faults and of when each ended. */
 export interface ChaosContext {
   fleet: RunningCli;
+  /** The pipeline's Postgres scores table (e.g. to lock it: a slow sink). */
+  scores: string;
   /** Seconds since the load started, e.g. `12.5 s`. */
   at(): string;
   /** Notes a fault (for the report). */
@@ -565,6 +567,7 @@ export async function runChaosScenario(o: ScenarioOptions): Promise<{ row: Chaos
     }
     const ctx: ChaosContext = {
       fleet,
+      scores,
       at,
       note: (what) => faults.push(`at ${at()}: ${what}`),
       healed: (what) => heals.push({ what, t: Date.now() }),
@@ -638,7 +641,13 @@ export async function runChaosScenario(o: ScenarioOptions): Promise<{ row: Chaos
         status.rows.done !== o.backfill.rows ||
         status.chunks.done !== status.chunks.total
       )
-        problems.push(`the backfill did not complete exactly: ${backfillLine}`);
+        problems.push(
+          `the backfill did not complete exactly: ${backfillLine}${
+            persistence === 'no'
+              ? ' (Redis runs without persistence: a SIGKILL empties BullMQ’s queues, and the run with them)'
+              : ''
+          }`,
+        );
       // Each row at the position of the read that completed its chunk.
       const chunks = await completedChunks(queues.q, runId);
       const keys = await withPg(
