@@ -339,7 +339,7 @@ test('suspend stops writes within 5 s under traffic; a worker stopped, restarted
         ),
     );
     const verdict = judge(oracle.last, rows);
-    assert.equal(verdictLine(verdict), 'lost 0, stale 0, resurrected 0', table);
+    assert.equal(verdictLine(verdict), 'lost 0, stale 0, resurrected 0, extra 0', table);
     assert.deepEqual(
       new Set(rows.keys()),
       new Set(finalRows.map((r) => r.k)),

@@ -227,7 +227,7 @@ test('a fleet grown 1 → 3 → 6 workers under load and shrunk back to 1: parti
     return new Map(r.rows.map((x: { k: string; p: string }) => [x.k, x.p]));
   });
   const verdict = judge(last, rows);
-  assert.equal(verdictLine(verdict), 'lost 0, stale 0, resurrected 0');
+  assert.equal(verdictLine(verdict), 'lost 0, stale 0, resurrected 0, extra 0');
   assert.equal(rows.size, last.size);
   await stopWorkers(1);
 });
