@@ -6,7 +6,7 @@ STACK := infra/local/stack
 WITH_ENV := set -a; [ -f .stack/env ] && . ./.stack/env; set +a;
 
 .PHONY: help bootstrap deps node_modules build lint typecheck stack-up stack-down stack-status \
-        test test-unit test-integration demo bench sbom chaos clean k8s-tools k8s-check dockerfile-check
+        test test-unit test-integration demo bench sbom npm-audit chaos clean k8s-tools k8s-check dockerfile-check
 
 help: ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
@@ -44,7 +44,7 @@ test-unit: node_modules ## pure-logic tests, no services
 test-integration: bootstrap stack-up
 	@$(WITH_ENV) npm run test:integration --silent
 
-test: bootstrap lint typecheck k8s-check dockerfile-check stack-up ## lint, typecheck, k8s manifests, Dockerfile, the pipelines' test files, unit + integration + e2e tests on the real stack
+test: bootstrap lint typecheck npm-audit k8s-check dockerfile-check stack-up ## lint, typecheck, k8s manifests, Dockerfile, the pipelines' test files, unit + integration + e2e tests on the real stack
 	node dist/workers/cli/main.js test
 	@$(WITH_ENV) npm test --silent
 
@@ -56,6 +56,9 @@ bench: bootstrap stack-up ## throughput/latency benchmark; writes .bench/latest.
 
 chaos: bootstrap stack-up ## fault-injection scenarios (test/chaos/), longer and less deterministic than make test's
 	@$(WITH_ENV) node test/run.mjs chaos
+
+npm-audit: node_modules ## npm audit of the production dependencies (high and critical); says NOT CHECKED when the advisory endpoint is unreachable
+	@tools/npm-audit.sh
 
 sbom: node_modules ## CycloneDX SBOM of the production dependencies: dist/sbom.cdx.json
 	@mkdir -p dist && npm sbom --sbom-format cyclonedx --omit dev > dist/sbom.cdx.json
