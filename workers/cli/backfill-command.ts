@@ -236,7 +236,7 @@ async function startLocalWorker(
   const worker = await BackfillWorker.create({
     pipeline: p.metadata.name,
     spec: p.spec.backfill!,
-    path: a.processor,
+    path: a.processor.backfill,
     connection,
     prefix,
     logger,

@@ -13,6 +13,7 @@ import { ModelRegistry, type OnnxModel } from '../inference/index.js';
 import type { Metrics } from '../observability/metrics.js';
 import type { BatchTracer } from '../observability/tracing.js';
 import { ControlWatchers, type OpenedModels, openPipelineModels } from '../rollout/open.js';
+import { backfillsTo } from '../sinks/columns.js';
 import { createSinks } from '../sinks/create.js';
 import { DeadLetterWriter } from '../sinks/dead-letter/writer.js';
 import { createKafkaClient } from '../sources/kafka/client.js';
@@ -176,6 +177,7 @@ export function assemblePipeline(args: {
     models: opened.models,
     shadow: opened.shadow?.runner,
     sinks,
+    backfillSinks: sinks.filter((_, i) => backfillsTo(p.spec.sinks[i]!)),
     deadLetters: deadLetters
       ? { write: (failures) => deadLetters.write(failures.map((f) => ({ ...f, pipeline: name }))) }
       : undefined,

@@ -40,6 +40,8 @@ export interface BatchProcessorDeps {
   models: ModelSource;
   shadow?: ShadowScorer | undefined;
   sinks: readonly Sink[];
+  /** The sinks backfilled chunks are written to (those with `backfill` not false); default `sinks`. */
+  backfillSinks?: readonly Sink[] | undefined;
   deadLetters: DeadLetters | undefined;
   retry: RetryPolicy;
   metrics: Metrics;
@@ -89,11 +91,34 @@ export class BatchProcessor {
    * Backfills build their ChangeRecords from table rows and enter here, so both modes run the
    * very same features, model and sinks.
    */
-  async processDecoded(
+  processDecoded(
     decoded: DecodedBatch,
     received: number,
     onWait?: () => Promise<void>,
     trace?: BatchTrace,
+  ): Promise<BatchResult> {
+    return this.#process(this.deps.sinks, decoded, received, onWait, trace);
+  }
+
+  /**
+   * The scoring path of backfill chunks: `processDecoded` writing only to the sinks whose
+   * `backfill` flag is not false.
+   */
+  readonly backfill = {
+    processDecoded: (
+      decoded: DecodedBatch,
+      received: number,
+      onWait?: () => Promise<void>,
+    ): Promise<BatchResult> =>
+      this.#process(this.deps.backfillSinks ?? this.deps.sinks, decoded, received, onWait, undefined),
+  };
+
+  async #process(
+    sinks: readonly Sink[],
+    decoded: DecodedBatch,
+    received: number,
+    onWait: (() => Promise<void>) | undefined,
+    trace: BatchTrace | undefined,
   ): Promise<BatchResult> {
     const d = this.deps;
     // A suspended pipeline waits here, before anything is scored or written (offsets stay put).
@@ -102,6 +127,7 @@ export class BatchProcessor {
     let shadowHandedOff = false;
     try {
       return await this.#score(
+        sinks,
         decoded,
         received,
         lease,
@@ -119,6 +145,7 @@ export class BatchProcessor {
   }
 
   async #score(
+    sinks: readonly Sink[],
     decoded: DecodedBatch,
     received: number,
     lease: ModelLease,
@@ -166,7 +193,7 @@ export class BatchProcessor {
     const writes: Promise<unknown>[] = [];
     const rejections: SinkRejection[] = [];
     if (rows.length > 0) {
-      for (const sink of d.sinks) {
+      for (const sink of sinks) {
         const write = (b: PredictionBatch) =>
           withRetry(() => sink.write(b), d.retry, {
             onWait,

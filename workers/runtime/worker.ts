@@ -124,7 +124,7 @@ export class Worker {
         pipelines: this.assembled.map((a, i) => ({
           name: a.name,
           spec: this.opts.pipelines[i]!.pipeline!.spec.backfill,
-          path: a.processor,
+          path: a.processor.backfill,
         })),
         options: this.opts.backfill,
         logger,

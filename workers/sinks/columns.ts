@@ -29,3 +29,19 @@ export const onDelete = z
   .enum(['delete', 'mark', 'ignore'])
   .default('delete')
   .describe('On a CDC delete: remove the prediction row, set its deleted_at, or leave it.');
+
+/** `backfill` of every sink: whether backfill runs write to it too (the stream always does). */
+export const backfillFlag = z
+  .boolean()
+  .default(true)
+  .describe(
+    'Write backfilled predictions to this sink too (default true: a backfill writes every sink, like ' +
+      'the stream). false: only the stream writes here, e.g. a Kafka sink a nightly re-score must not ' +
+      'flood with a message per row of the table.',
+  );
+
+/** Whether backfill runs write to the sink of this `spec.sinks` entry (its `backfill` flag, true unless set false). */
+export function backfillsTo(entry: object): boolean {
+  const config = Object.values(entry).find((c) => c !== undefined) as { backfill?: boolean } | undefined;
+  return config?.backfill !== false;
+}

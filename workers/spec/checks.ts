@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { suggestion } from '../core/suggest.js';
 import { type CompiledExpression, compileExpression, type ExprType } from '../expr/index.js';
-import { METADATA_REFS } from '../sinks/columns.js';
+import { backfillsTo, METADATA_REFS } from '../sinks/columns.js';
 import { checkAuditSection } from './audit-checks.js';
 import { type RowTypes, rowTypesFromAvsc } from './avro-types.js';
 import { rowFieldTypes, unknownFields } from './field-refs.js';
@@ -116,6 +116,13 @@ export function checkPipeline(
       ['spec', 'decode', 'debezium', 'unavailable_value'],
       'lookup_without_table',
       'expected spec.backfill.source.postgres (the table the events come from) for unavailable_value: lookup, got none',
+    );
+  }
+  if (p.spec.backfill !== undefined && p.spec.sinks.every((e) => !backfillsTo(e))) {
+    add(
+      ['spec', 'backfill'],
+      'backfill_without_sinks',
+      'expected at least one sink with backfill: true (the default) for spec.backfill, got every sink set to backfill: false',
     );
   }
   checkModelSection(loaded.file, p, add);

@@ -87,6 +87,7 @@ function sinkConfig(topic: string, overrides: Partial<KafkaSinkConfig> = {}): Ka
     compression: 'none',
     headers: 'tombstones',
     max_request_bytes: 900_000,
+    backfill: true,
     client_id: 'sink-tests',
     ...overrides,
   };

@@ -61,6 +61,7 @@ export function pgConfig(overrides: Partial<PostgresSinkConfig> = {}): PostgresS
     write_mode: 'unnest',
     max_rows_per_statement: 1000,
     pool_size: 4,
+    backfill: true,
     ...overrides,
   };
 }

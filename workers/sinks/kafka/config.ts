@@ -2,6 +2,7 @@ import { z } from 'zod';
 import { schemaRegistryConfig } from '../../decode/registry-config.js';
 import { kafkaConnection } from '../../sources/kafka/config.js';
 import { positiveInt } from '../../spec/fields.js';
+import { backfillFlag } from '../columns.js';
 
 export const kafkaSinkConfig = z
   .strictObject({
@@ -10,6 +11,7 @@ export const kafkaSinkConfig = z
     topic: z.string().min(1).describe('Output topic; messages are keyed by the entity key.'),
     format: z.enum(['json', 'avro']).default('json').describe('Message encoding.'),
     schema_registry: schemaRegistryConfig.optional(),
+    backfill: backfillFlag,
     acks: z
       .union([z.literal(-1), z.literal(1)])
       .default(-1)

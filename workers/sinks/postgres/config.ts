@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { positiveInt, qualifiedName, secret, sqlIdentifier } from '../../spec/fields.js';
-import { columnMapping, onDelete } from '../columns.js';
+import { backfillFlag, columnMapping, onDelete } from '../columns.js';
 import { postgresConnectionFields } from './connection.js';
 
 export const postgresSinkConfig = z
@@ -34,6 +34,7 @@ export const postgresSinkConfig = z
       .default(1000)
       .describe('Rows per INSERT statement in write_mode `values` (Postgres allows 65535 parameters).'),
     pool_size: positiveInt().default(4).describe('Connections in the pool.'),
+    backfill: backfillFlag,
   })
   .describe('Order-guarded upsert into a Postgres table: a row is only replaced by a newer source position.');
 export type PostgresSinkConfig = z.output<typeof postgresSinkConfig>;

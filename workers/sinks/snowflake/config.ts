@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { positiveInt, qualifiedName, secret, sqlIdentifier } from '../../spec/fields.js';
-import { columnMapping, onDelete } from '../columns.js';
+import { backfillFlag, columnMapping, onDelete } from '../columns.js';
 
 const auth = z
   .union([
@@ -60,6 +60,7 @@ export const snowflakeSinkConfig = z
       ),
     columns: columnMapping,
     on_delete: onDelete,
+    backfill: backfillFlag,
     create_table: z
       .boolean()
       .default(false)
