@@ -5,7 +5,8 @@
  * service is restarted by the stack's launcher, so the stack is up again when a scenario ends.
  */
 import { type ChaosContext, type ScenarioOptions, sleep } from '../support/chaos.js';
-import { waitFor } from '../support/stack.js';
+import { fleetWorkerPids } from '../support/fleet.js';
+import { waitFor, withPg } from '../support/stack.js';
 import { killService, serviceUp, stopStackPostgresImmediate } from '../support/stack-services.js';
 
 /** The load every scenario runs under: the issue's 5,000 change events a second. */
@@ -129,6 +130,69 @@ export function redisBackfillScenario(o: {
         );
         ctx.healed(`Redis kill ${k}`);
       }
+    },
+  };
+}
+
+/**
+ * A rebalance storm: the fleet's 2 workers joined by 2 more (one at a time), then those two
+ * stopped with rolling SIGTERMs and one fleet worker SIGKILLed (its supervisor restarts it):
+ * 2 → 4 → 2 members, a rebalance at every step.
+ */
+export function rebalanceScenario(o: { stepS: number; seconds: number }): ScenarioOptions {
+  return {
+    name: 'rebalance storm 2 → 4 → 2 (rolling SIGTERM, one SIGKILL)',
+    rate: RATE,
+    seconds: o.seconds,
+    async faults(ctx) {
+      const step = () => sleep(o.stepS * 1000);
+      await step();
+      const extra = [ctx.startWorker()];
+      await step();
+      extra.push(ctx.startWorker());
+      ctx.note('2 workers joined the fleet’s 2');
+      await step();
+      for (const w of extra) {
+        await w.stop('SIGTERM');
+        ctx.note(`a joined worker stopped with SIGTERM (exit ${w.child.exitCode})`);
+        await step();
+      }
+      const [victim] = fleetWorkerPids(ctx.fleet.child.pid!);
+      if (victim !== undefined) {
+        process.kill(victim, 'SIGKILL');
+        ctx.note(`fleet worker ${victim} SIGKILLed`);
+      }
+      await waitFor(
+        'the fleet back at 2 workers',
+        async () => fleetWorkerPids(ctx.fleet.child.pid!).length === 2,
+        60_000,
+      );
+      ctx.healed('the storm');
+    },
+  };
+}
+
+/**
+ * A slow sink: the scores table locked (ACCESS EXCLUSIVE, in a transaction held open) for
+ * `stallS`, twice the group's 10 s session timeout: every write waits, the workers' batches hang,
+ * members may be dropped from the group and their partitions re-read elsewhere; no commit may pass
+ * a record that was not written.
+ */
+export function slowSinkScenario(o: { stallS: number; seconds: number }): ScenarioOptions {
+  return {
+    name: `slow sink (scores table locked ${o.stallS} s)`,
+    rate: RATE,
+    seconds: o.seconds,
+    async faults(ctx) {
+      await sleep(15_000);
+      await withPg(async (c) => {
+        await c.query('begin');
+        await c.query(`lock table ${ctx.scores} in access exclusive mode`);
+        await sleep(o.stallS * 1000);
+        await c.query('commit');
+      });
+      ctx.note(`scores table locked for ${o.stallS} s`);
+      ctx.healed('the stalled sink');
     },
   };
 }

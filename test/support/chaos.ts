@@ -15,8 +15,10 @@
  *   key's position (an update, or an insert under a newer delete's tombstone), at the moment it
  *   happens, not only in the end state;
  * - the audit log: no decision id twice, no (key, position) twice, exactly one record per row;
- * - the fleet: both workers alive at the end; the lag (how long ago the oldest uncommitted event
- *   was produced, sampled every 500 ms) back under 5 s within 90 s of each fault's end.
+ * - the fleet: both workers alive at the end; the lag — how long ago the oldest event not yet
+ *   written (committed) was due at the source, an event the broker has not taken yet included;
+ *   for a Debezium topic, since its offset appeared — sampled every 500 ms, back under 5 s within
+ *   90 s of each fault's end (the moment the service answers again).
  *
  * Each scenario prints one table row (`chaos | scenario | events | lost | stale | regressions |
  * recovery`); test/run.mjs gathers them into a table at the end of a run.
@@ -80,6 +82,8 @@ export interface ChaosContext {
   note(what: string): void;
   /** The fault `what` is over now (the service answers again): recovery is measured from here. */
   healed(what: string): void;
+  /** Starts one more worker of the pipeline (a plain `run`, same group); stopped at the end. */
+  startWorker(): RunningCli;
   /** Backfill scenarios: the run's status (chunks done …), undefined before it is enqueued. */
   backfillProgress(): Promise<{ done: number; total: number; active: number } | undefined>;
 }
@@ -128,6 +132,51 @@ export function rowLine(r: ChaosRow): string {
 // ---------------------------------------------------------------------------------------------
 
 /**
+ * When each synthetic event was due (its batch's place in the schedule), to measure lag as users
+ * see it: how long ago the oldest event not yet written was due at the source. An event not yet
+ * acknowledged by the broker (it is away) counts from its due time too, so a restarted broker
+ * with its backlog still to come does not look like a recovered pipeline.
+ */
+class DueTimes {
+  /** Per partition, where each batch's messages landed (base offset) and when the batch was due. */
+  private readonly landed = new Map<number, { offset: bigint; due: number }[]>();
+  private readonly pending = new Map<number, number>();
+
+  sending(batch: number, due: number): void {
+    this.pending.set(batch, due);
+  }
+
+  landedAt(batch: number, due: number, at: { partition: number; baseOffset?: string }[]): void {
+    this.pending.delete(batch);
+    for (const m of at) {
+      if (m.baseOffset === undefined) continue;
+      const list = this.landed.get(m.partition) ?? [];
+      list.push({ offset: BigInt(m.baseOffset), due });
+      this.landed.set(m.partition, list);
+    }
+  }
+
+  /**
+   * Due time of the oldest event not yet acknowledged, or acknowledged but not committed:
+   * `uncommitted` names each partition with events past its committed offset (→ that offset).
+   * Offsets are contiguous on the topic (one producer): offset c is in the batch with the greatest
+   * base offset ≤ c; every batch based after c is uncommitted too (a resend may be older).
+   */
+  oldest(uncommitted: Map<number, bigint>): number | undefined {
+    let oldest = Math.min(Number.POSITIVE_INFINITY, ...this.pending.values());
+    for (const [partition, c] of uncommitted) {
+      let holding: { offset: bigint; due: number } | undefined;
+      for (const e of this.landed.get(partition) ?? []) {
+        if (e.offset > c) oldest = Math.min(oldest, e.due);
+        else if (holding === undefined || e.offset > holding.offset) holding = e;
+      }
+      if (holding) oldest = Math.min(oldest, holding.due);
+    }
+    return Number.isFinite(oldest) ? oldest : undefined;
+  }
+}
+
+/**
  * `rate` synthetic change events a second for `seconds` (plus a tombstone per delete), encoded
  * up front (on a shared machine the run's CPU goes to sending), and every key's last change.
  * `send()` produces them on schedule, acks -1; a send that fails (the broker away) is retried,
@@ -143,6 +192,7 @@ function prepareLoad(o: {
   seconds: number;
   entities: number;
   seed: number;
+  due: DueTimes;
 }): { last: Map<string, LastEvent>; events: number; send(): Promise<number> } {
   const enc = new EnvelopeEncoder(o.names, 'avro', o.ids);
   const total = o.rate * o.seconds;
@@ -159,17 +209,19 @@ function prepareLoad(o: {
     return p;
   };
   /** Sends one batch until it is acknowledged, with a new producer after a failure. */
-  const deliver = async (messages: Message[]) => {
+  const deliver = async (messages: Message[], batch: number, due: number) => {
+    o.due.sending(batch, due);
     for (;;) {
       producer ??= connect();
       const current = producer;
       try {
-        await (await current).send({
+        const meta = await (await current).send({
           topic: o.topic,
           messages,
           acks: -1,
           compression: CompressionTypes.None,
         });
+        o.due.landedAt(batch, due, meta);
         return;
       } catch {
         resends++;
@@ -202,7 +254,7 @@ function prepareLoad(o: {
     const started = Date.now();
     try {
       for (const [i, messages] of batches.entries()) {
-        const p = deliver(messages).finally(() => inflight.delete(p));
+        const p = deliver(messages, i, started + i * tick).finally(() => inflight.delete(p));
         inflight.add(p);
         if (inflight.size >= 4) await Promise.race(inflight);
         const wait = started + (i + 1) * tick - Date.now();
@@ -228,7 +280,8 @@ function prepareLoad(o: {
  */
 class LagProbe {
   private readonly ends = new Map<string, { t: number; end: bigint }[]>();
-  readonly samples: { t: number; lag: number }[] = [];
+  /** Per sample: the worst lag, the partitions over the bound, and all the group has committed. */
+  readonly samples: { t: number; lag: number; behind: string[]; committed: bigint }[] = [];
   private running = true;
   private loop: Promise<void> | undefined;
 
@@ -236,6 +289,8 @@ class LagProbe {
     private readonly kafka: Kafka,
     private readonly group: string,
     private readonly topics: string[],
+    /** The synthetic topic and its events' due times: its lag counts from when events were due. */
+    private readonly synthetic: { topic: string; due: DueTimes },
   ) {}
 
   start(): void {
@@ -263,6 +318,8 @@ class LagProbe {
   private async sample(admin: ReturnType<Kafka['admin']>): Promise<void> {
     const t = Date.now();
     let lag = 0;
+    let total = 0n;
+    const behind: string[] = [];
     const committed = await admin.fetchOffsets({ groupId: this.group, topics: this.topics });
     for (const topic of this.topics) {
       const at = new Map(
@@ -278,20 +335,57 @@ class LagProbe {
         if (history.length === 0 || history[history.length - 1]!.end !== end) history.push({ t, end });
         this.ends.set(id, history);
         const c = at.get(p.partition) ?? -1n;
+        if (c > 0n) total += c;
         const low = BigInt(p.low);
         if (end === low || c >= end) continue;
+        if (topic === this.synthetic.topic) continue; // below, from the due times
         // The first time an end beyond the committed offset was seen: the oldest unwritten event's age.
         const since = history.find((h) => h.end > c)?.t ?? t;
-        lag = Math.max(lag, (t - since) / 1000);
+        const partitionLag = (t - since) / 1000;
+        lag = Math.max(lag, partitionLag);
+        if (partitionLag >= LAG_BOUND_S)
+          behind.push(`${p.partition}: ${partitionLag.toFixed(0)} s, ${end - c} behind`);
       }
     }
-    this.samples.push({ t, lag });
+    // The synthetic topic: the oldest event not written, counted from when it was due.
+    const at = new Map(
+      (committed.find((c) => c.topic === this.synthetic.topic)?.partitions ?? []).map((p) => [
+        p.partition,
+        BigInt(p.offset),
+      ]),
+    );
+    const uncommitted = new Map<number, bigint>();
+    for (const p of await admin.fetchTopicOffsets(this.synthetic.topic)) {
+      const c = at.get(p.partition) ?? -1n;
+      if (c < BigInt(p.high)) uncommitted.set(p.partition, c < 0n ? 0n : c);
+    }
+    const due = this.synthetic.due.oldest(uncommitted);
+    if (due !== undefined && due < t) {
+      lag = Math.max(lag, (t - due) / 1000);
+      if (t - due >= LAG_BOUND_S * 1000)
+        behind.push(`${this.synthetic.topic}: due ${((t - due) / 1000).toFixed(0)} s ago`);
+    }
+    this.samples.push({ t, lag, behind, committed: total });
   }
 
   /** Seconds from `from` (ms) until a sample's lag was under `bound`; undefined if none was. */
   recovery(from: number, bound = LAG_BOUND_S): number | undefined {
     const s = this.samples.find((x) => x.t >= from && x.lag < bound);
     return s === undefined ? undefined : (s.t - from) / 1000;
+  }
+
+  /**
+   * Why a fault did not recover: the partitions over the bound `RECOVERY_BOUND_S` after it, and
+   * the group's commit rate (events/s) over the preceding 30 s — all partitions behind at a steady
+   * rate is a fleet slower than the load; one partition behind with a flat rate is a stuck consumer.
+   */
+  diagnose(from: number): string {
+    const at = from + RECOVERY_BOUND_S * 1000;
+    const s = this.samples.find((x) => x.t >= at) ?? this.samples[this.samples.length - 1];
+    const before = this.samples.find((x) => x.t >= at - 30_000);
+    if (!s || !before || s.t === before.t) return 'no samples';
+    const rate = Number(s.committed - before.committed) / ((s.t - before.t) / 1000);
+    return `partitions behind ${((s.t - from) / 1000).toFixed(0)} s after: [${s.behind.join('; ')}], commits ${rate.toFixed(0)} events/s over the 30 s before`;
   }
 
   maxLag(): number {
@@ -457,8 +551,10 @@ export async function runChaosScenario(o: ScenarioOptions): Promise<{ row: Chaos
     },
   });
   let fleet: RunningCli | undefined;
+  const extraWorkers: RunningCli[] = [];
   let queues: { q: BackfillQueues; redis: Redis } | undefined;
-  const probe = new LagProbe(kafka, pipelineEnv['CHURN_GROUP']!, topics);
+  const due = new DueTimes();
+  const probe = new LagProbe(kafka, pipelineEnv['CHURN_GROUP']!, topics, { topic, due });
   const problems: string[] = [];
   const faults: string[] = [];
   const heals: { what: string; t: number }[] = [];
@@ -538,6 +634,7 @@ export async function runChaosScenario(o: ScenarioOptions): Promise<{ row: Chaos
       seconds: o.seconds,
       entities: o.entities ?? 20_000,
       seed: Number.parseInt(id, 16) >>> 0 || 7,
+      due,
     });
     started.t = Date.now();
     probe.start();
@@ -571,6 +668,11 @@ export async function runChaosScenario(o: ScenarioOptions): Promise<{ row: Chaos
       at,
       note: (what) => faults.push(`at ${at()}: ${what}`),
       healed: (what) => heals.push({ what, t: Date.now() }),
+      startWorker: () => {
+        const w = startCli(['run', '--no-backfill', pipelineFile], pipelineEnv);
+        extraWorkers.push(w);
+        return w;
+      },
       backfillProgress: async () => {
         const s = queues ? await queues.q.status(runId) : undefined;
         return s ? { done: s.chunks.done, total: s.chunks.total, active: s.chunks.active } : undefined;
@@ -696,7 +798,7 @@ export async function runChaosScenario(o: ScenarioOptions): Promise<{ row: Chaos
       };
     });
     const workers = fleetWorkerPids(fleet.child.pid!);
-    const recoveries = heals.map((h) => ({ fault: h.what, seconds: probe.recovery(h.t) }));
+    const recoveries = heals.map((h) => ({ fault: h.what, seconds: probe.recovery(h.t), t: h.t }));
 
     for (const [sink, v] of verdicts) {
       if (v.lost.length + v.stale.length + v.resurrected.length + v.extra.length > 0)
@@ -718,7 +820,7 @@ export async function runChaosScenario(o: ScenarioOptions): Promise<{ row: Chaos
     for (const r of recoveries) {
       if (r.seconds === undefined || r.seconds > RECOVERY_BOUND_S)
         problems.push(
-          `after ${r.fault}: lag not under ${LAG_BOUND_S} s within ${RECOVERY_BOUND_S} s (${r.seconds === undefined ? 'never' : `${r.seconds.toFixed(1)} s`})`,
+          `after ${r.fault}: lag not under ${LAG_BOUND_S} s within ${RECOVERY_BOUND_S} s (${r.seconds === undefined ? 'never' : `${r.seconds.toFixed(1)} s`}; ${probe.diagnose(r.t)})`,
         );
     }
 
@@ -761,6 +863,7 @@ export async function runChaosScenario(o: ScenarioOptions): Promise<{ row: Chaos
     }
     await step('lag probe', () => probe.stop());
     await step('fleet', async () => fleet?.stop());
+    for (const w of extraWorkers) await step('extra worker', () => w.stop());
     if (queues) {
       const { q, redis } = queues;
       await step('backfill queues', async () => {
