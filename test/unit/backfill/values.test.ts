@@ -9,6 +9,7 @@ import {
   parseTimestamptz,
   parseTimetz,
 } from '../../../workers/backfill/postgres/values.js';
+import { zonedTimestamp } from '../../../workers/decode/logical.js';
 
 // Postgres text (session TimeZone=UTC, DateStyle=ISO) → the values the Debezium decoder produces;
 // expected numbers are those of the captured fixtures (test/unit/decode/debezium-fixtures.test.ts).
@@ -45,6 +46,23 @@ describe('Postgres text values as Debezium values', () => {
     assert.equal(parseTimestamptz('2024-07-01 00:00:00+00'), Date.UTC(2024, 6, 1));
     assert.equal(parseTimestamptz('2024-07-01 02:00:00+02'), Date.UTC(2024, 6, 1));
     assert.equal(parseTimestamptz('-infinity'), Number.NEGATIVE_INFINITY);
+  });
+
+  it('timestamptz in UTC (the fast path) → exactly what ZonedTimestamp gives for the same instant with an offset', () => {
+    const texts = ['0001-01-01 00:00:00+00', '0099-12-31 23:59:59.999999+00', '1969-12-31 23:59:59.5+00'];
+    for (let i = 0; i < 2000; i++) {
+      const ms = Math.floor((i * 7_919_993_731_123) % 4_102_444_800_000) - 1_000_000_000_000;
+      const us = String((i * 7919) % 1_000_000)
+        .padStart(6, '0')
+        .replace(/0+$/, '');
+      const iso = new Date(ms).toISOString();
+      texts.push(`${iso.slice(0, 10)} ${iso.slice(11, 19)}${us === '' ? '' : `.${us}`}+00`);
+    }
+    for (const t of texts) {
+      const withOffset = `${t.slice(0, 10)}T${t.slice(11, -3)}+00:00`;
+      assert.equal(parseTimestamptz(t), zonedTimestamp(withOffset), t);
+    }
+    assert.equal(parseTimestamptz('0044-03-15 12:00:00+00 BC'), '0044-03-15 12:00:00+00 BC');
   });
 
   it('bytea → base64 (what JsonConverter emits)', () => {

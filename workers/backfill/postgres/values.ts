@@ -69,6 +69,16 @@ export function parseTimestamp(text: string): number | string {
 }
 
 export function parseTimestamptz(text: string): number | string {
+  // The reader's sessions are in UTC: `2024-01-15 11:45:30.123456+00` is Debezium's
+  // `2024-01-15T11:45:30.123456Z`, which zonedTimestamp reads without a regex or Date.parse.
+  const n = text.length;
+  if (n >= 22 && n <= 29 && text.charCodeAt(10) === 32 && text.endsWith('+00') && text.charCodeAt(4) === 45) {
+    try {
+      return zonedTimestamp(`${text.slice(0, 10)}T${text.slice(11, n - 3)}Z`);
+    } catch {
+      return text;
+    }
+  }
   const m = TIMESTAMPTZ.exec(text);
   if (m === null) return special(text);
   if (m[3]!.length > 6) return text; // an offset with seconds: not an ISO-8601 form
