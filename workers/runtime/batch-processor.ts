@@ -97,12 +97,13 @@ export class BatchProcessor {
     onWait?: () => Promise<void>,
     trace?: BatchTrace,
   ): Promise<BatchResult> {
-    return this.#process(this.deps.sinks, decoded, received, onWait, trace);
+    return this.#process(this.deps.sinks, true, decoded, received, onWait, trace);
   }
 
   /**
    * The scoring path of backfill chunks: `processDecoded` writing only to the sinks whose
-   * `backfill` flag is not false.
+   * `backfill` flag is not false, and leaving the end-to-end latency histogram to the stream (a
+   * backfilled row's source time is its read's snapshot, not a commit the row waited behind).
    */
   readonly backfill = {
     processDecoded: (
@@ -110,11 +111,12 @@ export class BatchProcessor {
       received: number,
       onWait?: () => Promise<void>,
     ): Promise<BatchResult> =>
-      this.#process(this.deps.backfillSinks ?? this.deps.sinks, decoded, received, onWait, undefined),
+      this.#process(this.deps.backfillSinks ?? this.deps.sinks, false, decoded, received, onWait, undefined),
   };
 
   async #process(
     sinks: readonly Sink[],
+    latency: boolean,
     decoded: DecodedBatch,
     received: number,
     onWait: (() => Promise<void>) | undefined,
@@ -128,6 +130,7 @@ export class BatchProcessor {
     try {
       return await this.#score(
         sinks,
+        latency,
         decoded,
         received,
         lease,
@@ -146,6 +149,7 @@ export class BatchProcessor {
 
   async #score(
     sinks: readonly Sink[],
+    latency: boolean,
     decoded: DecodedBatch,
     received: number,
     lease: ModelLease,
@@ -233,8 +237,10 @@ export class BatchProcessor {
       d.metrics.deadLettered.add(letters.length);
       rejected = letters.length;
     }
-    const now = Date.now();
-    for (const r of rows) d.metrics.endToEndMs.record(now - r.sourceTsMs);
+    if (latency) {
+      const now = Date.now();
+      for (const r of rows) d.metrics.endToEndMs.record(now - r.sourceTsMs);
+    }
     d.metrics.recordsIn.add(received);
     d.metrics.recordsOut.add(rows.length);
     if (failures.length > 0) d.metrics.deadLettered.add(failures.length);

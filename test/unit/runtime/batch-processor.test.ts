@@ -180,3 +180,26 @@ test('rows a sink rejects for their values go to the dead-letter topic; the othe
   // Without a dead-letter topic the same rejection stops the batch: nothing is dropped.
   await assert.rejects(processor(records, picky, 0, false).bp.process([]), /value too long/);
 });
+
+test('the backfill path writes only the backfill sinks and records no end-to-end latency; the stream path writes every sink', async () => {
+  const streamOnly = new MemorySink();
+  const both = new MemorySink();
+  const latencies: number[] = [];
+  const records = [record('r', 1, 2, 10n), record('r', 2, 3, 11n)];
+  const { bp } = processor(records, streamOnly);
+  const deps = (bp as unknown as { deps: Record<string, unknown> }).deps;
+  deps['sinks'] = [streamOnly, both];
+  deps['backfillSinks'] = [both];
+  deps['metrics'] = { ...metrics, endToEndMs: { record: (v: number) => void latencies.push(v) } };
+  await bp.backfill.processDecoded({ records, failures: [], skipped: 0 }, records.length);
+  assert.equal(streamOnly.batches.length, 0);
+  assert.deepEqual(
+    both.batches.flatMap((b) => b.rows.map((r) => r.key)),
+    [1, 2],
+  );
+  assert.deepEqual(latencies, []);
+  await bp.processDecoded({ records, failures: [], skipped: 0 }, records.length);
+  assert.equal(streamOnly.batches.length, 1);
+  assert.equal(both.batches.length, 2);
+  assert.equal(latencies.length, 2);
+});
