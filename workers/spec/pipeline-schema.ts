@@ -209,13 +209,19 @@ const backfillSection = z
       .describe('SQL filter on the source table (trusted, written by the pipeline owner).'),
     chunk_size: positiveInt().default(10000).describe('Rows per chunk (a BullMQ job).'),
     fetch_rows: positiveInt()
-      .default(500)
+      .default(5000)
       .describe(
-        'Rows a chunk reads, scores and writes at a time (a cursor fetch; one write per sink); bounds ' +
-          'memory per chunk and the size of each sink write (a Kafka produce request must stay under ' +
-          'the broker’s message.max.bytes).',
+        'Rows a chunk reads, scores and writes at a time (a cursor fetch; one write per sink, which a ' +
+          'Kafka sink splits by max_request_bytes); bounds memory per chunk. The default sizes writes ' +
+          'for bulk: a Postgres sink in write_mode auto writes 4,000 rows or more with COPY (measured: ' +
+          '500-row writes cost the worker 15.5 and Postgres 7.3 µs per row, 5,000-row ones 12 and 5).',
       ),
-    concurrency: positiveInt().default(2).describe('Chunks processed at once per worker.'),
+    concurrency: positiveInt()
+      .default(4)
+      .describe(
+        'Chunks processed at once per worker: while one waits for its read or its sinks’ commit, ' +
+          'another is scored. Each holds a source connection.',
+      ),
     attempts: positiveInt().default(5).describe('Attempts per chunk before it fails.'),
     backoff_ms: positiveInt()
       .default(1000)
