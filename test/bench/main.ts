@@ -2,7 +2,7 @@
  * streamscore benchmark: `make bench` (BENCH_ARGS=--quick for the smoke run).
  *
  *   npx tsx test/bench/main.ts [--quick | --tiny] [--out .bench/latest.json] [--profile] [--no-peers]
- *                              [--only kcat,consume,stages,e2e,sustain,latency,peers,audit,rollout,api]
+ *                              [--only kcat,consume,stages,e2e,sustain,latency,peers,audit,rollout,api,backfill]
  *                              [--events N]
  *
  * --quick: ~50k events, one run per scenario (a few minutes); --tiny: a harness smoke test
@@ -23,6 +23,7 @@ import { Kafka, logLevel } from 'kafkajs';
 import { env, uniqueId } from '../support/stack.js';
 import { type ApiResult, runApi } from './api.js';
 import { runAuditOverhead } from './audit.js';
+import { type BackfillResult, BENCH_VARIANTS, runBackfillBench } from './backfill.js';
 import { cleanupLeftovers } from './cleanup.js';
 import { runDriftCost } from './drift.js';
 import { BENCH_PIPELINE, type E2eResult, runE2e } from './e2e.js';
@@ -77,6 +78,7 @@ const SIZES = args.tiny
       rolloutSwaps: 20,
       auditRepeats: 1,
       auditCap: 20,
+      backfillRows: 20_000,
       api: { warmupSeconds: 1, maxSeconds: 2, levelSeconds: 2, connections: 64, rateConnections: 16 },
     }
   : quick
@@ -100,6 +102,7 @@ const SIZES = args.tiny
         rolloutSwaps: 100,
         auditRepeats: 3,
         auditCap: 45,
+        backfillRows: 200_000,
         api: { warmupSeconds: 2, maxSeconds: 5, levelSeconds: 5, connections: 64, rateConnections: 16 },
       }
     : {
@@ -122,6 +125,7 @@ const SIZES = args.tiny
         rolloutSwaps: 100,
         auditRepeats: 3,
         auditCap: 40,
+        backfillRows: 500_000,
         api: { warmupSeconds: 3, maxSeconds: 10, levelSeconds: 10, connections: 64, rateConnections: 16 },
       };
 
@@ -136,8 +140,8 @@ if (args.events !== undefined) {
 
 const only = args.only ? new Set(args.only.split(',')) : undefined;
 const want = (name: string) => !only || only.has(name);
-// --only api needs no benchmark topics: a token 1,000-event pair is made and left unused.
-const apiOnly = only !== undefined && [...only].every((s) => s === 'api');
+// --only api / backfill need no benchmark topics: a token 1,000-event pair is made and left unused.
+const apiOnly = only !== undefined && [...only].every((s) => s === 'api' || s === 'backfill');
 
 type Maybe<T> = T | { error: string };
 async function attempt<T>(name: string, fn: () => Promise<T>): Promise<Maybe<T>> {
@@ -437,6 +441,19 @@ async function main(): Promise<void> {
       );
     }
 
+    // ---- backfills (issue 20) ------------------------------------------------------------------
+    // A customers table backfilled by 1 and 2 workers, with and without the Kafka sink, at the
+    // defaults and the old ones (500-row fetches, 2 chunks per worker), into the bench's Postgres.
+    if (only ? only.has('backfill') : !args.tiny) {
+      out['backfill'] = await attempt('backfill: 1 and 2 workers, with and without the Kafka sink', () =>
+        runBackfillBench({
+          rows: SIZES.backfillRows,
+          variants: BENCH_VARIANTS,
+          log: (line) => process.stderr.write(`bench: backfill ${line}\n`),
+        }),
+      );
+    }
+
     // ---- model rollouts (issue 14) ---------------------------------------------------------------
     // Last: the swap-time traffic appends to the Avro topic, which the measures above read to its end.
     // In --tiny only when asked for (--only rollout): three worker fleets would triple the smoke run.
@@ -500,6 +517,9 @@ async function main(): Promise<void> {
     const swapRss = ok(roll?.['swap_rss'] as Maybe<{ growth_pct: number }> | undefined);
     const auditCost = ok(out['audit'] as Maybe<{ audit_cost: number | null }> | undefined);
     const api = ok(out['api'] as Maybe<ApiResult> | undefined);
+    const backfill = ok(out['backfill'] as Maybe<{ results: BackfillResult[] }> | undefined);
+    const backfillRate = (variant: string) =>
+      backfill?.results.find((r) => r.variant === variant && r.state === 'completed')?.rows_per_s ?? null;
     Object.assign(out, {
       e2e_events_per_s: headline,
       e2e_events_per_s_1_worker: e2eOf('avro_1w'),
@@ -521,6 +541,8 @@ async function main(): Promise<void> {
       swap_rss_growth_pct: swapRss?.growth_pct ?? null,
       audit_throughput_cost: auditCost?.audit_cost ?? null,
       api_requests_per_s: api?.best.streamscore?.per_s ?? null,
+      backfill_rows_per_s: backfillRate('2w_postgres'),
+      backfill_rows_per_s_with_kafka: backfillRate('2w_postgres_kafka'),
       api_p99_ms_at_1000_per_s: api?.p99_ms_at_1000_per_s['streamscore_1w']?.paced ?? null,
       ratio_api_to_fastapi: api?.best.ratio ?? null,
       sustainable_events_per_s:
@@ -555,6 +577,9 @@ async function main(): Promise<void> {
           "api: the same server with 1 worker, 1,000 calls/s on a fixed schedule (the paced generator: each call sent when due on a free keep-alive connection), p99 from each call's scheduled time to its 2xx response; api.p99_ms_at_1000_per_s also gives autocannon's overallRate figure (16 connections, each sending its share of a second's calls at the second's start: bursts)",
         ratio_api_to_fastapi:
           'api: api_requests_per_s ÷ the FastAPI peer at its best of --workers 1 and 2 (peers/fastapi: FastAPI + uvicorn[standard] + onnxruntime, the same features in Python, the same model file) measured the same way',
+        backfill_rows_per_s:
+          "backfill: streamscore run --backfill-only, 2 workers, the churn pipeline with its Postgres sink alone (create_table, the bench's Postgres), a customers table of 200k rows (--quick; 500k full) in 10k-row chunks at the defaults (fetch_rows 5,000, concurrency 4); rows / (run created → run finished). backfill.results has 1 and 2 workers, with and without the Kafka sink, at the defaults and the old ones (fetch_rows 500, concurrency 2), with worker and Postgres-backend CPU per row",
+        backfill_rows_per_s_with_kafka: 'the same with the Kafka sink too (JSON, the default acks -1)',
         audit_throughput_cost:
           'audit: 1 − (median catch-up events/s with the audit log on ÷ off), 2 workers, Avro backlog, every feature under policy hash; with it on, each Postgres upsert also appends one hash-chained record per row it writes, in the same statement; runs interleaved',
       },

@@ -209,6 +209,7 @@ export function printReport(r: Obj): void {
     }
   } else if (lat) lines.push(`latency: error ${String(lat['error']).slice(0, 200)}`);
   auditLines(r, lines);
+  backfillLines(r, lines);
   rolloutLines(r, lines);
   lines.push(...apiReportLines(r['api'] as Parameters<typeof apiReportLines>[0]));
   lines.push('');
@@ -224,7 +225,7 @@ export function printReport(r: Obj): void {
     lines.push(`  ${k.padEnd(36)} ${fmt(num(r[k]), 3)}`);
   }
   lines.push(
-    `headline: e2e_events_per_s ${fmt(num(r['e2e_events_per_s']))} · latency_ms.p99 @50 % ${fmt(num(get(r, 'latency_ms.p99')), 1)} · cpu_us_per_event ${fmt(num(r['cpu_us_per_event']), 1)} · rss_mb_peak ${fmt(num(r['rss_mb_peak']))} · ${r['duration_s']} s`,
+    `headline: e2e_events_per_s ${fmt(num(r['e2e_events_per_s']))} · latency_ms.p99 @50 % ${fmt(num(get(r, 'latency_ms.p99')), 1)} · cpu_us_per_event ${fmt(num(r['cpu_us_per_event']), 1)} · rss_mb_peak ${fmt(num(r['rss_mb_peak']))} · backfill_rows_per_s ${fmt(num(r['backfill_rows_per_s']))} · ${r['duration_s']} s`,
   );
   process.stdout.write(`${lines.join('\n')}\n`);
 }
@@ -242,6 +243,33 @@ function auditLines(r: Obj, lines: string[]): void {
   lines.push(
     `audit log: catch-up, ${a['workers']} workers, audit off / on (features ${a['policy']}): ${fmt(num(get(a, 'off.events_per_s.median')))} / ${fmt(num(get(a, 'on.events_per_s.median')))} events/s (n=${get(a, 'off.events_per_s.runs')}/${get(a, 'on.events_per_s.runs')}) → the audit costs ${cost === null ? '—' : `${fmt(cost * 100, 1)} %`} of throughput (target ≤ 20 %); worker CPU ${fmt(num(get(a, 'off.worker_cpu_us_per_event.median')), 1)} → ${fmt(num(get(a, 'on.worker_cpu_us_per_event.median')), 1)} µs/event, Postgres CPU ${fmt(num(get(a, 'off.postgres_cpu_us_per_event.median')), 1)} → ${fmt(num(get(a, 'on.postgres_cpu_us_per_event.median')), 1)} µs/event; ${fmt(num(get(a, 'on.records_per_event.median')), 3)} records per message`,
   );
+}
+
+/** Backfills (backfill.ts): rows/s and CPU per row, 1 and 2 workers, with and without the Kafka sink. */
+function backfillLines(r: Obj, lines: string[]): void {
+  const b = r['backfill'] as Obj | undefined;
+  if (!b) return;
+  lines.push('');
+  if ('error' in b) {
+    lines.push(`backfill: error ${String(b['error']).slice(0, 200)}`);
+    return;
+  }
+  lines.push(`backfill (${fmt(num(b['rows']))} rows; worker and Postgres-backend CPU per row):`);
+  lines.push(row(['variant', 'rows/s', 'worker µs/row', 'postgres µs/row', 'seconds'], [34, 9, 14, 16, 8]));
+  for (const x of (b['results'] as Obj[] | undefined) ?? []) {
+    lines.push(
+      row(
+        [
+          `${String(x['variant'])}${x['state'] === 'completed' ? '' : ` (${String(x['state'])})`}`,
+          fmt(num(x['rows_per_s'])),
+          fmt(num(x['worker_cpu_us_per_row']), 1),
+          fmt(num(x['postgres_cpu_us_per_row']), 1),
+          fmt(num(x['seconds']), 1),
+        ],
+        [34, 9, 14, 16, 8],
+      ),
+    );
+  }
 }
 
 /** Model rollouts (rollout.ts): swap time, shadow on vs off, RSS over swaps. */

@@ -8,9 +8,13 @@ export interface RunningCli {
   stop(signal?: NodeJS.Signals): Promise<number | null>;
 }
 
-/** Starts `streamscore <args>` from the TypeScript sources (through tsx), with extra environment. */
-export function startCli(args: string[], extraEnv: Record<string, string> = {}): RunningCli {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'workers/cli/main.ts', ...args], {
+/** Starts `streamscore <args>` from the TypeScript sources (through tsx), with extra environment (and node options). */
+export function startCli(
+  args: string[],
+  extraEnv: Record<string, string> = {},
+  nodeArgs: readonly string[] = [],
+): RunningCli {
+  const child = spawn(process.execPath, [...nodeArgs, '--import', 'tsx', 'workers/cli/main.ts', ...args], {
     env: { ...process.env, KAFKAJS_NO_PARTITIONER_WARNING: '1', STREAMSCORE_LOG_LEVEL: 'warn', ...extraEnv },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
