@@ -282,6 +282,8 @@ class LagProbe {
   private readonly ends = new Map<string, { t: number; end: bigint }[]>();
   /** Per sample: the worst lag, the partitions over the bound, and all the group has committed. */
   readonly samples: { t: number; lag: number; behind: string[]; committed: bigint }[] = [];
+  /** Samples that failed (the broker away, or a coordinator not ready yet after its restart). */
+  readonly failures: { t: number; error: string }[] = [];
   private running = true;
   private loop: Promise<void> | undefined;
 
@@ -304,7 +306,8 @@ class LagProbe {
             connected = true;
           }
           await this.sample(admin);
-        } catch {
+        } catch (err) {
+          this.failures.push({ t: Date.now(), error: String(err) });
           await admin.disconnect().catch(() => undefined);
           admin = this.kafka.admin();
           connected = false;
@@ -383,7 +386,10 @@ class LagProbe {
     const at = from + RECOVERY_BOUND_S * 1000;
     const s = this.samples.find((x) => x.t >= at) ?? this.samples[this.samples.length - 1];
     const before = this.samples.find((x) => x.t >= at - 30_000);
-    if (!s || !before || s.t === before.t) return 'no samples';
+    if (!s || !before || s.t === before.t) {
+      const failed = this.failures.filter((f) => f.t >= at - 30_000 && f.t <= at + 5_000);
+      return `no samples from ${((at - 30_000 - from) / 1000).toFixed(0)} to ${((at - from) / 1000).toFixed(0)} s after: ${failed.length} failed${failed.length > 0 ? `, the last: ${failed[failed.length - 1]!.error}` : ''}`;
+    }
     const rate = Number(s.committed - before.committed) / ((s.t - before.t) / 1000);
     return `partitions behind ${((s.t - from) / 1000).toFixed(0)} s after: [${s.behind.join('; ')}], commits ${rate.toFixed(0)} events/s over the 30 s before`;
   }
