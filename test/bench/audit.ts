@@ -96,6 +96,7 @@ export async function runAuditOverhead(o: {
   profileDir?: string | undefined;
 }): Promise<AuditOverheadResult> {
   const runs: AuditOverheadResult['runs'] = [];
+  const since = { off: new Map<number, number>(), on: new Map<number, number>() };
   const end = await endOffsets(o.kafka, o.topic.topic);
   const messages = [...end.values()].reduce((a, b) => a + Number(b), 0);
   for (let i = 0; i < o.repeats; i++) {
@@ -124,6 +125,9 @@ export async function runAuditOverhead(o: {
           }),
         );
         const entry: AuditOverheadResult['runs'][number] = { audit, run: r };
+        // The profiled runs' samples count from each worker's measured window (start-up left out).
+        if (profDir !== undefined && !('error' in r))
+          for (const w of r.per_worker ?? []) since[audit ? 'on' : 'off'].set(w.pid, w.window_start_mono_us);
         if (auditTable) entry.records = await auditRecords(auditTable);
         runs.push(entry);
       } finally {
@@ -168,8 +172,8 @@ export async function runAuditOverhead(o: {
       ? {}
       : {
           profile: {
-            off: summarizeProfiles(join(o.profileDir, 'off'), 20),
-            on: summarizeProfiles(join(o.profileDir, 'on'), 20),
+            off: summarizeProfiles(join(o.profileDir, 'off'), 25, since.off),
+            on: summarizeProfiles(join(o.profileDir, 'on'), 25, since.on),
           },
         }),
   };
