@@ -29,13 +29,15 @@ export function brokerScenario(o: {
     seconds: o.seconds,
     async faults(ctx) {
       const bounce = async (downS: number, what: string) => {
+        const at = ctx.at();
         const pid = killService('kafka');
         await sleep(downS * 1000);
         const took = await serviceUp('kafka');
         ctx.note(
-          `${what}: broker pid ${pid} SIGKILLed, restarted after ${downS} s, answering ${took.toFixed(1)} s later`,
+          `${what}: broker pid ${pid} SIGKILLed at ${at}, restarted after ${downS} s, answering ${took.toFixed(1)} s later`,
         );
         ctx.healed(what);
+        await ctx.recovered();
       };
       for (let k = 1; k <= o.kills; k++) {
         await sleep(o.gapS * 1000);
@@ -75,6 +77,7 @@ export function postgresScenario(o: {
           `Postgres (postmaster ${pid}) stopped -m immediate, started again after ${o.downS} s, answering ${took.toFixed(1)} s later`,
         );
         ctx.healed(`Postgres restart ${k}`);
+        await ctx.recovered();
       }
     },
   };

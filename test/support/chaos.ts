@@ -82,6 +82,11 @@ export interface ChaosContext {
   note(what: string): void;
   /** The fault `what` is over now (the service answers again): recovery is measured from here. */
   healed(what: string): void;
+  /**
+   * Waits until the lag is under the bound again after the last fault (at most the recovery
+   * bound and 5 s), so the next fault starts on a recovered fleet and each recovery is its own.
+   */
+  recovered(): Promise<void>;
   /** Starts one more worker of the pipeline (a plain `run`, same group); stopped at the end. */
   startWorker(): RunningCli;
   /** Backfill scenarios: the run's status (chunks done …), undefined before it is enqueued. */
@@ -674,6 +679,15 @@ export async function runChaosScenario(o: ScenarioOptions): Promise<{ row: Chaos
       at,
       note: (what) => faults.push(`at ${at()}: ${what}`),
       healed: (what) => heals.push({ what, t: Date.now() }),
+      recovered: async () => {
+        const last = heals[heals.length - 1];
+        if (last === undefined) return;
+        await waitFor(
+          'the lag under the bound',
+          async () => probe.recovery(last.t) !== undefined,
+          (RECOVERY_BOUND_S + 5) * 1000,
+        ).catch(() => undefined);
+      },
       startWorker: () => {
         const w = startCli(['run', '--no-backfill', pipelineFile], pipelineEnv);
         extraWorkers.push(w);
