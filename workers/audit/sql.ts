@@ -209,10 +209,10 @@ export function withAudit(
 ): { sql: string; bindingsAfter: number } {
   const q = quoteIdent;
   const returning = [...keyColumns.map((k) => q(k.name)), q(positionColumn)].join(', ');
-  const inputCols = [...keyColumns.map((_, i) => `k${i}`), 'pos', 'chain', 'key_text', 'id', 'rec', 'rh'];
-  // Positions, chains (topic/partition: no newline), ids, records (JSON text has no raw newline)
-  // and hashes as one text each, a line per row: no array quoting and escaping of every value by
-  // the client, and one string to send. Key texts may hold anything: an array.
+  const inputCols = [...keyColumns.map((_, i) => `k${i}`), 'pos', 'chain', 'key_text', 'id', 'rec', 'ord'];
+  // Positions, chains (topic/partition: no newline), ids and records (JSON text has no raw
+  // newline) as one text each, a line per row: no array quoting and escaping of every value by the
+  // client. Key texts may hold anything: an array. Then the records' hashes (in the blocks CTE).
   const lines = "string_to_array(?::text, E'\\n')";
   const inputCasts = [
     ...keyColumns.map((k) => `?::${k.cast}[]`),
@@ -220,7 +220,6 @@ export function withAudit(
     lines,
     '?::text[]',
     `${lines}::uuid[]`,
-    lines,
     lines,
   ];
   const match = [
@@ -233,20 +232,21 @@ export function withAudit(
   const ctes = body === undefined ? written : `${leadingCtes(body)}, ${written}`;
   // The batch's decision contexts, stored once (a data-modifying CTE runs whether read or not).
   const contexts = `ctx AS (INSERT INTO ${o.contexts} (id, context) SELECT * FROM unnest(?::text[], ?::text[]) ON CONFLICT (id) DO NOTHING)`;
-  const input = `a AS (SELECT * FROM unnest(${inputCasts.join(', ')}) AS a(${inputCols.join(', ')}))`;
+  const input = `a AS (SELECT * FROM unnest(${inputCasts.join(', ')}) WITH ORDINALITY AS a(${inputCols.join(', ')}))`;
   // One block per chain, its records in position order (the input is sorted once; aggregates of
   // one query level read the same rows in the same order, so keys, ids, records and hashes stay
   // aligned whatever that order); chains appended in name order, so that concurrent writers lock
   // heads in one order and never deadlock.
   const blocks =
     'b AS (SELECT s.chain, array_agg(s.key_text) AS keys, array_agg(s.id) AS ids, ' +
-    "string_agg(s.rec, E'\\n') AS recs, string_agg(decode(s.rh, 'hex'), ''::bytea) AS hashes " +
+    // the records' sha256, 32 bytes each in input order, as one bytea: row `ord`'s is its ord-th
+    "string_agg(s.rec, E'\\n') AS recs, string_agg(substring(?::bytea FROM (s.ord::int - 1) * 32 + 1 FOR 32), ''::bytea) AS hashes " +
     `FROM (SELECT a.* FROM a JOIN written AS w ON ${match} ORDER BY a.chain, a.pos) AS s GROUP BY s.chain ORDER BY s.chain)`;
   const sql =
     `WITH ${ctes}, ${contexts}, ${input}, ${blocks} ` +
     `SELECT coalesce((SELECT sum(${o.appendFn}(b.chain, 'decision', b.keys, b.ids, b.recs, b.hashes)) FROM b), 0) AS audited, ` +
     '(SELECT count(*) FROM written) AS written';
-  return { sql, bindingsAfter: 2 + inputCols.length };
+  return { sql, bindingsAfter: 2 + inputCasts.length + 1 };
 }
 
 /** `WITH a AS (…), b AS (…) INSERT …`: the CTE list and the final statement of a WITH body. */

@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { Knex } from 'knex';
+import { BlockText } from '../../audit/block-text.js';
 import { overrideRate } from '../../audit/override.js';
 import {
   type AuditContext,
@@ -9,7 +10,6 @@ import {
   type DecisionContext,
   decisionContext,
   type HashCache,
-  recordHash,
 } from '../../audit/record.js';
 import { AUDIT_DDL_LOCK, type AuditObjects, auditDdl, auditObjects, withAudit } from '../../audit/sql.js';
 import { exactKeyText } from '../../core/int64.js';
@@ -98,8 +98,7 @@ export class PostgresAudit {
     const chains = new Array<string>(n);
     const keyTexts = new Array<string>(n);
     const ids = new Array<string>(n);
-    const records = new Array<string>(n);
-    const hashes = new Array<string>(n);
+    const block = new BlockText(n);
     for (let i = 0; i < n; i++) {
       const r = rows[i]!;
       let context = batchContext;
@@ -112,10 +111,8 @@ export class PostgresAudit {
       chains[i] = auditChain(r);
       keyTexts[i] = exactKeyText(r.key);
       const id = r.decision ?? randomUUID();
-      const record = auditRecord(ctx, layout, r, context, id);
       ids[i] = id;
-      records[i] = record;
-      hashes[i] = recordHash(record);
+      block.add(auditRecord(ctx, layout, r, context, id));
     }
     const stored = [...new Map([...contexts.values()].map((c) => [c.id, c])).values()];
     return {
@@ -129,8 +126,8 @@ export class PostgresAudit {
         chains.join('\n'),
         keyTexts,
         ids.join('\n'),
-        records.join('\n'),
-        hashes.join('\n'),
+        block.text,
+        block.hashes,
       ],
     };
   }

@@ -1,0 +1,23 @@
+import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
+import { test } from 'node:test';
+import { BlockText } from '../../../workers/audit/block-text.js';
+
+test('a block’s text is its records a line each, in UTF-8, with each record’s sha256 in order, however it grows', () => {
+  // Multi-byte text (é: 2 bytes, 🙂: 4) and records far larger than the initial estimate.
+  const records = Array.from(
+    { length: 300 },
+    (_, i) => `{"key":${i},"name":"${'é🙂x'.repeat(i % 7)}","pad":"${'p'.repeat((i * 37) % 3000)}"}`,
+  );
+  const block = new BlockText(records.length, 16);
+  for (const r of records) block.add(r);
+  assert.equal(block.count, 300);
+  assert.equal(block.text.toString('utf8'), records.join('\n'));
+  for (const [i, r] of records.entries()) {
+    assert.deepEqual(
+      block.hashes.subarray(i * 32, i * 32 + 32),
+      createHash('sha256').update(r, 'utf8').digest(),
+      `hash of record ${i}`,
+    );
+  }
+});
