@@ -6,8 +6,8 @@ import { chaosTest } from '../support/chaos.js';
 // test/support/chaos.ts (lost, stale, regressed, extra keys, audit duplicates, dead workers, lag).
 const claim =
   'nothing lost, nothing stale, no position regressed, both workers alive, lag under 5 s within 90 s';
-chaosTest(claim, brokerScenario({ kills: 2, gapS: 12, downS: 1, seconds: 40 }));
-chaosTest(claim, postgresScenario({ stops: 2, gapS: 12, downS: 1, seconds: 35 }));
+chaosTest(claim, brokerScenario({ kills: 2, gapS: 8, downS: 1, seconds: 35 }));
+chaosTest(claim, postgresScenario({ stops: 2, gapS: 8, downS: 1, seconds: 25 }));
 chaosTest(
   `the backfill completes exactly; ${claim}`,
   redisBackfillScenario({ kills: 2, rows: 80_000, downS: 1, seconds: 40 }),
