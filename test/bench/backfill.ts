@@ -202,7 +202,14 @@ async function runVariant(
   try {
     for (let p = 0; p < v.processes; p++)
       workers.push(startCli(['run', '--backfill-only', file], e, opts.nodeArgs ?? []));
-    await new Promise((r) => setTimeout(r, 4000)); // model load, connections
+    // Measured from when every worker takes chunks (model loaded, sinks open), so their start-up
+    // (module loading, which a loaded machine stretches past any fixed wait) is not counted.
+    const ready = Date.now() + 120_000;
+    while ((await queues.chunks.getWorkersCount()) < v.processes) {
+      if (Date.now() > ready) throw new Error(`${v.name}: the workers did not start within 120 s`);
+      await new Promise((r) => setTimeout(r, 250));
+    }
+    await new Promise((r) => setTimeout(r, 1000));
     const pids = workers.map((w) => w.child.pid!);
     const backendsBefore = await backendCpu(pids);
     const before = {
