@@ -63,6 +63,8 @@ export class FakeConsumer {
   resolved: Commit[] = [];
   /** Heartbeats sent through the batches' payloads. */
   heartbeats = 0;
+  /** The options the source created this consumer with (kafkajs' `consumer(config)`). */
+  options: Record<string, unknown> | undefined;
 
   on(event: string, listener: (e: unknown) => void): () => void {
     const list = this.listeners.get(event) ?? [];
@@ -193,7 +195,12 @@ export async function startSource(
   } = {},
 ): Promise<Harness> {
   const consumer = new FakeConsumer();
-  const kafka = { consumer: () => consumer } as unknown as Kafka;
+  const kafka = {
+    consumer: (options: Record<string, unknown>) => {
+      consumer.options = options;
+      return consumer;
+    },
+  } as unknown as Kafka;
   const config = kafkaSourceConfig.parse({
     brokers: '127.0.0.1:1',
     topics: 't',

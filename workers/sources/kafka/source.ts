@@ -3,6 +3,7 @@ import { errorMessage, PipelineError } from '../../core/errors.js';
 import type { Logger, RawMessage } from '../../core/types.js';
 import type { SourceMetrics } from '../../observability/metrics.js';
 import type { BatchTrace, BatchTracer } from '../../observability/tracing.js';
+import { InFlightBudget, messageBytes } from './budget.js';
 import { OffsetCommitter, type PartitionOffset } from './committer.js';
 import type { KafkaSourceConfig } from './config.js';
 import { isTopicNotReady, missingTopics, TopicWait } from './topic-wait.js';
@@ -92,6 +93,8 @@ export class KafkaSource {
   private committer: OffsetCommitter | undefined;
   /** Per partition, the batches in flight (each settles after every earlier one). */
   private readonly windows = new Map<string, InFlightWindow>();
+  /** The bytes in flight across the current consumer's partitions (a new one per consumer). */
+  private budget: InFlightBudget;
   private stopping = false;
   private failed = false;
   private onFatal: ((err: unknown) => void) | undefined;
@@ -126,7 +129,9 @@ export class KafkaSource {
     private readonly logger: Logger,
     private readonly observers: KafkaSourceObservers = {},
     private readonly watchdogDeps: KafkaSourceWatchdogDeps = {},
-  ) {}
+  ) {
+    this.budget = new InFlightBudget(config.max_bytes_in_flight);
+  }
 
   /**
    * Connects (bad credentials or unreachable brokers reject here), then subscribes and consumes in
@@ -160,6 +165,10 @@ export class KafkaSource {
     });
     this.epoch += 1;
     this.consumer = consumer;
+    // The batches of a consumer the watchdog retired may never settle (that may be why it was
+    // retired): they keep their own budget, and the new consumer starts from an empty one.
+    this.budget.release();
+    this.budget = new InFlightBudget(c.max_bytes_in_flight);
     this.retired = new Promise((r) => {
       this.retire = r;
     });
@@ -365,6 +374,8 @@ export class KafkaSource {
     const heartbeat = () => (epoch === this.epoch ? payload.heartbeat() : Promise.resolve());
     this.watchdog?.progress(batch.topic, batch.partition);
     const messages = batch.messages.map((m) => toRaw(batch.topic, batch.partition, m));
+    let bytes = 0;
+    for (const m of messages) bytes += messageBytes(m);
     const trace = this.observers.tracer?.start(messages);
     if (this.observers.metrics !== undefined) this.onFetched(key, batch.topic, batch.partition, batch);
     let window = this.windows.get(key);
@@ -429,8 +440,13 @@ export class KafkaSource {
       )
       .finally(() => clearInterval(beat));
     window.add(tail, messages.length);
+    const budget = this.budget;
+    budget.add(tail, bytes);
     // A consumer being retired by the watchdog stops waiting for room (kafkajs' stop waits for it).
     await Promise.race([window.ready(), retired]);
+    // Then the worker's bytes in flight: kafkajs fetches again only once every partition's
+    // batch has returned, so this holds the next fetch of every partition.
+    await Promise.race([budget.ready(), retired]);
     if (epoch !== this.epoch) return;
     await heartbeat().catch(() => undefined);
   }
