@@ -73,6 +73,18 @@ export interface BackfillResult {
   /** CPU of the Postgres backends serving the workers, per row. */
   postgres_cpu_us_per_row: number;
   cpu_seconds: Record<string, number>;
+  /** Largest peak RSS (VmHWM) of one worker process, start-up included. */
+  rss_mb_peak: number | null;
+}
+
+/** VmHWM of `pid` in MB (null once it has ended). */
+function peakRssMb(pid: number): number | null {
+  try {
+    const m = /VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+    return m ? Math.round(Number(m[1]) / 1024) : null;
+  } catch {
+    return null;
+  }
 }
 
 /** utime + stime in seconds of every process whose command line matches. */
@@ -241,6 +253,10 @@ async function runVariant(
       worker_cpu_us_per_row: +((cpu['workers']! * 1e6) / done).toFixed(1),
       postgres_cpu_us_per_row: +((backends * 1e6) / done).toFixed(1),
       cpu_seconds: cpu,
+      rss_mb_peak: pids.reduce<number | null>((m, pid) => {
+        const r = peakRssMb(pid);
+        return r === null ? m : Math.max(m ?? 0, r);
+      }, null),
     };
     opts.log?.(JSON.stringify(r));
     return r;

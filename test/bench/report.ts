@@ -255,7 +255,10 @@ function backfillLines(r: Obj, lines: string[]): void {
     return;
   }
   lines.push(`backfill (${fmt(num(b['rows']))} rows; worker and Postgres-backend CPU per row):`);
-  lines.push(row(['variant', 'rows/s', 'worker µs/row', 'postgres µs/row', 'seconds'], [34, 9, 14, 16, 8]));
+  const widths = [34, 9, 14, 16, 8, 13];
+  lines.push(
+    row(['variant', 'rows/s', 'worker µs/row', 'postgres µs/row', 'seconds', 'worker RSS MB'], widths),
+  );
   for (const x of (b['results'] as Obj[] | undefined) ?? []) {
     lines.push(
       row(
@@ -265,8 +268,9 @@ function backfillLines(r: Obj, lines: string[]): void {
           fmt(num(x['worker_cpu_us_per_row']), 1),
           fmt(num(x['postgres_cpu_us_per_row']), 1),
           fmt(num(x['seconds']), 1),
+          fmt(num(x['rss_mb_peak'])),
         ],
-        [34, 9, 14, 16, 8],
+        widths,
       ),
     );
   }
