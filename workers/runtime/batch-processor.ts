@@ -68,6 +68,11 @@ export interface BatchResult {
  */
 export class BatchProcessor {
   readonly fields: readonly string[];
+  /**
+   * Batches `process` decoded itself from Kafka messages: their records are this batch's alone, so
+   * their decoded envelopes (`root`) are let go once the features are computed (see `#score`).
+   */
+  readonly #ownRecords = new WeakSet<DecodedBatch>();
   constructor(private readonly deps: BatchProcessorDeps) {
     this.fields = [...deps.models.outputFields, ...deps.mapper.names.map((n) => `feature.${n}`)];
   }
@@ -83,6 +88,7 @@ export class BatchProcessor {
     const fill = this.deps.unavailable;
     if (fill !== undefined) await withRetry(() => fill(decoded), this.deps.retry, { onWait });
     span?.end();
+    this.#ownRecords.add(decoded);
     return this.processDecoded(decoded, messages.length, onWait, trace);
   }
 
@@ -161,6 +167,11 @@ export class BatchProcessor {
     let span = trace?.stage('features');
     const mapped = d.mapper.map(decoded.records);
     span?.end();
+    // Nothing after the features reads a record's envelope (rows keep its key, op, position and
+    // origin): let it go now, in the turn it was decoded in, rather than keep it until every sink
+    // has written. Most envelopes then die young instead of being promoted to the old generation,
+    // which is most of a worker's heap while batches are in flight.
+    if (this.#ownRecords.has(decoded)) for (const r of decoded.records) r.root = RELEASED_ROOT;
     const failures = [
       ...decoded.failures,
       ...mapped.failures.map((f) => ({ message: rawMessageOf(f.record), error: f.error })),
@@ -252,6 +263,9 @@ export class BatchProcessor {
     };
   }
 }
+
+/** What a record's `root` becomes once its features are computed (process() only). */
+const RELEASED_ROOT: Record<string, unknown> = Object.freeze({}) as Record<string, unknown>;
 
 /** Ends `span` when `work` settles (with its error), passing the outcome on. */
 function traced<T>(span: { end(error?: unknown): void }, work: Promise<T>): Promise<T> {

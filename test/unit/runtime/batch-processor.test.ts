@@ -164,8 +164,10 @@ test('rows a sink rejects for their values go to the dead-letter topic; the othe
       for (const r of b.rows) written.push(r.key);
     },
   };
-  const records = [1, 2, 3, 4, 5].map((id) => record('c', id, id, BigInt(id)));
-  const { bp, letters } = processor(records, picky);
+  // Fresh records for each processor: a batch's records are its own (process() lets their
+  // envelopes go once the features are computed).
+  const records = () => [1, 2, 3, 4, 5].map((id) => record('c', id, id, BigInt(id)));
+  const { bp, letters } = processor(records(), picky);
   const result = await bp.process([]);
   assert.deepEqual(written.sort(), [1, 2, 4, 5]);
   assert.equal(result.deadLettered, 1);
@@ -178,7 +180,37 @@ test('rows a sink rejects for their values go to the dead-letter topic; the othe
   );
 
   // Without a dead-letter topic the same rejection stops the batch: nothing is dropped.
-  await assert.rejects(processor(records, picky, 0, false).bp.process([]), /value too long/);
+  await assert.rejects(processor(records(), picky, 0, false).bp.process([]), /value too long/);
+});
+
+test('a batch process() decoded lets its envelopes go once the features are computed, before the sinks write', async () => {
+  let release!: () => void;
+  const gate = new Promise<void>((r) => {
+    release = r;
+  });
+  const rootsAtWrite: unknown[] = [];
+  let records: ChangeRecord[] = [];
+  const slow = Object.assign(new MemorySink(), {
+    write: async () => {
+      rootsAtWrite.push(...records.map((r) => r.root['after']));
+      await gate;
+    },
+  });
+  records = [record('c', 1, 2, 1n), record('u', 2, 3, 2n)];
+  const { bp } = processor(records, slow);
+  const done = bp.process([]);
+  await new Promise((r) => setImmediate(r));
+  release();
+  await done;
+  assert.deepEqual(rootsAtWrite, [undefined, undefined], 'no envelope is held while the sink writes');
+  assert.equal(records[0]!.origin?.offset, '1', 'the origin (for dead letters) stays');
+
+  // processDecoded's callers (backfill, `streamscore test`) own their records: left as they are.
+  const own = [record('c', 3, 4, 3n)];
+  const sink = new MemorySink();
+  await processor([], sink).bp.processDecoded({ records: own, failures: [], skipped: 0 }, 1);
+  assert.deepEqual(own[0]!.root['after'], { id: 3, amount: 4 });
+  assert.equal(sink.batches[0]!.rows[0]!.key, 3);
 });
 
 test('the backfill path writes only the backfill sinks and records no end-to-end latency; the stream path writes every sink', async () => {
