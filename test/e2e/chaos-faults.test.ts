@@ -6,7 +6,7 @@ import { chaosTest } from '../support/chaos.js';
 // test/support/chaos.ts (lost, stale, regressed, extra keys, audit duplicates, dead workers, lag).
 const claim =
   'nothing lost, nothing stale, no position regressed, both workers alive, lag under 5 s within 90 s';
-chaosTest(claim, brokerScenario({ kills: 2, gapS: 8, downS: 1, seconds: 35 }));
+chaosTest(claim, brokerScenario({ kills: 2, gapS: 8, downS: 1, seconds: 100 }));
 chaosTest(claim, postgresScenario({ stops: 2, gapS: 8, downS: 1, seconds: 25 }));
 chaosTest(
   `the backfill completes exactly; ${claim}`,
