@@ -48,7 +48,7 @@ export const kafkaSourceConfig = z
     max_bytes_per_partition: positiveInt()
       .default(1048576)
       .describe(
-        "Fetch size per partition: each fetched batch is decoded, scored and written as one unit, so with two batches in flight per partition it sets most of a worker's memory (the bench's 6-partition worker: ~490 MB RSS at 1 MiB, ~360 MB at 262144) and how long one batch keeps the event loop busy; smaller fetches cost CPU per event (+5 to +15 % at 262144 in the bench).",
+        "Fetch size per partition: each fetched batch is decoded, scored and written as one unit, so with two batches in flight per partition it sets most of a worker's memory (the bench's 6-partition worker: ~450 MB peak RSS at 1 MiB, ~335 MB at 262144) and how long one batch keeps the event loop busy; smaller fetches cost CPU per event (+5 to +20 % at 262144 in the bench).",
       ),
     max_records_in_flight: nonNegativeInt()
       .default(0)
