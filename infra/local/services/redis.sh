@@ -25,8 +25,10 @@ redis_start() {
       "tls-ca-cert-file $STACK_CA_FILE" 'tls-auth-clients no' \
       "user $STACK_REDIS_ACL_USER on >$(<"$(secret_file redis)") ~* &* +@all" >"$REDIS_CONF"
   ) || { fail "redis: could not write $REDIS_CONF"; return 1; }
+  # AOF, fsync once a second: BullMQ keeps backfill runs and chunks in Redis only, and a Redis
+  # killed without persistence comes back empty (the backfill run gone; README: Reliability)
   start_bg redis "$LOG_DIR/redis.log" redis-server "$REDIS_CONF" --bind 127.0.0.1 --port "$REDIS_PORT" \
-    --dir "$REDIS_DATA" --save '' --appendonly no --daemonize no --protected-mode yes \
+    --dir "$REDIS_DATA" --save '' --appendonly yes --appendfsync everysec --daemonize no --protected-mode yes \
     --maxmemory 512mb --maxmemory-policy noeviction
 }
 
