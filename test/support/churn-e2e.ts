@@ -14,6 +14,7 @@ import {
   freePort,
   registerDebezium,
   removeChurnObjects,
+  topicOffsets,
   uniqueId,
   waitFor,
   withPg,
@@ -107,7 +108,7 @@ export function churnSuite(converter: 'json' | 'avro'): void {
   async function eventsById(expected: number): Promise<Map<number, TopicEvent>> {
     const admin = kafka.admin();
     await admin.connect();
-    const end = await admin.fetchTopicOffsets(topic);
+    const end = await topicOffsets(admin, topic);
     await admin.disconnect();
     const groupId = `reader-${uniqueId()}`;
     readerGroups.push(groupId);

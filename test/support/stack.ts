@@ -1,7 +1,7 @@
 /** Shared helpers for integration and e2e tests on the real local stack (make stack-up). */
 import { randomBytes } from 'node:crypto';
 import { type AddressInfo, createServer } from 'node:net';
-import { Kafka, logLevel } from 'kafkajs';
+import { type Admin, Kafka, logLevel } from 'kafkajs';
 import pg from 'pg';
 import {
   connectorConfig,
@@ -134,6 +134,27 @@ export interface TopicMessage {
 }
 
 /**
+ * The end offsets of `topic`, asked again while the broker answers with a retriable error (a topic
+ * just created, or a broker just restarted, whose partition leaders are not known yet:
+ * NOT_LEADER_FOR_PARTITION, LEADER_NOT_AVAILABLE), up to `timeoutMs`.
+ */
+export async function topicOffsets(
+  admin: Admin,
+  topic: string,
+  timeoutMs = 30_000,
+): Promise<{ partition: number; offset: string; high: string; low: string }[]> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    try {
+      return await admin.fetchTopicOffsets(topic);
+    } catch (err) {
+      if ((err as { retriable?: unknown }).retriable !== true || Date.now() > deadline) throw err;
+      await new Promise((r) => setTimeout(r, 500));
+    }
+  }
+}
+
+/**
  * Every message of `topic` from the beginning to its end at the time of the call, through a
  * consumer group of its own that is deleted afterwards.
  */
@@ -141,7 +162,7 @@ export async function readTopic(topic: string, timeoutMs = 60000): Promise<Topic
   const kafka = testKafka(`read-${topic}`);
   const admin = kafka.admin();
   await admin.connect();
-  const end = await admin.fetchTopicOffsets(topic);
+  const end = await topicOffsets(admin, topic);
   await admin.disconnect();
   const group = `read-${uniqueId()}`;
   const consumer = kafka.consumer({ groupId: group });

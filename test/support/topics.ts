@@ -1,5 +1,5 @@
 /** Kafka helpers of the example e2e tests, on top of stack.ts: positions, commits, reads that wait. */
-import { readTopic, type TopicMessage, testKafka, waitFor } from './stack.js';
+import { readTopic, type TopicMessage, testKafka, topicOffsets, waitFor } from './stack.js';
 
 /**
  * The messages of `topic` from its beginning to its end, once `enough` holds for them (read
@@ -39,7 +39,7 @@ export async function topicEnd(topic: string): Promise<bigint> {
   const admin = testKafka().admin();
   await admin.connect();
   try {
-    return (await admin.fetchTopicOffsets(topic)).reduce((s, p) => s + BigInt(p.high), 0n);
+    return (await topicOffsets(admin, topic)).reduce((s, p) => s + BigInt(p.high), 0n);
   } finally {
     await admin.disconnect();
   }
