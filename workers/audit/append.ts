@@ -1,5 +1,5 @@
 import type { Knex } from 'knex';
-import { recordHash } from './record.js';
+import { BlockText } from './block-text.js';
 import { AUDIT_DDL_LOCK, auditDdl, auditObjects } from './sql.js';
 
 /** One record appended outside a prediction write (an override, a rollout event). */
@@ -30,16 +30,17 @@ export async function appendAuditRecords(
     for (const s of auditDdl(o)) await trx.raw(s);
     await trx.raw(`SELECT ${o.maintainFn}(?)`, [36500]);
   });
-  const lines = records.map((r) => JSON.stringify(r.record));
+  const block = new BlockText(records.length);
+  for (const r of records) block.add(JSON.stringify(r.record));
   const res = await db.raw<{ rows: { n: string }[] }>(
-    `SELECT ${o.appendFn}(?::text, ?::text, ?::text[], ?::uuid[], ?::text, decode(?::text, 'hex')) AS n`,
+    `SELECT ${o.appendFn}(?::text, ?::text, ?::text[], ?::uuid[], ?::text, ?::bytea) AS n`,
     [
       chain,
       [...kinds][0]!,
       records.map((r) => r.key),
       records.map((r) => r.record.decision_id),
-      lines.join('\n'),
-      lines.map(recordHash).join(''),
+      block.text,
+      block.hashes,
     ],
   );
   return Number(res.rows[0]?.n ?? 0);

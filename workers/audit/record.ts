@@ -211,8 +211,3 @@ function scoredIso(layout: AuditLayout, at: Date): string {
   }
   return layout.lastScoredIso;
 }
-
-/** A record's sha256 (hex) over its exact text, as the block keeps it (`record_hashes`). */
-export function recordHash(line: string): string {
-  return hash('sha256', line, 'hex');
-}
