@@ -1,6 +1,7 @@
 import type { ResolvedColumn } from '../shared/column-map.js';
 import { fnv1a, quoteIdent } from '../shared/identifiers.js';
 import { pgCast } from '../shared/sql-types.js';
+import { pgArrayLiteral } from './array-literal.js';
 import { POSITION, type PostgresTablePlan } from './table.js';
 
 /**
@@ -44,7 +45,7 @@ const names = (cols: readonly { name: string }[], prefix = '') =>
 
 export function unnestSource(columns: readonly ResolvedColumn[], arrays: readonly unknown[][]): RowSource {
   const params = columns.map((c) => `?::${pgCast(c.type)}[]`).join(', ');
-  return { sql: `unnest(${params}) AS s(${names(columns)})`, bindings: [...arrays] };
+  return { sql: `unnest(${params}) AS s(${names(columns)})`, bindings: arrays.map(pgArrayLiteral) };
 }
 
 /** Rows `from`…`to` (exclusive) of the column arrays as a typed VALUES list. */
@@ -135,7 +136,7 @@ export function deleteStatement(
   const deleted = quoteIdent(plan.deletedAt ?? 'deleted_at');
   const params = [...cols.map((c) => `?::${pgCast(c.type)}[]`), '?::timestamptz[]'].join(', ');
   const source = `unnest(${params}) AS s(${names(cols)}, ${deleted})`;
-  const bindings = [...arrays, deletedAt];
+  const bindings = [...arrays.map(pgArrayLiteral), pgArrayLiteral(deletedAt)];
   if (plan.onDelete === 'mark') {
     const set = cols
       .filter((c) => !c.isKey)
