@@ -33,13 +33,13 @@ export async function appendAuditRecords(
   const block = new BlockText(records.length);
   for (const r of records) block.add(JSON.stringify(r.record));
   const res = await db.raw<{ rows: { n: string }[] }>(
-    `SELECT ${o.appendFn}(?::text, ?::text, ?::text[], ?::uuid[], ?::text, ?::bytea) AS n`,
+    `SELECT ${o.appendFn}(?::text, ?::text, ?::text[], ?::uuid[], ?::bytea, ?::bytea) AS n`,
     [
       chain,
       [...kinds][0]!,
       records.map((r) => r.key),
       records.map((r) => r.record.decision_id),
-      block.text,
+      block.bytes,
       block.hashes,
     ],
   );

@@ -44,7 +44,7 @@ export async function findRecords(
   }>(
     `SELECT * FROM (
        SELECT b.decision_ids[x.i]::text AS decision_id, b.chain, (b.seq - b.n + x.i)::text AS seq, b.keys[x.i] AS key,
-         (string_to_array(b.records, E'\\n'))[x.i]::jsonb AS r, b.written_at, b.seq AS block_seq, x.i
+         (string_to_array(convert_from(b.records, 'UTF8'), E'\\n'))[x.i]::jsonb AS r, b.written_at, b.seq AS block_seq, x.i
        FROM ${o.blocks} AS b CROSS JOIN LATERAL generate_subscripts(b.keys, 1) AS x(i)
        WHERE ${match} AND b.kind = ?${opts.chain === undefined ? '' : ' AND b.chain = ?'}
      ) AS f

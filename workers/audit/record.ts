@@ -211,3 +211,41 @@ function scoredIso(layout: AuditLayout, at: Date): string {
   }
   return layout.lastScoredIso;
 }
+
+/**
+ * The order a write's records are kept in: grouped by chain (chains in name order, so that
+ * concurrent writers lock chain heads in one order), by position within a chain (the rows of a
+ * partition usually come in that order already: then nothing is sorted). `order` lists row
+ * indexes; the rows of `chains[c]` are `order[groupEnds[c - 1] ?? 0 … groupEnds[c] - 1]`.
+ */
+export function auditOrder(rows: readonly PredictionRow[]): {
+  chains: string[];
+  order: number[];
+  groupEnds: number[];
+} {
+  const groups = new Map<string, number[]>();
+  for (let i = 0; i < rows.length; i++) {
+    const chain = auditChain(rows[i]!);
+    const g = groups.get(chain);
+    if (g === undefined) groups.set(chain, [i]);
+    else g.push(i);
+  }
+  const chains = [...groups.keys()].sort();
+  const order: number[] = [];
+  const groupEnds: number[] = [];
+  for (const chain of chains) {
+    const g = groups.get(chain)!;
+    let sorted = true;
+    for (let k = 1; k < g.length && sorted; k++) sorted = rows[g[k - 1]!]!.position <= rows[g[k]!]!.position;
+    if (!sorted) {
+      g.sort((x, y) => {
+        const a = rows[x]!.position;
+        const b = rows[y]!.position;
+        return a < b ? -1 : a > b ? 1 : x - y;
+      });
+    }
+    for (const i of g) order.push(i);
+    groupEnds.push(order.length);
+  }
+  return { chains, order, groupEnds };
+}

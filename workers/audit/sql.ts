@@ -93,6 +93,12 @@ export function auditDdl(o: AuditObjects): string[] {
              WHERE n.nspname = ${literal(o.schema)} AND c.relname = ${literal(o.table)} AND c.relkind <> 'v') THEN
     RAISE EXCEPTION 'audit: % is a table, not the view of an audit log in blocks: it was written by an older streamscore (one row per record). Rename it (ALTER TABLE … RENAME) to keep it, or give audit.table a new name', ${literal(`${o.schema}.${o.table}`)};
   END IF;
+  -- A log whose blocks keep their records as text (before they were bytes).
+  IF EXISTS (SELECT 1 FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid JOIN pg_namespace n ON n.oid = c.relnamespace
+             WHERE n.nspname = ${literal(o.schema)} AND c.relname = ${literal(o.blocksTable)} AND a.attname = 'records'
+               AND a.atttypid = 'text'::regtype) THEN
+    RAISE EXCEPTION 'audit: % keeps its records as text: it was written by an older streamscore (blocks of text). Give audit.table a new name (the old log stays as it is, readable through its view)', ${literal(`${o.schema}.${o.blocksTable}`)};
+  END IF;
 END $d$`,
     `CREATE TABLE IF NOT EXISTS ${o.blocks} (
   chain text NOT NULL,
@@ -103,7 +109,7 @@ END $d$`,
   hash text NOT NULL,
   keys text[] NOT NULL,
   decision_ids uuid[] NOT NULL,
-  records text NOT NULL,
+  records bytea NOT NULL,
   record_hashes bytea NOT NULL,
   written_at timestamptz NOT NULL,
   written_day date NOT NULL,
@@ -122,13 +128,13 @@ END $d$`,
 SELECT b.decision_ids[x.i] AS decision_id, b.chain, b.seq - b.n + x.i AS seq, b.keys[x.i] AS key,
   (r.j->'source'->>'position')::numeric AS position, r.j AS record, b.kind, b.written_at, b.written_day
 FROM ${o.blocks} AS b
-CROSS JOIN LATERAL unnest(string_to_array(b.records, E'\\n')) WITH ORDINALITY AS x(line, i)
+CROSS JOIN LATERAL unnest(string_to_array(convert_from(b.records, 'UTF8'), E'\\n')) WITH ORDINALITY AS x(line, i)
 CROSS JOIN LATERAL (SELECT x.line::jsonb AS j) AS r`,
     `CREATE OR REPLACE FUNCTION ${o.hashFn}(prev text, at timestamptz, seq bigint, kind text, keys text[], ids uuid[], hashes bytea) RETURNS text
 LANGUAGE sql IMMUTABLE STRICT AS $f$
   SELECT ${blockHashSql({ prev: 'prev', at: 'at', seq: 'seq', kind: 'kind', keys: 'keys', ids: 'ids', hashes: 'hashes' })}
 $f$`,
-    `CREATE OR REPLACE FUNCTION ${o.appendFn}(c text, kind text, keys text[], ids uuid[], records text, hashes bytea) RETURNS int
+    `CREATE OR REPLACE FUNCTION ${o.appendFn}(c text, kind text, keys text[], ids uuid[], records bytea, hashes bytea) RETURNS int
 LANGUAGE plpgsql AS $f$
 DECLARE
   n int := coalesce(array_length(keys, 1), 0);
@@ -195,58 +201,66 @@ function literal(s: string): string {
 
 /**
  * Wraps an upsert (a data-modifying statement without RETURNING) so that the rows it actually
- * writes — the order guard may skip older ones — get their audit records in the same statement:
- * `keyColumns` and `source_position` of each written row are matched with the audit input (one
- * entry per upserted row: key columns, position, chain, key text; then the decision ids, the
- * records and their sha256 (hex), each as one text, an entry per line), after the batch's decision
- * contexts (ids, texts). The written rows' records are appended as one block per chain.
+ * writes — the order guard may skip older ones — get their audit records in the same statement,
+ * appended as one block per chain. The audit input follows the upsert's bindings:
+ *
+ * - the batch's decision contexts: ids, texts;
+ * - one array per key column, then the key texts (`text[]`), the decision ids (one text, a line
+ *   each): one entry per upserted row, in audit order — grouped by chain (chains in name order),
+ *   by position within a chain;
+ * - the records (bytea: UTF-8, a record per line, in that order), each record's end offset
+ *   (`int[]`) and their sha256 (bytea, 32 bytes each);
+ * - the chains (`text[]`) and where each one's rows end (`int[]`, exclusive).
+ *
+ * When the upsert writes every row (the usual case), each chain's block is a slice of those
+ * inputs: one `substring` of the records and of the hashes, no record handled one by one. When
+ * the order guard skipped rows, the written ones are found by their key columns and their records
+ * cut out one by one; that path only runs then (its gating condition is a one-time filter).
  */
 export function withAudit(
   o: AuditObjects,
   upsertSql: string,
   keyColumns: readonly { name: string; cast: string }[],
-  positionColumn: string,
 ): { sql: string; bindingsAfter: number } {
   const q = quoteIdent;
-  const returning = [...keyColumns.map((k) => q(k.name)), q(positionColumn)].join(', ');
-  const inputCols = [...keyColumns.map((_, i) => `k${i}`), 'pos', 'chain', 'key_text', 'id', 'rec', 'ord'];
-  // Positions, chains (topic/partition: no newline), ids and records (JSON text has no raw
-  // newline) as one text each, a line per row: no array quoting and escaping of every value by the
-  // client. Key texts may hold anything: an array. Then the records' hashes (in the blocks CTE).
-  const lines = "string_to_array(?::text, E'\\n')";
-  const inputCasts = [
-    ...keyColumns.map((k) => `?::${k.cast}[]`),
-    `${lines}::numeric[]`,
-    lines,
-    '?::text[]',
-    `${lines}::uuid[]`,
-    lines,
-  ];
-  const match = [
-    ...keyColumns.map((k, i) => `a.k${i} = w.${q(k.name)}`),
-    `a.pos = w.${q(positionColumn)}`,
-  ].join(' AND ');
+  const returning = keyColumns.map((k) => q(k.name)).join(', ');
+  const keyCols = keyColumns.map((_, i) => `k${i}`);
+  const match = keyColumns.map((k, i) => `a.k${i} = w.${q(k.name)}`).join(' AND ');
   // The upsert may already start with its own WITH (tombstones): append ours to that list.
   const body = upsertSql.startsWith('WITH ') ? upsertSql.slice(5) : undefined;
   const written = `written AS (${body === undefined ? upsertSql : lastStatement(body)} RETURNING ${returning})`;
   const ctes = body === undefined ? written : `${leadingCtes(body)}, ${written}`;
   // The batch's decision contexts, stored once (a data-modifying CTE runs whether read or not).
   const contexts = `ctx AS (INSERT INTO ${o.contexts} (id, context) SELECT * FROM unnest(?::text[], ?::text[]) ON CONFLICT (id) DO NOTHING)`;
-  const input = `a AS (SELECT * FROM unnest(${inputCasts.join(', ')}) WITH ORDINALITY AS a(${inputCols.join(', ')}))`;
-  // One block per chain, its records in position order (the input is sorted once; aggregates of
-  // one query level read the same rows in the same order, so keys, ids, records and hashes stay
-  // aligned whatever that order); chains appended in name order, so that concurrent writers lock
-  // heads in one order and never deadlock.
-  const blocks =
-    'b AS (SELECT s.chain, array_agg(s.key_text) AS keys, array_agg(s.id) AS ids, ' +
-    // the records' sha256, 32 bytes each in input order, as one bytea: row `ord`'s is its ord-th
-    "string_agg(s.rec, E'\\n') AS recs, string_agg(substring(?::bytea FROM (s.ord::int - 1) * 32 + 1 FOR 32), ''::bytea) AS hashes " +
-    `FROM (SELECT a.* FROM a JOIN written AS w ON ${match} ORDER BY a.chain, a.pos) AS s GROUP BY s.chain ORDER BY s.chain)`;
+  const keyInput = `a AS (SELECT * FROM unnest(${keyColumns.map((k) => `?::${k.cast}[]`).join(', ')}) WITH ORDINALITY AS a(${keyCols.join(', ')}, j))`;
+  const input =
+    "p AS (SELECT ?::text[] AS keys, string_to_array(?::text, E'\\n')::uuid[] AS ids, ?::bytea AS recs, " +
+    '?::int[] AS ends, ?::bytea AS hashes, ?::text[] AS chains, ?::int[] AS group_ends)';
+  const n = 'n AS (SELECT count(*)::int AS written FROM written)';
+  // Rows lo+1 … hi of the input are chain `chain`'s.
+  const groups =
+    'g AS (SELECT c.chain, coalesce(p.group_ends[c.i - 1], 0) AS lo, p.group_ends[c.i] AS hi ' +
+    'FROM p CROSS JOIN LATERAL unnest(p.chains) WITH ORDINALITY AS c(chain, i))';
+  // Where row j's record starts in `recs` (0-based; records are separated by one newline byte).
+  const startOf = (j: string) => `CASE WHEN ${j} = 1 THEN 0 ELSE p.ends[${j} - 1] + 1 END`;
+  const fast =
+    'fast AS (SELECT g.chain, p.keys[g.lo + 1 : g.hi] AS keys, p.ids[g.lo + 1 : g.hi] AS ids, ' +
+    `substring(p.recs FROM ${startOf('g.lo + 1')} + 1 FOR p.ends[g.hi] - ${startOf('g.lo + 1')}) AS recs, ` +
+    'substring(p.hashes FROM g.lo * 32 + 1 FOR (g.hi - g.lo) * 32) AS hashes ' +
+    'FROM p CROSS JOIN g WHERE (SELECT written FROM n) = cardinality(p.keys))';
+  const slow =
+    'slow AS (SELECT g.chain, array_agg(p.keys[s.j] ORDER BY s.j) AS keys, array_agg(p.ids[s.j] ORDER BY s.j) AS ids, ' +
+    `string_agg(substring(p.recs FROM ${startOf('s.j')} + 1 FOR p.ends[s.j] - ${startOf('s.j')}), '\\x0a'::bytea ORDER BY s.j) AS recs, ` +
+    "string_agg(substring(p.hashes FROM (s.j - 1) * 32 + 1 FOR 32), ''::bytea ORDER BY s.j) AS hashes " +
+    `FROM (SELECT a.j::int AS j FROM a JOIN written AS w ON ${match} WHERE (SELECT written FROM n) < (SELECT cardinality(keys) FROM p)) AS s ` +
+    'CROSS JOIN p JOIN g ON s.j > g.lo AND s.j <= g.hi GROUP BY g.chain)';
+  // Chains appended in name order, so that concurrent writers lock heads in one order and never deadlock.
   const sql =
-    `WITH ${ctes}, ${contexts}, ${input}, ${blocks} ` +
-    `SELECT coalesce((SELECT sum(${o.appendFn}(b.chain, 'decision', b.keys, b.ids, b.recs, b.hashes)) FROM b), 0) AS audited, ` +
-    '(SELECT count(*) FROM written) AS written';
-  return { sql, bindingsAfter: 2 + inputCasts.length + 1 };
+    `WITH ${ctes}, ${contexts}, ${keyInput}, ${input}, ${n}, ${groups}, ${fast}, ${slow} ` +
+    `SELECT coalesce((SELECT sum(${o.appendFn}(b.chain, 'decision', b.keys, b.ids, b.recs, b.hashes)) ` +
+    'FROM (SELECT * FROM fast UNION ALL SELECT * FROM slow ORDER BY chain) AS b), 0) AS audited, ' +
+    '(SELECT written FROM n) AS written';
+  return { sql, bindingsAfter: 2 + keyColumns.length + 7 };
 }
 
 /** `WITH a AS (…), b AS (…) INSERT …`: the CTE list and the final statement of a WITH body. */

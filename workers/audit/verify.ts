@@ -84,7 +84,7 @@ function breaksSql(o: AuditObjects, since: boolean): string {
   SELECT b.chain, b.seq AS bseq, b.seq - b.n + x.i AS rseq, b.decision_ids[x.i]::text AS decision_id, NULL::bigint AS prev_seq,
     substring(x.line FROM '"context":"([0-9a-f]{64})"') AS context_id,
     sha256(convert_to(x.line, 'UTF8')) IS DISTINCT FROM substring(b.record_hashes FROM (x.i::int - 1) * 32 + 1 FOR 32) AS changed
-  FROM b CROSS JOIN LATERAL unnest(string_to_array(b.records, E'\\n')) WITH ORDINALITY AS x(line, i)
+  FROM b CROSS JOIN LATERAL unnest(string_to_array(convert_from(b.records, 'UTF8'), E'\\n')) WITH ORDINALITY AS x(line, i)
 ), breaks AS (
   SELECT l.chain, l.bseq, l.rseq, l.decision_id, l.prev_seq, l.context_id,
     CASE WHEN l.changed THEN 'altered' WHEN l.context_id IS NOT NULL AND c.intact IS NOT TRUE THEN 'context' END AS kind
@@ -96,7 +96,7 @@ function breaksSql(o: AuditObjects, since: boolean): string {
     CASE
       WHEN n IS DISTINCT FROM cardinality(keys) OR n IS DISTINCT FROM cardinality(decision_ids)
         OR octet_length(record_hashes) IS DISTINCT FROM 32 * n
-        OR n IS DISTINCT FROM cardinality(string_to_array(records, E'\\n'))
+        OR n IS DISTINCT FROM cardinality(string_to_array(convert_from(records, 'UTF8'), E'\\n'))
         OR recomputed IS DISTINCT FROM hash THEN 'block'
       WHEN prev_seq IS NOT NULL AND seq - n <> prev_seq THEN 'missing'
       WHEN prev_seq IS NULL AND seq - n = 0 AND prev_hash IS DISTINCT FROM 'genesis' THEN 'chain'

@@ -277,4 +277,15 @@ describe('a log of the earlier layout', () => {
       new RegExp(`audit: ${f.audit} is a table, not the view of an audit log in blocks`),
     );
   });
+
+  it('is refused by name when its blocks keep their records as text (before they were bytes)', async () => {
+    f = auditFixture();
+    await query(`CREATE SCHEMA "${f.schema}"`);
+    const blocks = auditObjects(f.audit).blocks;
+    await query(`CREATE TABLE ${blocks} (chain text, seq bigint, records text, record_hashes bytea)`);
+    await assert.rejects(
+      f.sink().open(),
+      new RegExp(`audit: ${f.schema}\\.audit__blocks keeps its records as text`),
+    );
+  });
 });

@@ -48,9 +48,9 @@ async function alter(fx: AuditFixture, chain: string, seqs: number[], expr: stri
   for (const seq of seqs) {
     const inBlock = 'b.chain = $1 AND $2::bigint > b.seq - b.n AND $2::bigint <= b.seq';
     const res = await query(
-      `UPDATE ${blocks} AS b SET records = (
+      `UPDATE ${blocks} AS b SET records = convert_to((
          SELECT string_agg(CASE WHEN x.i = $2::bigint - (b.seq - b.n) THEN (SELECT (${expr})::text FROM (SELECT x.line::jsonb AS r) AS rr) ELSE x.line END, E'\\n' ORDER BY x.i)
-         FROM unnest(string_to_array(b.records, E'\\n')) WITH ORDINALITY AS x(line, i))
+         FROM unnest(string_to_array(convert_from(b.records, 'UTF8'), E'\\n')) WITH ORDINALITY AS x(line, i)), 'UTF8')
        WHERE ${inBlock} RETURNING b.seq`,
       [chain, seq],
     );
@@ -58,7 +58,7 @@ async function alter(fx: AuditFixture, chain: string, seqs: number[], expr: stri
     if (!forge) continue;
     await query(
       `UPDATE ${blocks} AS b SET record_hashes = overlay(b.record_hashes PLACING
-         sha256(convert_to((string_to_array(b.records, E'\\n'))[$2::bigint - (b.seq - b.n)], 'UTF8'))
+         sha256(convert_to((string_to_array(convert_from(b.records, 'UTF8'), E'\\n'))[$2::bigint - (b.seq - b.n)], 'UTF8'))
          FROM (($2::bigint - (b.seq - b.n) - 1) * 32 + 1)::int FOR 32)
        WHERE ${inBlock}`,
       [chain, seq],
@@ -117,8 +117,8 @@ describe('audit verify', () => {
     const fx = await written();
     const cut = await decisionAt(fx, chainOf(1), 14);
     await query(
-      `UPDATE ${auditObjects(fx.audit).blocks} AS b SET records = (
-         SELECT string_agg(x.line, E'\\n' ORDER BY x.i) FROM unnest(string_to_array(b.records, E'\\n')) WITH ORDINALITY AS x(line, i) WHERE x.i <> 4)
+      `UPDATE ${auditObjects(fx.audit).blocks} AS b SET records = convert_to((
+         SELECT string_agg(x.line, E'\\n' ORDER BY x.i) FROM unnest(string_to_array(convert_from(b.records, 'UTF8'), E'\\n')) WITH ORDINALITY AS x(line, i) WHERE x.i <> 4), 'UTF8')
        WHERE chain = $1 AND seq = 20`,
       [chainOf(1)],
     );

@@ -12,7 +12,15 @@ test('a block’s text is its records a line each, in UTF-8, with each record’
   const block = new BlockText(records.length, 16);
   for (const r of records) block.add(r);
   assert.equal(block.count, 300);
-  assert.equal(block.text.toString('utf8'), records.join('\n'));
+  assert.equal(block.bytes.toString('utf8'), records.join('\n'));
+  // Each record's end: the byte after it (a newline, or the end of the block).
+  let start = 0;
+  for (const [i, r] of records.entries()) {
+    const end = block.ends[i]!;
+    assert.equal(block.bytes.subarray(start, end).toString('utf8'), r, `bytes of record ${i}`);
+    start = end + 1;
+  }
+  assert.equal(block.ends.at(-1), block.bytes.length);
   for (const [i, r] of records.entries()) {
     assert.deepEqual(
       block.hashes.subarray(i * 32, i * 32 + 32),

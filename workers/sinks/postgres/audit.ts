@@ -1,11 +1,10 @@
-import { randomUUID } from 'node:crypto';
 import type { Knex } from 'knex';
 import { BlockText } from '../../audit/block-text.js';
 import { overrideRate } from '../../audit/override.js';
 import {
   type AuditContext,
-  auditChain,
   auditLayout,
+  auditOrder,
   auditRecord,
   type DecisionContext,
   decisionContext,
@@ -14,10 +13,12 @@ import {
 import { AUDIT_DDL_LOCK, type AuditObjects, auditDdl, auditObjects, withAudit } from '../../audit/sql.js';
 import { exactKeyText } from '../../core/int64.js';
 import type { Logger, ModelInfo, PredictionBatch, PredictionRow } from '../../core/types.js';
+import { Uuid7Source } from '../../core/uuid7.js';
 import { pgCast } from '../shared/sql-types.js';
 import { columnArrays } from '../shared/values.js';
+import { pgArrayLiteral } from './array-literal.js';
 import type { Statement } from './statements.js';
-import { POSITION, type PostgresTablePlan } from './table.js';
+import type { PostgresTablePlan } from './table.js';
 
 /** What a Postgres sink needs to keep the pipeline's audit log (spec.audit). */
 export interface PostgresAuditOptions {
@@ -44,6 +45,9 @@ export class PostgresAudit {
   #timer: ReturnType<typeof setInterval> | undefined;
   /** Keyed hashes of feature values seen (record.ts HashCache). */
   readonly #hashed: HashCache = new Map();
+  /** The wrapped statement's SQL, by the upsert's (a sink issues a handful of shapes). */
+  readonly #sql = new Map<string, string>();
+  readonly #ids = new Uuid7Source();
 
   constructor(
     private readonly opts: PostgresAuditOptions,
@@ -82,36 +86,40 @@ export class PostgresAudit {
   /** The upsert of `rows`, made to append one audit record per row it writes. */
   wrap(upsert: Statement, batch: PredictionBatch, rows: readonly PredictionRow[]): Statement {
     const keys = this.plan.keyColumns;
-    const { sql } = withAudit(
-      this.objects,
-      upsert.sql,
-      keys.map((k) => ({ name: k.name, cast: pgCast(k.type) })),
-      POSITION,
-    );
+    let sql = this.#sql.get(upsert.sql);
+    if (sql === undefined) {
+      sql = withAudit(
+        this.objects,
+        upsert.sql,
+        keys.map((k) => ({ name: k.name, cast: pgCast(k.type) })),
+      ).sql;
+      if (this.#sql.size >= 16) this.#sql.clear();
+      this.#sql.set(upsert.sql, sql);
+    }
     const ctx = this.opts.context;
     const layout = auditLayout(ctx, batch.fields, this.#hashed);
     // One context for the batch's model, one per other model a row names (a canary's share).
     const batchContext = decisionContext(ctx, batch.model, batch.shadow);
     const contexts = new Map<ModelInfo, DecisionContext>([[batch.model, batchContext]]);
-    const n = rows.length;
-    const positions = new Array<string>(n);
-    const chains = new Array<string>(n);
+    const { chains, order, groupEnds } = auditOrder(rows);
+    const n = order.length;
+    const ordered = new Array<PredictionRow>(n);
     const keyTexts = new Array<string>(n);
-    const ids = new Array<string>(n);
+    let ids = '';
+    const now = Date.now();
     const block = new BlockText(n);
     for (let i = 0; i < n; i++) {
-      const r = rows[i]!;
+      const r = rows[order[i]!]!;
+      ordered[i] = r;
       let context = batchContext;
       if (r.model !== undefined) {
         const known = contexts.get(r.model);
         context = known ?? decisionContext(ctx, r.model, batch.shadow);
         if (known === undefined) contexts.set(r.model, context);
       }
-      positions[i] = r.position.toString();
-      chains[i] = auditChain(r);
       keyTexts[i] = exactKeyText(r.key);
-      const id = r.decision ?? randomUUID();
-      ids[i] = id;
+      const id = r.decision ?? this.#ids.next(now);
+      ids += i === 0 ? id : `\n${id}`;
       block.add(auditRecord(ctx, layout, r, context, id));
     }
     const stored = [...new Map([...contexts.values()].map((c) => [c.id, c])).values()];
@@ -121,13 +129,14 @@ export class PostgresAudit {
         ...upsert.bindings,
         stored.map((c) => c.id),
         stored.map((c) => c.text),
-        ...columnArrays(keys, batch, rows as PredictionRow[]),
-        positions.join('\n'),
-        chains.join('\n'),
-        keyTexts,
-        ids.join('\n'),
-        block.text,
+        ...columnArrays(keys, batch, ordered).map(pgArrayLiteral),
+        pgArrayLiteral(keyTexts),
+        ids,
+        block.bytes,
+        `{${block.ends.join(',')}}`,
         block.hashes,
+        chains,
+        `{${groupEnds.join(',')}}`,
       ],
     };
   }
