@@ -5,7 +5,7 @@
  * (every server process, from /proc) per row for each. A finer lens than the e2e section of the
  * bench, whose catch-up lasts a few seconds.
  *
- *   npx tsx test/bench/audit-sink.ts [--batches 200] [--rounds 3]
+ *   npx tsx test/bench/audit-sink.ts [--batches 200] [--rounds 3] [--only on|off] [--rows 512] [--replayed 0]
  */
 import { readdirSync, readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
@@ -23,11 +23,14 @@ const { values: args } = parseArgs({
     batches: { type: 'string', default: '200' },
     rounds: { type: 'string', default: '3' },
     only: { type: 'string' },
+    replayed: { type: 'string', default: '0' },
+    rows: { type: 'string', default: '512' },
   },
 });
 const BATCHES = Number(args.batches);
 const ROUNDS = Number(args.rounds);
-const ROWS = 512;
+const ROWS = Number(args.rows);
+const REPLAYED = Number(args.replayed);
 const url = process.env['BENCH_DATABASE_URL'] ?? process.env['DATABASE_URL'];
 if (!url) throw new Error('DATABASE_URL is not set: load .stack/env');
 
@@ -66,13 +69,18 @@ const context: AuditContext = {
   hashKey: 'bench-audit-hash-key',
 };
 
-/** Batch `b`: keys b×512 … (every batch new keys: every row is written), 3 partitions. */
+/**
+ * Batch `b`: keys b×512 … (every batch new keys: every row is written), 3 partitions; with
+ * `--replayed k`, its last k rows are batch b−1's again (older: the order guard skips them, and
+ * the audit takes its per-record path).
+ */
 function batchOf(b: number): PredictionBatch {
   const rows: PredictionRow[] = [];
-  const t = 1_765_000_000 + b;
   const scoredAt = new Date(); // a batch's rows share one scoring time, as the scorer's do
   for (let i = 0; i < ROWS; i++) {
-    const key = b * ROWS + i;
+    const from = b > 0 && i >= ROWS - REPLAYED ? b - 1 : b;
+    const t = 1_765_000_000 + from;
+    const key = from * ROWS + i;
     const p = (key % 997) / 997;
     rows.push({
       key,
@@ -133,7 +141,7 @@ async function run(audit: boolean): Promise<{ worker: number; pg: number }> {
     },
     on_delete: 'delete' as const,
     create_table: true,
-    write_mode: 'unnest' as const,
+    write_mode: (process.env['WRITE_MODE'] ?? 'unnest') as 'unnest',
     max_rows_per_statement: 1000,
     pool_size: 4,
     backfill: true,

@@ -11,13 +11,27 @@ import { hash } from 'node:crypto';
 export class BlockText {
   #bytes: Buffer;
   #length = 0;
-  readonly hashes: Buffer;
+  #hashes: Buffer;
   /** Record i's end: the offset just past its last byte (the next one starts a byte later). */
   readonly ends: number[] = [];
 
-  constructor(records: number, bytesPerRecord = 1024) {
-    this.#bytes = Buffer.allocUnsafe(Math.max(256, records * bytesPerRecord));
-    this.hashes = Buffer.allocUnsafe(records * 32);
+  /**
+   * `reuse`: buffers of an earlier block whose statement has completed (the sink keeps a few),
+   * used when large enough: a block of thousands of records otherwise allocates megabytes of
+   * buffers on every write, and the garbage collector pays for them.
+   */
+  constructor(records: number, bytesPerRecord = 1024, reuse?: BlockBuffers) {
+    const size = Math.max(256, records * bytesPerRecord);
+    this.#bytes = reuse !== undefined && reuse.bytes.length >= size ? reuse.bytes : Buffer.allocUnsafe(size);
+    this.#hashes =
+      reuse !== undefined && reuse.hashes.length >= records * 32
+        ? reuse.hashes
+        : Buffer.allocUnsafe(records * 32);
+  }
+
+  /** The buffers (the grown ones, if the records outgrew them), for a later block to reuse. */
+  get buffers(): BlockBuffers {
+    return { bytes: this.#bytes, hashes: this.#hashes };
   }
 
   /** Appends a record (JSON text: no raw newline) and its sha256. */
@@ -32,8 +46,17 @@ export class BlockText {
     if (count > 0) this.#bytes[this.#length++] = 0x0a;
     const start = this.#length;
     this.#length += this.#bytes.write(record, start);
-    const digest = hash('sha256', this.#bytes.subarray(start, this.#length), 'buffer') as unknown as Buffer;
-    digest.copy(this.hashes, count * 32);
+    // The digest as a 32-character latin1 ("binary") string, copied in as bytes: no Buffer per record.
+    if ((count + 1) * 32 > this.#hashes.length) {
+      const grown = Buffer.allocUnsafe(Math.max((count + 1) * 32, this.#hashes.length * 2));
+      this.#hashes.copy(grown, 0, 0, count * 32);
+      this.#hashes = grown;
+    }
+    this.#hashes.write(
+      hash('sha256', this.#bytes.subarray(start, this.#length), 'binary'),
+      count * 32,
+      'latin1',
+    );
     this.ends.push(this.#length);
   }
 
@@ -42,7 +65,18 @@ export class BlockText {
     return this.#bytes.subarray(0, this.#length);
   }
 
+  /** The records' sha256, 32 bytes each, in order (a view of the buffer). */
+  get hashes(): Buffer {
+    return this.#hashes.subarray(0, this.ends.length * 32);
+  }
+
   get count(): number {
     return this.ends.length;
   }
+}
+
+/** A block's two buffers: its records' bytes and their sha256. */
+export interface BlockBuffers {
+  bytes: Buffer;
+  hashes: Buffer;
 }

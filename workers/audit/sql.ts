@@ -241,22 +241,33 @@ export function withAudit(
   const groups =
     'g AS (SELECT c.chain, coalesce(p.group_ends[c.i - 1], 0) AS lo, p.group_ends[c.i] AS hi ' +
     'FROM p CROSS JOIN LATERAL unnest(p.chains) WITH ORDINALITY AS c(chain, i))';
-  // Where row j's record starts in `recs` (0-based; records are separated by one newline byte).
-  const startOf = (j: string) => `CASE WHEN ${j} = 1 THEN 0 ELSE p.ends[${j} - 1] + 1 END`;
+  // The input's columns as uncorrelated scalar subqueries: each is evaluated once (an InitPlan)
+  // and read per row as a parameter. Joining `p` to the rows instead would copy its whole bytes
+  // into every joined row (and, past work_mem, to temp files).
+  const P = (column: string) => `(SELECT ${column} FROM p)`;
+  // Where row j's record starts in the records (0-based; records are separated by one newline byte).
+  const startOf = (j: string) => `CASE WHEN ${j} = 1 THEN 0 ELSE ${P('ends')}[${j} - 1] + 1 END`;
+  const recordsOf = (from: string, to: string) =>
+    `substring(${P('recs')} FROM ${startOf(from)} + 1 FOR ${P('ends')}[${to}] - ${startOf(from)})`;
   const fast =
-    'fast AS (SELECT g.chain, p.keys[g.lo + 1 : g.hi] AS keys, p.ids[g.lo + 1 : g.hi] AS ids, ' +
-    `substring(p.recs FROM ${startOf('g.lo + 1')} + 1 FOR p.ends[g.hi] - ${startOf('g.lo + 1')}) AS recs, ` +
-    'substring(p.hashes FROM g.lo * 32 + 1 FOR (g.hi - g.lo) * 32) AS hashes ' +
-    'FROM p CROSS JOIN g WHERE (SELECT written FROM n) = cardinality(p.keys))';
+    `fast AS (SELECT g.chain, ${P('keys')}[g.lo + 1 : g.hi] AS keys, ${P('ids')}[g.lo + 1 : g.hi] AS ids, ` +
+    `${recordsOf('g.lo + 1', 'g.hi')} AS recs, substring(${P('hashes')} FROM g.lo * 32 + 1 FOR (g.hi - g.lo) * 32) AS hashes ` +
+    `FROM g WHERE (SELECT written FROM n) = cardinality(${P('keys')}))`;
+  // The written rows' pieces, cut out before they are grouped (materialised: the rows carried
+  // into the grouping's sort hold these small values).
+  const cut =
+    `cut AS MATERIALIZED (SELECT s.j, k.key, ${P('ids')}[s.j] AS id, ${recordsOf('s.j', 's.j')} AS rec, ` +
+    `substring(${P('hashes')} FROM (s.j - 1) * 32 + 1 FOR 32) AS hash ` +
+    `FROM (SELECT a.j::int AS j FROM a JOIN written AS w ON ${match} WHERE (SELECT written FROM n) < cardinality(${P('keys')})) AS s ` +
+    // The key texts by unnesting, not `keys[j]`: subscripting an array of text walks it from the start.
+    `JOIN unnest(${P('keys')}) WITH ORDINALITY AS k(key, j) ON k.j = s.j)`;
   const slow =
-    'slow AS (SELECT g.chain, array_agg(p.keys[s.j] ORDER BY s.j) AS keys, array_agg(p.ids[s.j] ORDER BY s.j) AS ids, ' +
-    `string_agg(substring(p.recs FROM ${startOf('s.j')} + 1 FOR p.ends[s.j] - ${startOf('s.j')}), '\\x0a'::bytea ORDER BY s.j) AS recs, ` +
-    "string_agg(substring(p.hashes FROM (s.j - 1) * 32 + 1 FOR 32), ''::bytea ORDER BY s.j) AS hashes " +
-    `FROM (SELECT a.j::int AS j FROM a JOIN written AS w ON ${match} WHERE (SELECT written FROM n) < (SELECT cardinality(keys) FROM p)) AS s ` +
-    'CROSS JOIN p JOIN g ON s.j > g.lo AND s.j <= g.hi GROUP BY g.chain)';
+    'slow AS (SELECT g.chain, array_agg(c.key ORDER BY c.j) AS keys, array_agg(c.id ORDER BY c.j) AS ids, ' +
+    "string_agg(c.rec, '\\x0a'::bytea ORDER BY c.j) AS recs, string_agg(c.hash, ''::bytea ORDER BY c.j) AS hashes " +
+    'FROM cut AS c JOIN g ON c.j > g.lo AND c.j <= g.hi GROUP BY g.chain)';
   // Chains appended in name order, so that concurrent writers lock heads in one order and never deadlock.
   const sql =
-    `WITH ${ctes}, ${contexts}, ${keyInput}, ${input}, ${n}, ${groups}, ${fast}, ${slow} ` +
+    `WITH ${ctes}, ${contexts}, ${keyInput}, ${input}, ${n}, ${groups}, ${fast}, ${cut}, ${slow} ` +
     `SELECT coalesce((SELECT sum(${o.appendFn}(b.chain, 'decision', b.keys, b.ids, b.recs, b.hashes)) ` +
     'FROM (SELECT * FROM fast UNION ALL SELECT * FROM slow ORDER BY chain) AS b), 0) AS audited, ' +
     '(SELECT written FROM n) AS written';

@@ -29,3 +29,17 @@ test('a block’s text is its records a line each, in UTF-8, with each record’
     );
   }
 });
+
+test('a block reusing an earlier block’s buffers holds only its own records and hashes, whether they fit or outgrow them', () => {
+  const first = new BlockText(50, 64);
+  for (let i = 0; i < 50; i++) first.add(`{"first":${i},"pad":"${'q'.repeat(i * 11)}"}`);
+  for (const count of [3, 200]) {
+    const records = Array.from({ length: count }, (_, i) => `{"second":${i},"s":"${'é'.repeat(i % 5)}"}`);
+    const block = new BlockText(count, 16, first.buffers);
+    for (const r of records) block.add(r);
+    assert.equal(block.bytes.toString('utf8'), records.join('\n'), `${count} records`);
+    assert.equal(block.hashes.length, count * 32);
+    const expected = Buffer.concat(records.map((r) => createHash('sha256').update(r, 'utf8').digest()));
+    assert.deepEqual(block.hashes, expected, `${count} hashes`);
+  }
+});

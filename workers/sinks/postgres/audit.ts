@@ -1,5 +1,5 @@
 import type { Knex } from 'knex';
-import { BlockText } from '../../audit/block-text.js';
+import { type BlockBuffers, BlockText } from '../../audit/block-text.js';
 import { overrideRate } from '../../audit/override.js';
 import {
   type AuditContext,
@@ -33,6 +33,8 @@ export interface PostgresAuditOptions {
 }
 
 const MAINTAIN_EVERY_MS = 3_600_000;
+/** Block buffers kept for reuse (a sink has a few writes in flight at most). */
+const FREE_BLOCK_BUFFERS = 2;
 
 /**
  * The audit log of a Postgres sink: its DDL and day partitions (created at open, kept ahead and
@@ -48,6 +50,9 @@ export class PostgresAudit {
   /** The wrapped statement's SQL, by the upsert's (a sink issues a handful of shapes). */
   readonly #sql = new Map<string, string>();
   readonly #ids = new Uuid7Source();
+  /** Buffers of blocks whose statements completed, for the next writes (BlockText `reuse`). */
+  readonly #free: BlockBuffers[] = [];
+  readonly #buffers = new WeakMap<Statement, BlockBuffers>();
 
   constructor(
     private readonly opts: PostgresAuditOptions,
@@ -105,9 +110,9 @@ export class PostgresAudit {
     const n = order.length;
     const ordered = new Array<PredictionRow>(n);
     const keyTexts = new Array<string>(n);
-    let ids = '';
+    const ids = new Array<string>(n);
     const now = Date.now();
-    const block = new BlockText(n);
+    const block = new BlockText(n, 1024, this.#free.pop());
     for (let i = 0; i < n; i++) {
       const r = rows[order[i]!]!;
       ordered[i] = r;
@@ -119,11 +124,11 @@ export class PostgresAudit {
       }
       keyTexts[i] = exactKeyText(r.key);
       const id = r.decision ?? this.#ids.next(now);
-      ids += i === 0 ? id : `\n${id}`;
+      ids[i] = id;
       block.add(auditRecord(ctx, layout, r, context, id));
     }
     const stored = [...new Map([...contexts.values()].map((c) => [c.id, c])).values()];
-    return {
+    const st: Statement = {
       sql,
       bindings: [
         ...upsert.bindings,
@@ -131,7 +136,7 @@ export class PostgresAudit {
         stored.map((c) => c.text),
         ...columnArrays(keys, batch, ordered).map(pgArrayLiteral),
         pgArrayLiteral(keyTexts),
-        ids,
+        ids.join('\n'),
         block.bytes,
         `{${block.ends.join(',')}}`,
         block.hashes,
@@ -139,14 +144,21 @@ export class PostgresAudit {
         `{${groupEnds.join(',')}}`,
       ],
     };
+    this.#buffers.set(st, block.buffers);
+    return st;
   }
 
   /** Runs a wrapped upsert and reports what it wrote. */
   async run(db: Knex | Knex.Transaction, st: Statement): Promise<void> {
-    const res = await db.raw<{ rows: { audited: string | number; written: string | number }[] }>(
-      st.sql,
-      st.bindings as Knex.RawBinding[],
-    );
+    let res: { rows: { audited: string | number; written: string | number }[] };
+    try {
+      res = await db.raw(st.sql, st.bindings as Knex.RawBinding[]);
+    } finally {
+      // The statement is done with its buffers (sent, or failed): a later write may reuse them.
+      const buffers = this.#buffers.get(st);
+      this.#buffers.delete(st);
+      if (buffers !== undefined && this.#free.length < FREE_BLOCK_BUFFERS) this.#free.push(buffers);
+    }
     const row = res.rows[0];
     const audited = Number(row?.audited ?? 0);
     const written = Number(row?.written ?? 0);
