@@ -177,7 +177,7 @@ async function chainBreaks(): Promise<string[]> {
        from b where seq - n <> coalesce(prev_seq, 0) or prev_hash <> coalesce(prev, 'genesis') or hash <> recomputed
        union all
        select chain || ' record ' || (seq - n + x.i) || ': sha256 not the block''s'
-       from b cross join lateral unnest(string_to_array(records, E'\\n')) with ordinality as x(line, i)
+       from b cross join lateral unnest(string_to_array(convert_from(records, 'UTF8'), E'\\n')) with ordinality as x(line, i)
        where sha256(convert_to(x.line, 'UTF8')) <> substring(record_hashes from (x.i::int - 1) * 32 + 1 for 32)
        union all
        select 'head ' || h.chain || ' at ' || h.seq || ', last block ' || coalesce(l.seq::text, 'none')

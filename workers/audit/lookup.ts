@@ -18,7 +18,8 @@ export type RecordKind = 'decision' | 'override' | 'rollout';
 /**
  * The records of `kind` with that key (or that decision id), newest first (write time, then seq);
  * `where` adds a condition on the record (`r`, jsonb) with its own bindings. Blocks are found by
- * their GIN index (`keys @>` / `decision_ids @>`), then only their matching records are parsed.
+ * their keys' GIN index (`keys @>`) or their decision ids' range (`id_min`, `id_max`), then only
+ * their matching records are parsed.
  */
 export async function findRecords(
   db: Knex,
@@ -27,11 +28,52 @@ export async function findRecords(
   kind: RecordKind,
   opts: { limit?: number; chain?: string; where?: { sql: string; bindings: Knex.RawBinding[] } } = {},
 ): Promise<FoundRecord[]> {
-  const byKey = 'key' in by;
-  const match = byKey
-    ? 'b.keys @> ARRAY[?::text] AND b.keys[x.i] = ?::text'
-    : 'b.decision_ids @> ARRAY[?::uuid] AND b.decision_ids[x.i] = ?::uuid';
-  const value = byKey ? by.key : by.decisionId;
+  if ('key' in by)
+    return recordsWhere(
+      db,
+      o,
+      'b.keys @> ARRAY[?::text] AND b.keys[x.i] = ?::text',
+      [by.key, by.key],
+      kind,
+      opts,
+    );
+  // A decision's block holds its id between its least and greatest: first among the blocks whose
+  // least id is at most an hour older than the id (a UUIDv7 carries its time: an index range),
+  // then, if none, among all.
+  const id = by.decisionId;
+  const match =
+    'b.id_min <= ?::uuid AND b.id_max >= ?::uuid AND b.decision_ids @> ARRAY[?::uuid] AND b.decision_ids[x.i] = ?::uuid';
+  const floor = uuid7Floor(id, 3_600_000);
+  if (floor !== undefined) {
+    const near = await recordsWhere(
+      db,
+      o,
+      `b.id_min >= ?::uuid AND ${match}`,
+      [floor, id, id, id, id],
+      kind,
+      opts,
+    );
+    if (near.length > 0) return near;
+  }
+  return recordsWhere(db, o, match, [id, id, id, id], kind, opts);
+}
+
+/** The smallest UUIDv7 of `ms` milliseconds before `id`'s time, or undefined when `id` is not a v7. */
+export function uuid7Floor(id: string, ms: number): string | undefined {
+  if (!/^[0-9a-f]{8}-[0-9a-f]{4}-7/i.test(id)) return undefined;
+  const t = Math.max(0, Number.parseInt(id.slice(0, 8) + id.slice(9, 13), 16) - ms);
+  const hex = t.toString(16).padStart(12, '0');
+  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-0000-0000-000000000000`;
+}
+
+async function recordsWhere(
+  db: Knex,
+  o: AuditObjects,
+  match: string,
+  values: Knex.RawBinding[],
+  kind: RecordKind,
+  opts: { limit?: number; chain?: string; where?: { sql: string; bindings: Knex.RawBinding[] } },
+): Promise<FoundRecord[]> {
   const res = await db.raw<{
     rows: {
       decision_id: string;
@@ -51,7 +93,7 @@ export async function findRecords(
      ${opts.where === undefined ? '' : `WHERE ${opts.where.sql}`}
      ORDER BY f.written_at DESC, f.block_seq DESC, f.i DESC
      ${opts.limit === undefined ? '' : `LIMIT ${Math.trunc(opts.limit)}`}`,
-    [value, value, kind, ...(opts.chain === undefined ? [] : [opts.chain]), ...(opts.where?.bindings ?? [])],
+    [...values, kind, ...(opts.chain === undefined ? [] : [opts.chain]), ...(opts.where?.bindings ?? [])],
   );
   return res.rows.map((x) => ({
     decisionId: x.decision_id,

@@ -1,5 +1,5 @@
-import { randomUUID } from 'node:crypto';
 import type { Knex } from 'knex';
+import { Uuid7Source } from '../core/uuid7.js';
 import { appendAuditRecords } from './append.js';
 import { findRecords } from './lookup.js';
 import { auditObjects } from './sql.js';
@@ -49,7 +49,7 @@ export async function recordOverride(db: Knex, table: string, o: OverrideInput):
     // a plain text value
   }
   const at = new Date().toISOString();
-  const decisionId = randomUUID();
+  const decisionId = new Uuid7Source().next();
   await appendAuditRecords(db, table, d.chain, [
     {
       // The decision's key text: its overrides are found by it (explain).

@@ -73,7 +73,7 @@ function breaksSql(o: AuditObjects, since: boolean): string {
     hashes: 'record_hashes',
   });
   return `WITH b AS (
-  SELECT chain, seq, n, prev_hash, hash, keys, decision_ids, records, record_hashes,
+  SELECT chain, seq, n, prev_hash, hash, keys, decision_ids, id_min, id_max, records, record_hashes,
     ${recomputed} AS recomputed,
     lag(seq) OVER w AS prev_seq,
     lag(hash) OVER w AS prev_block_hash
@@ -96,6 +96,8 @@ function breaksSql(o: AuditObjects, since: boolean): string {
     CASE
       WHEN n IS DISTINCT FROM cardinality(keys) OR n IS DISTINCT FROM cardinality(decision_ids)
         OR octet_length(record_hashes) IS DISTINCT FROM 32 * n
+        OR id_min IS DISTINCT FROM (SELECT i FROM unnest(decision_ids) AS i ORDER BY i LIMIT 1)
+        OR id_max IS DISTINCT FROM (SELECT i FROM unnest(decision_ids) AS i ORDER BY i DESC LIMIT 1)
         OR n IS DISTINCT FROM cardinality(string_to_array(convert_from(records, 'UTF8'), E'\\n'))
         OR recomputed IS DISTINCT FROM hash THEN 'block'
       WHEN prev_seq IS NOT NULL AND seq - n <> prev_seq THEN 'missing'

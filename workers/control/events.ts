@@ -1,7 +1,7 @@
-import { randomUUID } from 'node:crypto';
 import { userInfo } from 'node:os';
 import { z } from 'zod';
 import { errorMessage, PipelineError } from '../core/errors.js';
+import { Uuid7Source } from '../core/uuid7.js';
 
 /**
  * The records of the control topic: alias moves and pipeline suspensions. Every record is kept
@@ -209,5 +209,5 @@ export function defaultActor(): string {
 
 /** A fresh event id and time. */
 export function eventStamp(now = new Date()): { at: string; id: string } {
-  return { at: now.toISOString(), id: randomUUID() };
+  return { at: now.toISOString(), id: new Uuid7Source().next(now.getTime()) };
 }

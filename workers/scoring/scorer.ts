@@ -1,6 +1,6 @@
-import { randomUUID } from 'node:crypto';
 import { makePosition } from '../core/position.js';
 import type { ChangeRecord, ModelInfo, Op, PredictionBatch, Sink } from '../core/types.js';
+import { Uuid7Source } from '../core/uuid7.js';
 import { plainRoot } from '../decode/plain.js';
 import type { FeatureMapper } from '../features/mapper.js';
 import type { Metrics } from '../observability/metrics.js';
@@ -104,6 +104,8 @@ export interface ScorerDeps {
  * by the sessions' micro-batchers. One promise per call, never per record.
  */
 export class Scorer {
+  /** Decision ids: UUIDv7, time-ordered (the audit log finds a decision's block by its id's range). */
+  readonly #ids = new Uuid7Source();
   readonly fields: readonly string[];
   #lastUs = 0n;
 
@@ -180,7 +182,7 @@ export class Scorer {
         shadow: d.shadow !== undefined,
       });
       // Decision ids before any write: a stored decision carries the id the caller gets.
-      for (const row of scored.rows) row.decision = randomUUID();
+      for (const row of scored.rows) row.decision = this.#ids.next(ms);
       if (scored.shadowJob) {
         handedOff = true;
         d.shadow!.submit(scored.shadowJob);

@@ -144,8 +144,8 @@ describe('both or neither', () => {
       // A block already at seq 10 of chain 0 today: the append's first block there (keys 0, 2, …, 18) collides.
       const blocks = auditObjects(fx.audit).blocks;
       await query(
-        `INSERT INTO ${blocks} (chain, seq, n, kind, prev_hash, hash, keys, decision_ids, records, record_hashes, written_at, written_day)
-         VALUES ($1, 10, 1, 'decision', 'genesis', 'x', '{x}', ARRAY[gen_random_uuid()], '{}', '\\x00', clock_timestamp(), (clock_timestamp() AT TIME ZONE 'UTC')::date)`,
+        `INSERT INTO ${blocks} (chain, seq, n, kind, prev_hash, hash, keys, decision_ids, id_min, id_max, records, record_hashes, written_at, written_day)
+         SELECT $1, 10, 1, 'decision', 'genesis', 'x', '{x}', ARRAY[u], u, u, '{}', '\\x00', clock_timestamp(), (clock_timestamp() AT TIME ZONE 'UTC')::date FROM gen_random_uuid() AS u`,
         [chainOf(0)],
       );
       const rows = rowsOf(0, 20, 100, 2);

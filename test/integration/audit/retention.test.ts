@@ -55,8 +55,8 @@ async function handMade(fx: AuditFixture, name: string, from: string, to: string
     `CREATE TABLE "${fx.schema}"."${name}" PARTITION OF ${auditObjects(fx.audit).blocks} FOR VALUES FROM ('${from}') TO ('${to}')`,
   );
   await query(
-    `INSERT INTO ${auditObjects(fx.audit).blocks} (chain, seq, n, kind, prev_hash, hash, keys, decision_ids, records, record_hashes, written_at, written_day)
-     VALUES ('old', 1, 1, 'decision', 'genesis', 'x', '{1}', ARRAY[gen_random_uuid()], '{}', '\\x00', $1::date, $1::date)`,
+    `INSERT INTO ${auditObjects(fx.audit).blocks} (chain, seq, n, kind, prev_hash, hash, keys, decision_ids, id_min, id_max, records, record_hashes, written_at, written_day)
+     SELECT 'old', 1, 1, 'decision', 'genesis', 'x', '{1}', ARRAY[u], u, u, '{}', '\\x00', $1::date, $1::date FROM gen_random_uuid() AS u`,
     [from],
   );
 }
