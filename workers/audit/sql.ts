@@ -193,16 +193,30 @@ $f$`,
   ];
 }
 
-/** Drops an audit log whole: view, blocks (with their partitions), heads, contexts, functions. */
+/**
+ * Drops an audit log whole: view, blocks (with their partitions), heads, contexts, functions — of
+ * any earlier layout too (the records' table where the view now is; every overload of the functions).
+ */
 export function dropAuditSql(o: AuditObjects): string[] {
+  const fns = ['__append', '__maintain', '__hash'].map((f) => literal(derivedIdent(o.table, f)));
   return [
-    `DROP VIEW IF EXISTS ${o.quoted}`,
+    `DO $d$ BEGIN
+  IF EXISTS (SELECT 1 FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+             WHERE n.nspname = ${literal(o.schema)} AND c.relname = ${literal(o.table)} AND c.relkind = 'v') THEN
+    EXECUTE 'DROP VIEW ${o.quoted.replaceAll("'", "''")}';
+  ELSE
+    EXECUTE 'DROP TABLE IF EXISTS ${o.quoted.replaceAll("'", "''")} CASCADE';
+  END IF;
+END $d$`,
     `DROP TABLE IF EXISTS ${o.blocks} CASCADE`,
     `DROP TABLE IF EXISTS ${o.heads}`,
     `DROP TABLE IF EXISTS ${o.contexts}`,
-    `DROP FUNCTION IF EXISTS ${o.appendFn}`,
-    `DROP FUNCTION IF EXISTS ${o.maintainFn}`,
-    `DROP FUNCTION IF EXISTS ${o.hashFn}`,
+    `DO $d$ DECLARE f regprocedure; BEGIN
+  FOR f IN SELECT p.oid::regprocedure FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
+           WHERE n.nspname = ${literal(o.schema)} AND p.proname IN (${fns.join(', ')}) LOOP
+    EXECUTE 'DROP FUNCTION ' || f::text;
+  END LOOP;
+END $d$`,
   ];
 }
 

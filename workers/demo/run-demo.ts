@@ -1,6 +1,7 @@
 import { spawn } from 'node:child_process';
 import { Kafka, logLevel } from 'kafkajs';
 import pg from 'pg';
+import { auditObjects, dropAuditSql } from '../audit/sql.js';
 import {
   deleteConnector,
   dropReplicationSlot,
@@ -56,6 +57,8 @@ const TOPIC = 'crm.crm.customers';
 const GROUP = 'churn-scoring';
 const DLQ = 'churn-scoring.dlq';
 const SCORES = 'ml.customer_churn_scores';
+/** The churn pipeline's audit log (its `audit.table` default). */
+const AUDIT_TABLE = 'ml.churn_scoring__audit';
 const WAREHOUSE_TABLE = 'CUSTOMER_CHURN_SCORES';
 const WAREHOUSE_HISTORY = 'CUSTOMER_CHURN_SCORE_HISTORY';
 
@@ -262,6 +265,10 @@ async function reset(db: pg.Client, admin: import('kafkajs').Admin, o: DemoOptio
   await dropCrm(db);
   await dropShadowTable(db, rolloutSettings(PIPELINE));
   await db.query(`drop table if exists ${SCORES}, ${SCORES}__tombstones cascade`);
+  // The decisions about the dropped CRM go with it (and a log of an earlier layout, which the sink
+  // would refuse, does not stop the demo).
+  for (const sql of dropAuditSql(auditObjects(process.env['CHURN_AUDIT_TABLE'] ?? AUDIT_TABLE)))
+    await db.query(sql);
   // The sink creates its tables through knex migrations: forget them too so they are created again.
   await db.query(
     `do $$ begin

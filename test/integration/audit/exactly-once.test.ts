@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { afterEach, describe, it } from 'node:test';
 import { HASHED_VALUE } from '../../../workers/audit/record.js';
-import { auditObjects } from '../../../workers/audit/sql.js';
+import { auditObjects, dropAuditSql } from '../../../workers/audit/sql.js';
 import { verifyAudit } from '../../../workers/audit/verify.js';
 import type { PostgresSinkConfig } from '../../../workers/sinks/postgres/config.js';
 import { env } from '../../support/stack.js';
@@ -276,6 +276,27 @@ describe('a log of the earlier layout', () => {
       f.sink().open(),
       new RegExp(`audit: ${f.audit} is a table, not the view of an audit log in blocks`),
     );
+  });
+
+  it('is dropped whole by dropAuditSql, whatever its layout (a table where the view goes, functions overloaded)', async () => {
+    f = auditFixture();
+    await f.sink().open();
+    const o = auditObjects(f.audit);
+    // An earlier layout's leftovers beside the current log: an append function of another signature.
+    await query(
+      `CREATE FUNCTION ${o.appendFn}(c text, kind text, keys text[], ids uuid[], records text, hashes bytea) RETURNS int LANGUAGE sql AS 'SELECT 0'`,
+    );
+    for (const sql of dropAuditSql(o)) await query(sql);
+    const left = await query<{ name: string }>(
+      `SELECT relname AS name FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = $1 AND relname LIKE 'audit%'
+       UNION ALL SELECT proname FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace WHERE n.nspname = $1`,
+      [f.schema],
+    );
+    assert.deepEqual(left, []);
+    // The one-row-per-record layout: a table where the view goes.
+    await query(`CREATE TABLE ${f.audit} (decision_id uuid, record jsonb)`);
+    for (const sql of dropAuditSql(o)) await query(sql);
+    assert.deepEqual(await query(`SELECT to_regclass($1) AS t`, [f.audit]), [{ t: null }]);
   });
 
   it('is refused by name when its blocks keep their records as text (before they were bytes)', async () => {
