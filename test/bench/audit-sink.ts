@@ -17,6 +17,7 @@ import type { PredictionBatch, PredictionRow, PredictionSchema } from '../../wor
 import { createPostgresKnex } from '../../workers/sinks/postgres/client.js';
 import { PostgresSink } from '../../workers/sinks/postgres/sink.js';
 import { uniqueId, withPg } from '../support/stack.js';
+import { pgConfig } from '../unit/sinks/fixtures.js';
 
 const { values: args } = parseArgs({
   options: {
@@ -129,23 +130,12 @@ function postgresCpuMs(): number {
 async function run(audit: boolean): Promise<{ worker: number; pg: number }> {
   const id = uniqueId();
   const table = `ml.bench_${id}`;
-  const config = {
+  // The unit tests' sink config (the e2e bench's columns), on this run's table.
+  const config = pgConfig({
     url: new Secret(url!),
     table,
-    key: ['customer_id'],
-    columns: {
-      customer_id: 'key',
-      churn_probability: 'churn_probability',
-      churn_label: 'churn_label',
-      tenure_months: 'feature.tenure_months',
-    },
-    on_delete: 'delete' as const,
-    create_table: true,
     write_mode: (process.env['WRITE_MODE'] ?? 'unnest') as 'unnest',
-    max_rows_per_statement: 1000,
-    pool_size: 4,
-    backfill: true,
-  };
+  });
   const sink = new PostgresSink({
     config,
     pipeline: 'audit-sink-bench',

@@ -215,12 +215,12 @@ function scoredIso(layout: AuditLayout, at: Date): string {
 /**
  * The order a write's records are kept in: grouped by chain (chains in name order, so that
  * concurrent writers lock chain heads in one order), by position within a chain (the rows of a
- * partition usually come in that order already: then nothing is sorted). `order` lists row
- * indexes; the rows of `chains[c]` are `order[groupEnds[c - 1] ?? 0 … groupEnds[c] - 1]`.
+ * partition usually come in that order already: then nothing is sorted). The rows of `chains[c]`
+ * are `ordered[groupEnds[c - 1] ?? 0 … groupEnds[c] - 1]`.
  */
 export function auditOrder(rows: readonly PredictionRow[]): {
   chains: string[];
-  order: number[];
+  ordered: PredictionRow[];
   groupEnds: number[];
 } {
   const groups = new Map<string, number[]>();
@@ -231,7 +231,7 @@ export function auditOrder(rows: readonly PredictionRow[]): {
     else g.push(i);
   }
   const chains = [...groups.keys()].sort();
-  const order: number[] = [];
+  const ordered: PredictionRow[] = [];
   const groupEnds: number[] = [];
   for (const chain of chains) {
     const g = groups.get(chain)!;
@@ -244,8 +244,8 @@ export function auditOrder(rows: readonly PredictionRow[]): {
         return a < b ? -1 : a > b ? 1 : x - y;
       });
     }
-    for (const i of g) order.push(i);
-    groupEnds.push(order.length);
+    for (const i of g) ordered.push(rows[i]!);
+    groupEnds.push(ordered.length);
   }
-  return { chains, order, groupEnds };
+  return { chains, ordered, groupEnds };
 }

@@ -246,7 +246,7 @@ export function withAudit(
   o: AuditObjects,
   upsertSql: string,
   keyColumns: readonly { name: string; cast: string }[],
-): { sql: string; bindingsAfter: number } {
+): { sql: string } {
   const q = quoteIdent;
   const returning = keyColumns.map((k) => q(k.name)).join(', ');
   const keyCols = keyColumns.map((_, i) => `k${i}`);
@@ -296,7 +296,7 @@ export function withAudit(
     `SELECT coalesce((SELECT sum(${o.appendFn}(b.chain, 'decision', b.keys, b.ids, b.recs, b.hashes)) ` +
     'FROM (SELECT * FROM fast UNION ALL SELECT * FROM slow ORDER BY chain) AS b), 0) AS audited, ' +
     '(SELECT written FROM n) AS written';
-  return { sql, bindingsAfter: 2 + keyColumns.length + 7 };
+  return { sql };
 }
 
 /** `WITH a AS (…), b AS (…) INSERT …`: the CTE list and the final statement of a WITH body. */

@@ -46,3 +46,11 @@ export class Uuid7Source {
     );
   }
 }
+
+/** The smallest UUIDv7 of `ms` milliseconds before `id`'s time, or undefined when `id` is not a v7. */
+export function uuid7Floor(id: string, ms: number): string | undefined {
+  if (!/^[0-9a-f]{8}-[0-9a-f]{4}-7/i.test(id)) return undefined;
+  const t = Math.max(0, Number.parseInt(id.slice(0, 8) + id.slice(9, 13), 16) - ms);
+  const hex = t.toString(16).padStart(12, '0');
+  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-0000-0000-000000000000`;
+}

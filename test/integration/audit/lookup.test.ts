@@ -1,10 +1,10 @@
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { afterEach, test } from 'node:test';
-import { findRecords, uuid7Floor } from '../../../workers/audit/lookup.js';
+import { findRecords } from '../../../workers/audit/lookup.js';
 import { auditObjects } from '../../../workers/audit/sql.js';
 import { Secret } from '../../../workers/core/secret.js';
-import { Uuid7Source } from '../../../workers/core/uuid7.js';
+import { Uuid7Source, uuid7Floor } from '../../../workers/core/uuid7.js';
 import { createPostgresKnex } from '../../../workers/sinks/postgres/client.js';
 import { env } from '../../support/stack.js';
 import { batch } from '../../unit/sinks/fixtures.js';

@@ -106,16 +106,14 @@ export class PostgresAudit {
     // One context for the batch's model, one per other model a row names (a canary's share).
     const batchContext = decisionContext(ctx, batch.model, batch.shadow);
     const contexts = new Map<ModelInfo, DecisionContext>([[batch.model, batchContext]]);
-    const { chains, order, groupEnds } = auditOrder(rows);
-    const n = order.length;
-    const ordered = new Array<PredictionRow>(n);
+    const { chains, ordered, groupEnds } = auditOrder(rows);
+    const n = ordered.length;
     const keyTexts = new Array<string>(n);
     const ids = new Array<string>(n);
     const now = Date.now();
     const block = new BlockText(n, 1024, this.#free.pop());
     for (let i = 0; i < n; i++) {
-      const r = rows[order[i]!]!;
-      ordered[i] = r;
+      const r = ordered[i]!;
       let context = batchContext;
       if (r.model !== undefined) {
         const known = contexts.get(r.model);
