@@ -39,6 +39,19 @@ export interface StageResult {
 /** A fetch as the source hands it to the engine: one partition's messages. */
 export type FetchBatch = RawMessage[];
 
+/** Whether `p` settles within `ms` (the timer is cleared either way, so it never holds the process). */
+async function settlesWithin(p: Promise<unknown>, ms: number): Promise<boolean> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<false>((r) => {
+    timer = setTimeout(() => r(false), ms);
+  });
+  try {
+    return await Promise.race([p.then(() => true as const), late]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
 /** Reads the first `count` messages of the topic with the source's consumer settings, keeping the fetch batches. */
 export async function readSample(kafka: Kafka, topic: string, count: number): Promise<FetchBatch[]> {
   const group = `bench-sample-${uniqueId()}`;
@@ -71,9 +84,10 @@ export async function readSample(kafka: Kafka, topic: string, count: number): Pr
       if (n >= count) resolveDone();
     },
   });
-  await Promise.race([done, new Promise((r) => setTimeout(r, 120000))]);
+  const complete = await settlesWithin(done, 120000);
   await consumer.disconnect();
   await deleteGroups(kafka, [group]);
+  if (!complete) throw new Error(`sample of ${topic}: read ${n} of ${count} messages within 120 s`);
   return batches;
 }
 
@@ -344,7 +358,8 @@ export async function kcatConsume(
   topic: string,
   expected: number,
 ): Promise<StageResult | { error: string }> {
-  const script = `kcat -C -b '${brokers}' -t '${topic}' -o beginning -e -q -f '%o\\n' | wc -l; times`;
+  // Bounded like the kafkajs floor: a kcat that never reaches the end fails this stage only.
+  const script = `timeout 120 kcat -C -b '${brokers}' -t '${topic}' -o beginning -e -q -f '%o\\n' | wc -l; times`;
   const t0 = performance.now();
   const res = await new Promise<{ code: number | null; out: string; err: string }>((r) => {
     const c = spawn('bash', ['-c', script], { stdio: ['ignore', 'pipe', 'pipe'] });
@@ -363,6 +378,7 @@ export async function kcatConsume(
   const lines = res.out.trim().split('\n');
   const count = Number(lines[0]);
   if (res.code !== 0 || !Number.isFinite(count)) return { error: `kcat failed: ${res.err.slice(0, 300)}` };
+  if (count < expected) return { error: `kcat read ${count} of ${expected} messages within 120 s` };
   // `times`: shell user/sys, then children user/sys ("0m1.234s 0m0.123s").
   const secs = (s: string) => {
     const m = /(\d+)m([\d.]+)s/.exec(s);
@@ -436,13 +452,17 @@ export async function kafkajsConsume(
       if (n >= total) resolveDone();
     },
   });
-  await Promise.race([done, new Promise((r) => setTimeout(r, 600000))]);
+  // Bounded: a consumer that stops fetching (kafkajs #1456) fails this stage, not the whole bench.
+  const limitMs = Math.max(120000, total / 5);
+  const complete = await settlesWithin(done, limitMs);
   const seconds = (performance.now() - first) / 1000;
   const cpu = process.cpuUsage(cpu0);
   const c1 = readCpu({ kafka: stackPids().kafka });
   h.disable();
   await consumer.disconnect();
   await deleteGroups(kafka, [group]);
+  if (!complete)
+    throw new Error(`kafkajs consumed ${n} of ${total} messages of ${topic} within ${limitMs / 1000} s`);
   const kafkaCpu = cpuSince(c0, c1).byName['kafka'] ?? 0;
   const events = n - n0;
   return {
