@@ -1,6 +1,6 @@
 /** Shared setup of the audit integration tests: a real PostgresSink with its audit log, on the stack's Postgres. */
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type pg from 'pg';
@@ -178,6 +178,7 @@ export function pipelineFile(f: AuditFixture, audit = `    table: ${f.audit}\n`)
     .replace('postgres://postgres@127.0.0.1:15432/streamscore', env.databaseUrl)
     .replace('table: ml.customer_churn_scores', `table: ${f.scores}`);
   const dir = mkdtempSync(join(tmpdir(), 'audit-verify-'));
+  process.once('exit', () => rmSync(dir, { recursive: true, force: true }));
   const file = join(dir, 'pipeline.yaml');
   writeFileSync(file, `${base.trimEnd()}\n${audit === '' ? '' : `  audit:\n${audit}`}`);
   return file;
