@@ -34,8 +34,11 @@ export class BlockText {
     return { bytes: this.#bytes, hashes: this.#hashes };
   }
 
-  /** Appends a record (JSON text: no raw newline) and its sha256. */
-  add(record: string): void {
+  /**
+   * Appends a record (JSON text: no raw newline) and its sha256. `ascii`: the caller guarantees
+   * the text is ASCII alone (record.ts auditRecord), copied in as it is rather than UTF-8 encoded.
+   */
+  add(record: string, ascii = false): void {
     const need = this.#length + 1 + record.length * 3;
     if (need > this.#bytes.length) {
       const grown = Buffer.allocUnsafe(Math.max(need, this.#bytes.length * 2));
@@ -45,7 +48,7 @@ export class BlockText {
     const count = this.ends.length;
     if (count > 0) this.#bytes[this.#length++] = 0x0a;
     const start = this.#length;
-    this.#length += this.#bytes.write(record, start);
+    this.#length += ascii ? this.#bytes.write(record, start, 'latin1') : this.#bytes.write(record, start);
     // The digest as a 32-character latin1 ("binary") string, copied in as bytes: no Buffer per record.
     if ((count + 1) * 32 > this.#hashes.length) {
       const grown = Buffer.allocUnsafe(Math.max((count + 1) * 32, this.#hashes.length * 2));

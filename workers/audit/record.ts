@@ -66,12 +66,12 @@ export function auditLayout(ctx: AuditContext, fields: readonly string[], cache?
       }
       features.push({
         name,
-        prefix: `${JSON.stringify(name)}:`,
+        prefix: `${asciiJson(name)}:`,
         index,
         policy,
         ...(hashed ? { hashed } : {}),
       });
-    } else outputs.push({ name: f, prefix: `${JSON.stringify(f)}:`, index });
+    } else outputs.push({ name: f, prefix: `${asciiJson(f)}:`, index });
   });
   if (ctx.hashKey === undefined && features.some((f) => f.policy === 'hash'))
     throw new Error('audit: a feature is under the hash policy but no hash_key was given');
@@ -85,11 +85,24 @@ export function auditLayout(ctx: AuditContext, fields: readonly string[], cache?
   };
 }
 
+const NON_ASCII = /[^\x00-\x7f]/g;
+const escapeUnit = (c: string) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`;
+
+/**
+ * JSON text of `v` in ASCII alone: characters beyond it as `\uXXXX` escapes (the same JSON value),
+ * so that a record's text is its bytes one for one and is copied into its block as such.
+ */
+function asciiJson(v: unknown): string {
+  const text = JSON.stringify(v, bigintAsText) ?? 'null';
+  NON_ASCII.lastIndex = 0;
+  return NON_ASCII.test(text) ? text.replace(NON_ASCII, escapeUnit) : text;
+}
+
 /** A value as JSON: numbers as numbers (non-finite ones as their name), int64 beyond 2^53 as digits. */
 function valueJson(v: unknown): string {
-  if (typeof v === 'number') return Number.isFinite(v) ? String(v) : JSON.stringify(String(v));
-  if (typeof v === 'bigint') return JSON.stringify(v.toString());
-  return JSON.stringify(v, bigintAsText) ?? 'null';
+  if (typeof v === 'number') return Number.isFinite(v) ? String(v) : `"${v}"`;
+  if (typeof v === 'bigint') return `"${v}"`;
+  return asciiJson(v);
 }
 
 /** What a hashed value is stored as: `h:` and 22 base64url characters (128 bits of a keyed sha256). */
@@ -150,7 +163,8 @@ export function auditChain(row: PredictionRow): string {
 }
 
 /**
- * One decision record as JSON text (stored as jsonb; the chain hashes jsonb's canonical text):
+ * One decision record as JSON text, in ASCII alone (`asciiJson`; its block's bytes, hashed as
+ * they are):
  * decision id, the context it was made in (`decisionContext`: pipeline, its file's sha256, worker,
  * model, shadow), the source position (topic, partition, offset and the ordering position; or the
  * backfill's position; or the API request), the entity key, the features by name under their
@@ -188,9 +202,9 @@ export function auditRecord(
   const o = row.origin;
   const source =
     o !== undefined
-      ? `{"topic":${JSON.stringify(o.topic)},"partition":${o.partition},"offset":"${o.offset}","position":"${row.position}"}`
+      ? `{"topic":${asciiJson(o.topic)},"partition":${o.partition},"offset":"${o.offset}","position":"${row.position}"}`
       : row.request !== undefined
-        ? `{"api":true,"request_id":${JSON.stringify(row.request)},"position":"${row.position}"}`
+        ? `{"api":true,"request_id":${asciiJson(row.request)},"position":"${row.position}"}`
         : `{"backfill":true,"position":"${row.position}"}`;
   if (row.sourceTsMs !== layout.lastEventMs) {
     layout.lastEventMs = row.sourceTsMs;

@@ -43,3 +43,17 @@ test('a block reusing an earlier block’s buffers holds only its own records an
     assert.deepEqual(block.hashes, expected, `${count} hashes`);
   }
 });
+
+test('records the caller vouches are ASCII are copied in as they are, beside UTF-8 ones, hashed alike', () => {
+  const records = Array.from({ length: 40 }, (_, i) =>
+    i % 3 === 0 ? `{"n":${i},"t":"caf\u00e9"}` : `{"n":${i},"t":"${'a'.repeat(i * 50)}"}`,
+  );
+  const block = new BlockText(4, 8);
+  for (const [i, r] of records.entries()) block.add(r, i % 3 !== 0);
+  assert.equal(block.bytes.toString('utf8'), records.join('\n'));
+  for (const [i, r] of records.entries())
+    assert.deepEqual(
+      block.hashes.subarray(i * 32, i * 32 + 32),
+      createHash('sha256').update(r, 'utf8').digest(),
+    );
+});

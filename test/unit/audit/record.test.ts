@@ -70,3 +70,32 @@ test('records built with the sink’s hash cache equal records built without, ac
   assert.ok((cache.get('plan')?.size ?? 0) <= 3);
   assert.equal(cache.has('seats'), false, 'full-policy features are not cached');
 });
+
+test('a record is ASCII text whatever its names and values hold, and parses back to the same values', () => {
+  const c = decisionContext(ctx, { name: 'm', version: '1' }, undefined);
+  const names = ['score', 'feature.città', 'feature.seats', 'feature.plan'];
+  const layout = auditLayout({ ...ctx, policies: { città: 'full', seats: 'full' } }, names);
+  const row: PredictionRow = {
+    key: 'Zoë 😀',
+    op: 'u',
+    values: [0.25, 'naïve\u2028 «x»', 12345678901234567890n, 'pro'],
+    position: 7n,
+    scoredAt: new Date(0),
+    sourceTsMs: 0,
+    origin: { topic: 'crm.clientèle', partition: 2, offset: '41' },
+  };
+  const text = auditRecord(ctx, layout, row, c, 'id-1');
+  assert.doesNotMatch(text, /[^\x00-\x7f]/, 'only ASCII: the block copies it in byte for byte');
+  const rec = JSON.parse(text) as {
+    key: unknown;
+    features: Record<string, unknown>;
+    source: { topic: unknown };
+  };
+  assert.equal(rec.key, 'Zoë 😀');
+  assert.equal(rec.source.topic, 'crm.clientèle');
+  assert.deepEqual(rec.features, {
+    città: 'naïve\u2028 «x»',
+    seats: '12345678901234567890',
+    plan: hashedValue('pro', ctx.hashKey!),
+  });
+});

@@ -123,7 +123,7 @@ export class PostgresAudit {
       keyTexts[i] = exactKeyText(r.key);
       const id = r.decision ?? this.#ids.next(now);
       ids[i] = id;
-      block.add(auditRecord(ctx, layout, r, context, id));
+      block.add(auditRecord(ctx, layout, r, context, id), true);
     }
     const stored = [...new Map([...contexts.values()].map((c) => [c.id, c])).values()];
     const st: Statement = {
