@@ -85,7 +85,8 @@ export function auditLayout(ctx: AuditContext, fields: readonly string[], cache?
   };
 }
 
-const NON_ASCII = /[^\x00-\x7f]/g;
+// (JSON text holds no raw control character: whatever is not printable ASCII is escaped.)
+const NON_ASCII = /[^ -~]/g;
 const escapeUnit = (c: string) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`;
 
 /**

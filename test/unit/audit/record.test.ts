@@ -85,7 +85,7 @@ test('a record is ASCII text whatever its names and values hold, and parses back
     origin: { topic: 'crm.clientèle', partition: 2, offset: '41' },
   };
   const text = auditRecord(ctx, layout, row, c, 'id-1');
-  assert.doesNotMatch(text, /[^\x00-\x7f]/, 'only ASCII: the block copies it in byte for byte');
+  assert.doesNotMatch(text, /[^ -~]/, 'only ASCII: the block copies it in byte for byte');
   const rec = JSON.parse(text) as {
     key: unknown;
     features: Record<string, unknown>;
