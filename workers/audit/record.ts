@@ -26,8 +26,8 @@ export interface AuditLayout {
     prefix: string;
     index: number;
     policy: FeaturePolicy;
-    /** Hashed values already computed for this feature (hash policy): value → `"h:…"`. */
-    hashed?: Map<unknown, string>;
+    /** Hashed values already computed for this feature (hash policy), while worth keeping. */
+    hashed?: FeatureHashes;
   }[];
   /** The last event time and its ISO text (rows of one transaction share it). */
   lastEventMs: number;
@@ -38,11 +38,19 @@ export interface AuditLayout {
 }
 
 /**
- * Keyed hashes already computed, per feature name, kept by the sink across batches: a feature with
- * few distinct values (a flag, a plan, a count) is hashed once per value, not once per record.
- * Each feature's map is cleared when it reaches `HASH_CACHE_SIZE` entries.
+ * One feature's keyed hashes already computed (value → `"h:…"`), kept by the sink across batches:
+ * a feature with few distinct values (a flag, a plan, a count) is hashed once per value, not once
+ * per record. The map restarts when it reaches `HASH_CACHE_SIZE` entries; a feature whose values
+ * were found there less often than not over a whole fill (an amount, a timestamp) stops being
+ * kept: its entries would only outlive their records and burden the garbage collector.
  */
-export type HashCache = Map<string, Map<unknown, string>>;
+export interface FeatureHashes {
+  values: Map<unknown, string>;
+  hits: number;
+  /** false once the feature's values proved too rarely repeated to keep. */
+  keep: boolean;
+}
+export type HashCache = Map<string, FeatureHashes>;
 const HASH_CACHE_SIZE = 4096;
 
 export function auditLayout(ctx: AuditContext, fields: readonly string[], cache?: HashCache): AuditLayout {
@@ -56,20 +64,20 @@ export function auditLayout(ctx: AuditContext, fields: readonly string[], cache?
       const policy =
         ctx.policies[name] ?? (base === undefined ? undefined : ctx.policies[base]) ?? ctx.defaultPolicy;
       if (policy === 'omit') return;
-      let hashed: Map<unknown, string> | undefined;
+      let hashed: FeatureHashes | undefined;
       if (policy === 'hash' && cache !== undefined) {
         hashed = cache.get(name);
         if (hashed === undefined) {
-          hashed = new Map();
+          hashed = { values: new Map(), hits: 0, keep: true };
           cache.set(name, hashed);
-        } else if (hashed.size >= HASH_CACHE_SIZE) hashed.clear();
+        }
       }
       features.push({
         name,
         prefix: `${asciiJson(name)}:`,
         index,
         policy,
-        ...(hashed ? { hashed } : {}),
+        ...(hashed?.keep ? { hashed } : {}),
       });
     } else outputs.push({ name: f, prefix: `${asciiJson(f)}:`, index });
   });
@@ -83,6 +91,25 @@ export function auditLayout(ctx: AuditContext, fields: readonly string[], cache?
     lastScored: undefined,
     lastScoredIso: '',
   };
+}
+
+/** A hashed value through its feature's cache (`FeatureHashes`). */
+function cachedHash(c: FeatureHashes, v: unknown, key: string): string {
+  const known = c.values.get(v);
+  if (known !== undefined) {
+    c.hits++;
+    return known;
+  }
+  const value = `"${hashedValue(v, key)}"`;
+  if (c.values.size >= HASH_CACHE_SIZE) {
+    // A whole fill: HASH_CACHE_SIZE misses and c.hits hits.
+    c.keep = c.hits >= HASH_CACHE_SIZE;
+    c.hits = 0;
+    c.values.clear();
+    if (!c.keep) return value;
+  }
+  if (c.keep) c.values.set(v, value);
+  return value;
 }
 
 // (JSON text holds no raw control character: whatever is not printable ASCII is escaped.)
@@ -184,15 +211,8 @@ export function auditRecord(
     const x = v[f.index];
     let value: string;
     if (f.policy !== 'hash') value = valueJson(x);
-    else if (f.hashed === undefined) value = `"${hashedValue(x, ctx.hashKey!)}"`;
-    else {
-      const known = f.hashed.get(x);
-      if (known !== undefined) value = known;
-      else {
-        value = `"${hashedValue(x, ctx.hashKey!)}"`;
-        f.hashed.set(x, value);
-      }
-    }
+    else if (f.hashed?.keep) value = cachedHash(f.hashed, x, ctx.hashKey!);
+    else value = `"${hashedValue(x, ctx.hashKey!)}"`;
     features += features === '' ? f.prefix + value : `,${f.prefix}${value}`;
   }
   let outputs = '';

@@ -32,7 +32,7 @@ function rows(n: number, salt: number): PredictionRow[] {
   }));
 }
 
-test('records built with the sink’s hash cache equal records built without, across batches and cache resets', () => {
+test('records built with the sink’s hash cache equal records built without, across batches, cache resets and features dropped from it', () => {
   const cache: HashCache = new Map();
   const c = decisionContext(ctx, { name: 'm', version: '1' }, undefined);
   for (const salt of [1, 2, 3]) {
@@ -67,7 +67,12 @@ test('records built with the sink’s hash cache equal records built without, ac
   assert.equal(one.event_at, new Date(1_765_000_000_000).toISOString());
   assert.equal(one.scored_at, new Date(1_765_000_000_009).toISOString());
   // Per feature: the same value under two features is looked up in each feature's own map.
-  assert.ok((cache.get('plan')?.size ?? 0) <= 3);
+  assert.ok((cache.get('plan')?.values.size ?? 0) <= 3);
+  // A feature whose values rarely repeat (spend: thousands of distinct values) is no longer kept
+  // after a whole fill of the cache; one with few values (plan) is.
+  assert.equal(cache.get('plan')?.keep, true);
+  assert.equal(cache.get('spend')?.keep, false);
+  assert.equal(cache.get('spend')?.values.size, 0);
   assert.equal(cache.has('seats'), false, 'full-policy features are not cached');
 });
 
