@@ -35,6 +35,9 @@ export interface AuditLayout {
   /** The last scoring time and its ISO text (a batch's rows share one Date). */
   lastScored: Date | undefined;
   lastScoredIso: string;
+  /** The last source topic and its `{"topic":…` opening (a write's rows share a few topics). */
+  lastTopic: string | undefined;
+  lastTopicOpening: string;
 }
 
 /**
@@ -90,6 +93,8 @@ export function auditLayout(ctx: AuditContext, fields: readonly string[], cache?
     lastEventIso: '',
     lastScored: undefined,
     lastScoredIso: '',
+    lastTopic: undefined,
+    lastTopicOpening: '',
   };
 }
 
@@ -223,7 +228,7 @@ export function auditRecord(
   const o = row.origin;
   const source =
     o !== undefined
-      ? `{"topic":${asciiJson(o.topic)},"partition":${o.partition},"offset":"${o.offset}","position":"${row.position}"}`
+      ? `${topicOpening(layout, o.topic)},"partition":${o.partition},"offset":"${o.offset}","position":"${row.position}"}`
       : row.request !== undefined
         ? `{"api":true,"request_id":${asciiJson(row.request)},"position":"${row.position}"}`
         : `{"backfill":true,"position":"${row.position}"}`;
@@ -236,6 +241,14 @@ export function auditRecord(
     `"key":${valueJson(row.key)},"features":{${features}},"outputs":{${outputs}},` +
     `"event_at":"${layout.lastEventIso}","scored_at":"${scoredIso(layout, row.scoredAt)}"}`
   );
+}
+
+function topicOpening(layout: AuditLayout, topic: string): string {
+  if (layout.lastTopic !== topic) {
+    layout.lastTopic = topic;
+    layout.lastTopicOpening = `{"topic":${asciiJson(topic)}`;
+  }
+  return layout.lastTopicOpening;
 }
 
 /** A row's scoring time as ISO text; the rows of a batch share one Date, converted once. */
