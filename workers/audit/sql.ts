@@ -119,13 +119,23 @@ END $d$`,
   PRIMARY KEY (chain, seq, written_day)
 ) PARTITION BY RANGE (written_day)`,
     // lz4 where the server has it: compressing a block's records, keys and ids (a block is TOASTed)
-    // costs about half of pglz's time. Its record hashes are random bytes: never compressed.
+    // costs about half of pglz's time. Its record hashes are random bytes: never compressed. Only
+    // when not set yet: these ALTERs lock the table and every partition exclusively, and each
+    // worker runs this DDL when its sink opens.
     `DO $d$ BEGIN
-  ALTER TABLE ${o.blocks} ALTER COLUMN records SET COMPRESSION lz4, ALTER COLUMN keys SET COMPRESSION lz4,
-    ALTER COLUMN decision_ids SET COMPRESSION lz4;
-EXCEPTION WHEN feature_not_supported OR invalid_parameter_value THEN NULL;
+  IF EXISTS (SELECT 1 FROM pg_attribute WHERE attrelid = ${literal(o.blocks)}::regclass
+             AND attname IN ('records', 'keys', 'decision_ids') AND attcompression <> 'l') THEN
+    BEGIN
+      ALTER TABLE ${o.blocks} ALTER COLUMN records SET COMPRESSION lz4, ALTER COLUMN keys SET COMPRESSION lz4,
+        ALTER COLUMN decision_ids SET COMPRESSION lz4;
+    EXCEPTION WHEN feature_not_supported OR invalid_parameter_value THEN NULL;
+    END;
+  END IF;
+  IF EXISTS (SELECT 1 FROM pg_attribute WHERE attrelid = ${literal(o.blocks)}::regclass
+             AND attname = 'record_hashes' AND attstorage <> 'e') THEN
+    ALTER TABLE ${o.blocks} ALTER COLUMN record_hashes SET STORAGE EXTERNAL;
+  END IF;
 END $d$`,
-    `ALTER TABLE ${o.blocks} ALTER COLUMN record_hashes SET STORAGE EXTERNAL`,
     `CREATE INDEX IF NOT EXISTS ${quoteIdent(derivedIdent(o.table, '__keys'))} ON ${o.blocks} USING gin (keys)`,
     // A decision's block by its id: blocks whose [id_min, id_max] holds it (ids are UUIDv7, so a
     // block's ids span a few milliseconds), then its ids array. One btree entry per block where a
