@@ -1,3 +1,4 @@
+import { hash } from 'node:crypto';
 import { derivedIdent, quoteIdent } from '../sinks/shared/identifiers.js';
 
 /** Names of an audit log's objects: the view of its records, its day-partitioned blocks, its chain heads, its functions. */
@@ -143,12 +144,16 @@ END $d$`,
     `CREATE INDEX IF NOT EXISTS ${quoteIdent(derivedIdent(o.table, '__ids'))} ON ${o.blocks} (id_min)`,
     `CREATE TABLE IF NOT EXISTS ${heads} (chain text PRIMARY KEY, seq bigint NOT NULL, hash text NOT NULL)`,
     `CREATE TABLE IF NOT EXISTS ${o.contexts} (id text PRIMARY KEY, context text NOT NULL, first_at timestamptz NOT NULL DEFAULT now())`,
-    `CREATE OR REPLACE VIEW ${o.quoted} AS
-SELECT b.decision_ids[x.i] AS decision_id, b.chain, b.seq - b.n + x.i AS seq, b.keys[x.i] AS key,
+    // The view is replaced only when its definition changed (a comment names the definition's
+    // hash): CREATE OR REPLACE VIEW locks it exclusively, waiting for whoever reads it.
+    replaceViewDdl(
+      o.quoted,
+      `SELECT b.decision_ids[x.i] AS decision_id, b.chain, b.seq - b.n + x.i AS seq, b.keys[x.i] AS key,
   (r.j->'source'->>'position')::numeric AS position, r.j AS record, b.kind, b.written_at, b.written_day
 FROM ${o.blocks} AS b
 CROSS JOIN LATERAL unnest(string_to_array(convert_from(b.records, 'UTF8'), E'\\n')) WITH ORDINALITY AS x(line, i)
 CROSS JOIN LATERAL (SELECT x.line::jsonb AS j) AS r`,
+    ),
     `CREATE OR REPLACE FUNCTION ${o.hashFn}(prev text, at timestamptz, seq bigint, kind text, keys text[], ids uuid[], hashes bytea) RETURNS text
 LANGUAGE sql IMMUTABLE STRICT AS $f$
   SELECT ${blockHashSql({ prev: 'prev', at: 'at', seq: 'seq', kind: 'kind', keys: 'keys', ids: 'ids', hashes: 'hashes' })}
@@ -332,4 +337,18 @@ function leadingCtes(body: string): string {
 
 function lastStatement(body: string): string {
   return splitWith(body).last;
+}
+
+/**
+ * `CREATE OR REPLACE VIEW name AS body`, run only when the view is missing or its comment does
+ * not name this body's sha256 (then it is commented so).
+ */
+function replaceViewDdl(name: string, body: string): string {
+  const marker = `streamscore audit view ${hash('sha256', body, 'hex').slice(0, 16)}`;
+  return `DO $d$ BEGIN
+  IF coalesce(obj_description(to_regclass(${literal(name)}), 'pg_class'), '') <> ${literal(marker)} THEN
+    EXECUTE ${literal(`CREATE OR REPLACE VIEW ${name} AS\n${body}`)};
+    EXECUTE ${literal(`COMMENT ON VIEW ${name} IS ${literal(marker)}`)};
+  END IF;
+END $d$`;
 }

@@ -9,7 +9,7 @@ import { type AuditFixture, auditFixture } from './harness.js';
 // deploy). On a log that exists, it must not take locks that wait for the log's readers and
 // block its writers meanwhile: the storage settings of the blocks (lz4, no compression of the
 // record hashes) are ALTERed only when not set yet, since ALTER TABLE locks the table and every
-// partition exclusively.
+// partition exclusively, and the view is replaced only when its definition changed.
 
 let f: AuditFixture | undefined;
 afterEach(async () => {
@@ -17,7 +17,7 @@ afterEach(async () => {
   f = undefined;
 });
 
-test('a sink opening on an existing audit log does not wait for a reader of its blocks', async () => {
+test('a sink opening on an existing audit log does not wait for a reader of its blocks or its view', async () => {
   f = auditFixture();
   const first = f.sink();
   await first.open();
@@ -35,9 +35,10 @@ test('a sink opening on an existing audit log does not wait for a reader of its 
       ['decision_ids:l:x', 'keys:l:x', 'record_hashes:-:e', 'records:l:x'],
       'set by the first open',
     );
-    // A reader mid-transaction on the blocks (ACCESS SHARE, as any SELECT holds).
+    // A reader mid-transaction on the blocks and on the view (ACCESS SHARE, as any SELECT holds).
     await reader.query('BEGIN');
     await reader.query(`SELECT count(*) FROM ${o.blocks}`);
+    await reader.query(`SELECT count(*) FROM ${o.quoted}`);
     const second = f.sink();
     const opened = await Promise.race([
       second.open().then(() => true),
