@@ -3,9 +3,9 @@ import { hash } from 'node:crypto';
 /**
  * A write's audit records as the block stores them — UTF-8 bytes (a decision's record is ASCII), a
  * record (JSON) per line — built straight into one Buffer, with each record's sha256 (32 bytes
- * each, in order) in another and each record's end (byte offset) in `ends`. Both buffers go to Postgres as they are (binary bytea
- * parameters): no joined string of the whole block, no second UTF-8 encoding by the client, no
- * hex text per hash; a chain's records, being adjacent, are one `substring` there. One instance
+ * each, in order) in another and each record's end (byte offset) in `ends`. Both buffers go to
+ * Postgres as they are (binary bytea parameters): no joined string of the whole block, no second
+ * UTF-8 encoding by the client, no hex text per hash; a chain's records, being adjacent, are one `substring` there. One instance
  * per write: its buffers are handed to the statement.
  */
 export class BlockText {

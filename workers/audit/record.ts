@@ -111,7 +111,6 @@ function cachedHash(c: FeatureHashes, v: unknown, key: string): string {
     c.keep = c.hits >= HASH_CACHE_SIZE;
     c.hits = 0;
     c.values.clear();
-    if (!c.keep) return value;
   }
   if (c.keep) c.values.set(v, value);
   return value;
@@ -126,9 +125,7 @@ const escapeUnit = (c: string) => `\\u${c.charCodeAt(0).toString(16).padStart(4,
  * so that a record's text is its bytes one for one and is copied into its block as such.
  */
 function asciiJson(v: unknown): string {
-  const text = JSON.stringify(v, bigintAsText) ?? 'null';
-  NON_ASCII.lastIndex = 0;
-  return NON_ASCII.test(text) ? text.replace(NON_ASCII, escapeUnit) : text;
+  return (JSON.stringify(v, bigintAsText) ?? 'null').replace(NON_ASCII, escapeUnit);
 }
 
 /** A value as JSON: numbers as numbers (non-finite ones as their name), int64 beyond 2^53 as digits. */
