@@ -358,6 +358,57 @@ async function writeRetrying(sink: PostgresSink, rows: PredictionRow[]): Promise
   }
 }
 
+describe('postgres sink: prepared statements', () => {
+  /** The sink's named statements on its one connection: name → executions (generic + custom plans). */
+  async function prepared(knex: Knex): Promise<Map<string, { runs: number; sql: string }>> {
+    const res = await knex.raw<{ rows: { name: string; runs: number; statement: string }[] }>(
+      "SELECT name, generic_plans + custom_plans AS runs, statement FROM pg_prepared_statements WHERE name LIKE 'ss\\_%'",
+    );
+    return new Map(res.rows.map((r) => [r.name, { runs: Number(r.runs), sql: r.statement }]));
+  }
+
+  it('prepares each fixed-shape statement once per connection and reuses it; none with prepared_statements: false', async () => {
+    for (const on of [true, false]) {
+      const cfg = config({ pool_size: 1, prepared_statements: on, on_delete: 'delete' });
+      const knex = createPostgresKnex(cfg);
+      const sink = new PostgresSink({
+        config: cfg,
+        schema,
+        pipeline: 'test-pipeline',
+        knex,
+        logger: silentLogger,
+      });
+      await sink.open();
+      for (let t = 1; t <= 8; t++) await sink.write(batch([row(1, pos(t), t / 10), row(2, pos(t), t / 10)]));
+      await sink.write(batch([del(2, pos(100))]));
+      // A column added behind the sink's back: Postgres re-plans the prepared statements.
+      await admin.raw(`ALTER TABLE ${qualified(cfg)} ADD COLUMN note text`);
+      await sink.write(batch([row(1, pos(200), 0.9), row(2, pos(50), 0.1)]));
+      const names = await prepared(knex);
+      if (on) {
+        const kind = (sql: string) =>
+          sql.includes('lock_shared')
+            ? 'shared lock'
+            : sql.includes('advisory')
+              ? 'lock'
+              : sql.includes('marked AS (')
+                ? 'delete'
+                : 'upsert';
+        const runs = [...names.values()].map((s) => `${kind(s.sql)} ×${s.runs}`).sort();
+        // 10 writes: 9 of upserts (a shared lock and an upsert each), 1 of a delete (a lock, a delete).
+        assert.deepEqual(runs, ['delete ×1', 'lock ×1', 'shared lock ×9', 'upsert ×9']);
+      } else assert.equal(names.size, 0);
+      const rows = await readTable(cfg);
+      assert.deepEqual(
+        [...rows].map(([k, v]) => [k, v.probability, v.position]),
+        [[1, 0.9, pos(200)]],
+      );
+      await sink.close();
+      await knex.destroy();
+    }
+  });
+});
+
 describe('postgres sink: concurrent writers', () => {
   for (const on_delete of ['delete', 'mark'] as const) {
     it(`converges to the newest event per key whatever the interleaving (on_delete=${on_delete})`, async () => {

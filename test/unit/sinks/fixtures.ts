@@ -60,6 +60,7 @@ export function pgConfig(overrides: Partial<PostgresSinkConfig> = {}): PostgresS
     create_table: true,
     write_mode: 'unnest',
     max_rows_per_statement: 1000,
+    prepared_statements: true,
     pool_size: 4,
     backfill: true,
     ...overrides,

@@ -94,9 +94,11 @@ function recordingKnex(sql: string[]): Knex {
       return submittable;
     },
   };
-  const raw = async (text: string) => {
+  // A knex raw query: a promise with knex's `.options()` (through which statements are named).
+  const raw = (text: string) => {
     sql.push(text);
-    return { rows: [] };
+    const result = Promise.resolve({ rows: [] });
+    return Object.assign(result, { options: () => result });
   };
   const trx = { raw, client: { acquireConnection: async () => connection } };
   return {

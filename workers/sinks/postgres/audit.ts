@@ -17,6 +17,7 @@ import { Uuid7Source } from '../../core/uuid7.js';
 import { pgCast } from '../shared/sql-types.js';
 import { columnArrays } from '../shared/values.js';
 import { pgArrayLiteral } from './array-literal.js';
+import type { StatementRunner } from './prepared.js';
 import type { Statement } from './statements.js';
 import type { PostgresTablePlan } from './table.js';
 
@@ -58,6 +59,7 @@ export class PostgresAudit {
     private readonly opts: PostgresAuditOptions,
     private readonly plan: PostgresTablePlan,
     private readonly logger: Logger,
+    private readonly statements: StatementRunner,
   ) {
     this.objects = auditObjects(opts.table);
   }
@@ -150,7 +152,7 @@ export class PostgresAudit {
   async run(db: Knex | Knex.Transaction, st: Statement): Promise<void> {
     let res: { rows: { audited: string | number; written: string | number }[] };
     try {
-      res = await db.raw(st.sql, st.bindings as Knex.RawBinding[]);
+      res = await this.statements.run(db, st, true);
     } finally {
       // The statement is done with its buffers (sent, or failed): a later write may reuse them.
       const buffers = this.#buffers.get(st);

@@ -16,6 +16,7 @@ import { copyFromStdin, copyTextChunks } from './copy.js';
 import { toPipelineError } from './errors.js';
 import { postgresGrants, sinkRole } from './grants.js';
 import { migrateTable } from './migrations.js';
+import { StatementRunner } from './prepared.js';
 import {
   createStageStatement,
   deleteStatement,
@@ -74,6 +75,7 @@ export class PostgresSink implements Sink {
   private readonly ownsKnex: boolean;
   private readonly stage: string;
   private readonly audit: PostgresAudit | undefined;
+  private readonly statements: StatementRunner;
 
   constructor(opts: PostgresSinkOptions) {
     this.config = opts.config;
@@ -84,7 +86,10 @@ export class PostgresSink implements Sink {
     this.plan = planTable(opts.config, opts.schema, opts.pipeline);
     this.name = `postgres:${opts.config.table}`;
     this.stage = stageTableName(this.plan);
-    this.audit = opts.audit ? new PostgresAudit(opts.audit, this.plan, opts.logger) : undefined;
+    this.statements = new StatementRunner(opts.config.prepared_statements);
+    this.audit = opts.audit
+      ? new PostgresAudit(opts.audit, this.plan, opts.logger, this.statements)
+      : undefined;
   }
 
   /** The CREATE statements for the table (what `streamscore plan` prints). */
@@ -139,7 +144,7 @@ export class PostgresSink implements Sink {
         return;
       }
       await this.db.transaction(async (trx) => {
-        if (plan.tombstone) await run(trx, lockStatement(plan, deletes.length > 0));
+        if (plan.tombstone) await this.run(trx, lockStatement(plan, deletes.length > 0));
         if (deletes.length > 0) await this.writeDeletes(trx, batch, deletes);
         if (upserts.length > 0) await this.writeUpserts(trx, batch, upserts, path);
       });
@@ -176,7 +181,12 @@ export class PostgresSink implements Sink {
     rows: readonly PredictionRow[],
   ): Promise<void> {
     if (this.audit) await this.audit.run(db, this.audit.wrap(st, batch, rows));
-    else await run(db, st);
+    else await this.run(db, st);
+  }
+
+  /** Runs a statement of a fixed shape (prepared unless `prepared_statements: false`). */
+  private async run(db: Knex | Knex.Transaction, st: Statement): Promise<void> {
+    await this.statements.run(db, st, true);
   }
 
   async close(): Promise<void> {
@@ -191,7 +201,7 @@ export class PostgresSink implements Sink {
   ): Promise<void> {
     const arrays = columnArrays(this.plan.deleteColumns, batch, rows);
     const deletedAt = rows.map((r) => new Date(r.sourceTsMs).toISOString());
-    await run(trx, deleteStatement(this.plan, arrays, deletedAt));
+    await this.run(trx, deleteStatement(this.plan, arrays, deletedAt));
   }
 
   private async writeUpserts(
@@ -214,7 +224,12 @@ export class PostgresSink implements Sink {
         );
         for (let from = 0; from < rows.length; from += step) {
           const to = Math.min(rows.length, from + step);
-          await run(trx, upsertStatement(this.plan, valuesSource(cols, arrays, from, to)));
+          // One text per row count: not prepared.
+          await this.statements.run(
+            trx,
+            upsertStatement(this.plan, valuesSource(cols, arrays, from, to)),
+            false,
+          );
         }
         return;
       }
@@ -236,10 +251,6 @@ export class PostgresSink implements Sink {
       }
     }
   }
-}
-
-async function run(trx: Knex | Knex.Transaction, st: Statement): Promise<void> {
-  await trx.raw(st.sql, st.bindings as Knex.RawBinding[]);
 }
 
 function minMax(rows: readonly PredictionRow[]): string {
