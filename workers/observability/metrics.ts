@@ -16,6 +16,8 @@ export interface Metrics {
   /** Streaming drift: the latest window's statistic, threshold, alarm, null and out-of-range rates. */
   drift?: DriftMetrics;
   sinkRetry(sink: string, err: unknown, attempt: number, delayMs: number): void;
+  /** A batch's decoding waits for the schema registry (unreachable): retried without limit. */
+  decodeRetry(err: unknown, attempt: number, delayMs: number): void;
   /** Model rollouts: swaps, refused versions, the shadow's comparison. */
   rollout: RolloutMetrics;
   /** Audit records appended with a write, and predictions written without one (must stay 0). */
@@ -86,6 +88,13 @@ export function createMetrics(meter: Meter, pipeline: string, logger: Logger): M
     sinkRetry(sink, err, attempt, delayMs) {
       errors.add(1, { pipeline, stage: 'sink', sink });
       logger.warn({ sink, attempt, delayMs, error: errorMessage(err) }, 'Sink write failed; retrying.');
+    },
+    decodeRetry(err, attempt, delayMs) {
+      errors.add(1, { pipeline, stage: 'decode', code: 'DECODE_REGISTRY' });
+      logger.warn(
+        { attempt, delayMs, error: errorMessage(err) },
+        'Schema registry unreachable; the batch waits and decoding is retried.',
+      );
     },
   };
 }

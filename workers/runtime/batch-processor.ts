@@ -59,6 +59,9 @@ export interface BatchResult {
   skipped: number;
 }
 
+/** Longest wait between two attempts to decode a batch while the schema registry is away. */
+const DECODE_MAX_BACKOFF_MS = 5000;
+
 /**
  * One fetch's messages through decode → features → inference → every sink in parallel.
  * Resolves only when every sink has durably written every row and every failure is dead-lettered,
@@ -84,7 +87,18 @@ export class BatchProcessor {
     trace?: BatchTrace,
   ): Promise<BatchResult> {
     const span = trace?.stage('decode');
-    const decoded = await this.deps.decoder.decodeBatch(messages);
+    // The registry unreachable (a retryable DECODE_REGISTRY): nothing of the batch can be decoded
+    // and nothing later either, so the batch waits for it, the consumer kept alive, without limit
+    // (an outage of the registry is like one of the broker: exiting would only crash-loop the fleet).
+    const decoded = await withRetry(
+      () => this.deps.decoder.decodeBatch(messages),
+      { ...this.deps.retry, maxRetries: Number.POSITIVE_INFINITY, maxBackoffMs: DECODE_MAX_BACKOFF_MS },
+      {
+        onWait,
+        onRetry: (err, attempt, delay) => this.deps.metrics.decodeRetry(err, attempt, delay),
+        retryIf: (err) => PipelineError.is(err) && err.code === 'DECODE_REGISTRY',
+      },
+    );
     const fill = this.deps.unavailable;
     if (fill !== undefined) await withRetry(() => fill(decoded), this.deps.retry, { onWait });
     span?.end();

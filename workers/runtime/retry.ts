@@ -17,6 +17,8 @@ export async function withRetry<T>(
   hooks: {
     onRetry?: (err: unknown, attempt: number, delayMs: number) => void;
     onWait?: () => Promise<void>;
+    /** Which errors to retry (default: retryable PipelineErrors and unclassified errors). */
+    retryIf?: (err: unknown) => boolean;
   } = {},
   signal?: AbortSignal,
 ): Promise<T> {
@@ -25,7 +27,7 @@ export async function withRetry<T>(
     try {
       return await fn();
     } catch (err) {
-      const retryable = PipelineError.is(err) ? err.retryable : true;
+      const retryable = hooks.retryIf ? hooks.retryIf(err) : PipelineError.is(err) ? err.retryable : true;
       if (!retryable || attempt >= policy.maxRetries || signal?.aborted) throw err;
       const delay = Math.min(policy.initialBackoffMs * 2 ** attempt, policy.maxBackoffMs ?? 30000);
       attempt += 1;

@@ -194,7 +194,9 @@ const errorsSection = z
       ),
     max_retries: nonNegativeInt()
       .default(8)
-      .describe('Retries of a transient sink error before the worker exits.'),
+      .describe(
+        'Retries of a transient sink error before the worker exits. (An unreachable schema registry is waited for without limit, retried every 5 s at most: the batch holds, nothing is committed past it.)',
+      ),
     retry_backoff_ms: positiveInt().default(200).describe('First back-off; doubles up to 30 s.'),
   })
   .prefault({})

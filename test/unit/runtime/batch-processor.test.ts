@@ -30,6 +30,7 @@ const metrics: Metrics = {
   inferenceMs: noop,
   endToEndMs: noop,
   sinkRetry() {},
+  decodeRetry() {},
   rollout: createMetrics(noopMeter(), 'p', silentLogger).rollout,
   audit() {},
   overrideRate() {},
@@ -73,7 +74,13 @@ class MemorySink implements Sink {
   }
 }
 
-function processor(records: ChangeRecord[], sink: Sink, onNull: 'reject' | number = 0, dlq = true) {
+function processor(
+  records: ChangeRecord[],
+  sink: Sink,
+  onNull: 'reject' | number = 0,
+  dlq = true,
+  decode: { decodeBatch?: () => Promise<DecodedBatch>; metrics?: Metrics } = {},
+) {
   const mapper = new FeatureMapper({
     pipeline: 'p',
     key: expr('after.id'),
@@ -86,7 +93,10 @@ function processor(records: ChangeRecord[], sink: Sink, onNull: 'reject' | numbe
   const letters: { message: RawMessage; error: PipelineError }[] = [];
   const bp = new BatchProcessor({
     pipeline: 'p',
-    decoder: { decodeBatch: async (): Promise<DecodedBatch> => ({ records, failures: [], skipped: 1 }) },
+    decoder: {
+      decodeBatch:
+        decode.decodeBatch ?? (async (): Promise<DecodedBatch> => ({ records, failures: [], skipped: 1 })),
+    },
     mapper,
     models: fixedModel(
       { name: 'm', version: '1' },
@@ -100,7 +110,7 @@ function processor(records: ChangeRecord[], sink: Sink, onNull: 'reject' | numbe
     sinks: [sink],
     deadLetters: dlq ? { write: async (f) => void letters.push(...f) } : undefined,
     retry: { maxRetries: 3, initialBackoffMs: 1 },
-    metrics,
+    metrics: decode.metrics ?? metrics,
   });
   return { bp, letters };
 }
@@ -149,6 +159,41 @@ test('a transient sink error is retried; a terminal one rejects so nothing is co
   const flaky = new MemorySink();
   flaky.failuresLeft = 10;
   await assert.rejects(processor([record('c', 1, 1, 1n)], flaky).bp.process([]), /connection lost/);
+});
+
+test('a batch waits for an unreachable schema registry past max_retries; any other decode error rejects at once', async () => {
+  const sink = new MemorySink();
+  const retries: number[] = [];
+  let calls = 0;
+  const { bp } = processor([], sink, 0, true, {
+    decodeBatch: async () => {
+      if (++calls <= 6)
+        throw new PipelineError(
+          'schema registry unavailable while fetching schema id 7: connect ECONNREFUSED',
+          {
+            code: 'DECODE_REGISTRY',
+            stage: 'decode',
+            retryable: true,
+          },
+        );
+      return { records: [record('c', 1, 1, 1n)], failures: [], skipped: 0 };
+    },
+    metrics: { ...metrics, decodeRetry: (_err, attempt) => void retries.push(attempt) },
+  });
+  // max_retries is 3 here: the registry is waited for without limit.
+  assert.deepEqual(await bp.process([]), { scored: 1, deleted: 0, deadLettered: 0, skipped: 0 });
+  assert.deepEqual(retries, [1, 2, 3, 4, 5, 6]);
+  assert.equal(sink.batches.length, 1);
+
+  let bugCalls = 0;
+  const buggy = processor([], new MemorySink(), 0, true, {
+    decodeBatch: async () => {
+      bugCalls++;
+      throw new TypeError('a decoder bug');
+    },
+  });
+  await assert.rejects(buggy.bp.process([]), /a decoder bug/);
+  assert.equal(bugCalls, 1);
 });
 
 test('rows a sink rejects for their values go to the dead-letter topic; the others are written', async () => {
