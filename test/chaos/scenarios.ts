@@ -84,6 +84,48 @@ export function postgresScenario(o: {
 }
 
 /**
+ * The schema registry (Apicurio) SIGKILLed under load and started again by the launcher after
+ * `downS`, while new versions of the value schema appear: two versions registered just before the
+ * kill (as a producer that registered them, and caches their ids, keeps producing), the load
+ * switching to the first at the kill and to the second halfway through the outage. The workers have
+ * seen neither id: each one's decode waits for the registry (a retryable error), and nothing may be
+ * lost, skipped or sent to the dead-letter topic. The registry keeps its schemas across the restart
+ * (infra/local: an H2 file), as a production registry does.
+ */
+export function registryScenario(o: { downS: number; seconds: number }): ScenarioOptions {
+  return {
+    name: `schema registry SIGKILL, down ${o.downS} s, new schema versions meanwhile`,
+    rate: RATE,
+    seconds: o.seconds,
+    noDeadLetters: true,
+    async faults(ctx) {
+      await sleep(15_000);
+      const v2 = await ctx.registerValueVersion(2);
+      const v3 = await ctx.registerValueVersion(3);
+      const pid = killService('apicurio');
+      ctx.frameValuesWith(v2);
+      ctx.note(`registry pid ${pid} SIGKILLed; values framed with schema id ${v2} from now`);
+      await sleep((o.downS * 1000) / 2);
+      ctx.frameValuesWith(v3);
+      ctx.note(`values framed with schema id ${v3} from now`);
+      await sleep((o.downS * 1000) / 2);
+      // The workers cannot have decoded what the new ids frame: the lag grew through the outage.
+      const held = ctx.maxLag();
+      const took = await serviceUp('apicurio');
+      ctx.note(
+        `registry started again after ${o.downS} s, answering ${took.toFixed(1)} s later; lag reached ${held.toFixed(1)} s meanwhile`,
+      );
+      if (held < o.downS / 2)
+        throw new Error(
+          `the lag reached only ${held.toFixed(1)} s while the registry was down: the workers decoded messages framed with schema ids they could not fetch`,
+        );
+      ctx.healed('the registry outage');
+      await ctx.recovered();
+    },
+  };
+}
+
+/**
  * Waits until the backfill has done at least `done` chunks and has one in progress; notes it when
  * that does not come within 45 s (the run lost, or stuck) and goes on: the checker reports the run.
  */

@@ -1,4 +1,4 @@
-import { brokerScenario, redisBackfillScenario } from '../chaos/scenarios.js';
+import { brokerScenario, redisBackfillScenario, registryScenario } from '../chaos/scenarios.js';
 import { chaosTest } from '../support/chaos.js';
 
 // The short version of `make chaos` (issue 19), in `make test`: real faults on the stack's own
@@ -16,3 +16,6 @@ chaosTest(
   `the backfill completes exactly; ${claim}`,
   redisBackfillScenario({ kills: 2, rows: 80_000, downS: 1, seconds: 40 }),
 );
+// The schema registry away while the load switches to schema versions the workers have not seen:
+// they wait for it (the fleet once crash-looped to its end on such an outage).
+chaosTest(`no dead letters; ${claim}`, registryScenario({ downS: 15, seconds: 50 }));

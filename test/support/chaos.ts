@@ -27,6 +27,7 @@ import assert from 'node:assert/strict';
 import { rmSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { test } from 'node:test';
+import { SchemaRegistry, SchemaType } from '@kafkajs/confluent-schema-registry';
 import { Redis } from 'ioredis';
 import { CompressionTypes, type Kafka, type Message, type Producer } from 'kafkajs';
 import { auditObjects } from '../../workers/audit/sql.js';
@@ -35,7 +36,7 @@ import { makePosition } from '../../workers/core/position.js';
 import { createDecoder } from '../../workers/decode/create.js';
 import { createSchemaRegistry } from '../../workers/decode/registry.js';
 import { dropAudit } from '../bench/audit.js';
-import { ChangeStream, EnvelopeEncoder, type EventNames, topicOf } from '../bench/events.js';
+import { avroValueSchema, ChangeStream, EnvelopeEncoder, type EventNames, topicOf } from '../bench/events.js';
 import { createTopic, deleteSubjects, registerSchemas } from '../bench/topic.js';
 import { completedChunks, PIPELINE } from '../e2e/backfill-support.js';
 import { CUSTOMERS_DDL, churnChanges, insertCustomers } from './churn.js';
@@ -91,6 +92,15 @@ export interface ChaosContext {
   startWorker(): RunningCli;
   /** Backfill scenarios: the run's status (chunks done …), undefined before it is enqueued. */
   backfillProgress(): Promise<{ done: number; total: number; active: number } | undefined>;
+  /**
+   * Registers version `n` of the synthetic topic's value schema (the same fields, its own `doc`:
+   * the same bytes, framed with a new id) and returns its id.
+   */
+  registerValueVersion(n: number): Promise<number>;
+  /** From the next batch on, the load frames its values with schema id `id`. */
+  frameValuesWith(id: number): void;
+  /** The worst lag sampled so far, seconds. */
+  maxLag(): number;
 }
 
 export interface ScenarioOptions {
@@ -111,6 +121,11 @@ export interface ScenarioOptions {
   backfill?: { rows: number; chunkSize: number; lockMs: number };
   /** The faults, run while the load runs; resolves when the last is over. */
   faults(ctx: ChaosContext): Promise<void>;
+  /**
+   * Fail on any message in the dead-letter topic (every scenario reports their count): a
+   * dead-lettered change whose key changes again later is invisible to the oracle.
+   */
+  noDeadLetters?: boolean;
 }
 
 export interface ChaosRow {
@@ -198,7 +213,13 @@ function prepareLoad(o: {
   entities: number;
   seed: number;
   due: DueTimes;
-}): { last: Map<string, LastEvent>; events: number; send(): Promise<number> } {
+}): {
+  last: Map<string, LastEvent>;
+  events: number;
+  send(): Promise<number>;
+  /** Frames the values of the batches not sent yet with schema id `id` (same layout). */
+  reframe(id: number): void;
+} {
   const enc = new EnvelopeEncoder(o.names, 'avro', o.ids);
   const total = o.rate * o.seconds;
   const stream = new ChangeStream(
@@ -254,11 +275,13 @@ function prepareLoad(o: {
     }
     batches.push(messages);
   }
+  let next = 0;
   const send = async () => {
     const inflight = new Set<Promise<void>>();
     const started = Date.now();
     try {
       for (const [i, messages] of batches.entries()) {
+        next = i + 1;
         const p = deliver(messages, i, started + i * tick).finally(() => inflight.delete(p));
         inflight.add(p);
         if (inflight.size >= 4) await Promise.race(inflight);
@@ -271,7 +294,12 @@ function prepareLoad(o: {
     }
     return resends;
   };
-  return { last, events: total, send };
+  // Confluent framing: magic byte, then the schema id (4 bytes, big-endian), then the datum.
+  const reframe = (id: number) => {
+    for (let b = next; b < batches.length; b++)
+      for (const m of batches[b]!) if (Buffer.isBuffer(m.value)) m.value.writeInt32BE(id, 1);
+  };
+  return { last, events: total, send, reframe };
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -583,6 +611,7 @@ export async function runChaosScenario(o: ScenarioOptions): Promise<{ row: Chaos
   try {
     await createTopic(kafka, topic, 6);
     const ids = await registerSchemas(env.registryUrl, names);
+    const valueIds = [ids.value];
     if (o.cdc) {
       await withPg(async (c) => {
         await c.query(CUSTOMERS_DDL(cdcTable));
@@ -693,6 +722,24 @@ export async function runChaosScenario(o: ScenarioOptions): Promise<{ row: Chaos
         extraWorkers.push(w);
         return w;
       },
+      registerValueVersion: async (n) => {
+        const registry = new SchemaRegistry({ host: env.registryUrl });
+        // Another namespace: the same bytes, a new schema to the registry (it ignores a `doc`).
+        const base = avroValueSchema(names);
+        const schema = { ...base, namespace: `${base['namespace']}.v${n}` };
+        const { id } = await registry.register(
+          { type: SchemaType.AVRO, schema: JSON.stringify(schema) },
+          { subject: `${topic}-value` },
+        );
+        if (valueIds.includes(id))
+          throw new Error(
+            `version ${n} of the value schema got id ${id}, already framing the load (${valueIds})`,
+          );
+        valueIds.push(id);
+        return id;
+      },
+      frameValuesWith: (id) => loadPlan.reframe(id),
+      maxLag: () => probe.maxLag(),
       backfillProgress: async () => {
         const s = queues ? await queues.q.status(runId) : undefined;
         return s ? { done: s.chunks.done, total: s.chunks.total, active: s.chunks.active } : undefined;
@@ -817,6 +864,9 @@ export async function runChaosScenario(o: ScenarioOptions): Promise<{ row: Chaos
         ),
       };
     });
+    const deadLetters = await topicMessages(kafka, pipelineEnv['CHURN_DLQ']!);
+    if (o.noDeadLetters && deadLetters > 0)
+      problems.push(`${deadLetters} messages in the dead-letter topic ${pipelineEnv['CHURN_DLQ']}`);
     const workers = fleetWorkerPids(fleet.child.pid!);
     const recoveries = heals.map((h) => ({ fault: h.what, seconds: probe.recovery(h.t), t: h.t }));
 
@@ -864,7 +914,7 @@ export async function runChaosScenario(o: ScenarioOptions): Promise<{ row: Chaos
         ...faults,
         ...(backfillLine ? [backfillLine] : []),
         ...verdicts.map(([sink, v]) => `${sink}: ${verdictLine(v)}`),
-        `postgres scores: ${rows.size} rows, ${pg.lost.length} lost; regressions ${regressions.length}; audit ${JSON.stringify(auditProblems)}`,
+        `postgres scores: ${rows.size} rows, ${pg.lost.length} lost; regressions ${regressions.length}; audit ${JSON.stringify(auditProblems)}; dead letters ${deadLetters}`,
         `recovery (lag < ${LAG_BOUND_S} s) after: ${recoveries.map((r) => `${r.fault} ${r.seconds === undefined ? 'never' : `${r.seconds.toFixed(1)} s`}`).join('; ')}`,
         rowLine(row),
         '',
@@ -878,7 +928,7 @@ export async function runChaosScenario(o: ScenarioOptions): Promise<{ row: Chaos
       await fn().catch((err: Error) => process.stdout.write(`clean-up: ${what} failed: ${err.message}\n`));
     };
     // A scenario that failed mid-fault leaves its service down: the stack must be up afterwards.
-    for (const svc of ['kafka', 'postgres', 'redis'] as const) {
+    for (const svc of ['kafka', 'postgres', 'redis', 'apicurio'] as const) {
       if (servicePid(svc) === undefined) await step(`restarting ${svc}`, () => serviceUp(svc));
     }
     await step('lag probe', () => probe.stop());
@@ -923,6 +973,20 @@ export async function runChaosScenario(o: ScenarioOptions): Promise<{ row: Chaos
       ]),
     );
     rmSync(dirname(pipelineFile), { recursive: true, force: true });
+  }
+}
+
+/** Messages a topic holds (the sum of its partitions' end offsets; 0 for a topic never created). */
+async function topicMessages(kafka: Kafka, topic: string): Promise<number> {
+  const admin = kafka.admin();
+  await admin.connect();
+  try {
+    const existing = await admin.listTopics();
+    if (!existing.includes(topic)) return 0;
+    const offsets = await admin.fetchTopicOffsets(topic);
+    return offsets.reduce((n, p) => n + Number(p.high) - Number(p.low), 0);
+  } finally {
+    await admin.disconnect();
   }
 }
 
