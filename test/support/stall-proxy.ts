@@ -8,6 +8,10 @@ interface Link {
   held: (() => void)[];
   /** Bytes the client sent while stalled: a request it waits on. */
   heldBytes: number;
+  /** Bytes the server sent while stalled: a response the client waits on. */
+  heldResponseBytes: number;
+  /** Whether the client's last bytes came after the server's last: a request awaits its answer. */
+  awaitingAnswer: boolean;
 }
 
 /**
@@ -32,15 +36,26 @@ export class StallProxy {
     this.server = createServer({ allowHalfOpen: true }, (client) => {
       const upstream = new Socket({ allowHalfOpen: true });
       upstream.connect(this.targetPort, this.targetHost);
-      const link: Link = { client, upstream, held: [], heldBytes: 0 };
+      const link: Link = {
+        client,
+        upstream,
+        held: [],
+        heldBytes: 0,
+        heldResponseBytes: 0,
+        awaitingAnswer: false,
+      };
       this.links.add(link);
       const relay = (from: Socket, to: Socket, request: boolean) => {
         const pass = (step: () => void, bytes = 0) => {
           if (!this.stalled) return step();
           link.held.push(step);
           if (request) link.heldBytes += bytes;
+          else link.heldResponseBytes += bytes;
         };
-        from.on('data', (d: Buffer) => pass(() => to.write(d), d.length));
+        from.on('data', (d: Buffer) => {
+          link.awaitingAnswer = request;
+          pass(() => to.write(d), d.length);
+        });
         from.on('end', () => pass(() => to.end()));
         from.on('error', () => pass(() => to.destroy()));
         from.on('close', () => {
@@ -64,15 +79,22 @@ export class StallProxy {
     for (const link of this.links) {
       const steps = link.held.splice(0);
       link.heldBytes = 0;
+      link.heldResponseBytes = 0;
       for (const step of steps) step();
     }
   }
 
-  /** The processes whose requests wait on the stall (pids owning a client side with held bytes). */
+  /**
+   * The processes whose requests wait on the stall: pids owning a client side whose request is
+   * held, whose answer is held, or whose request went out before the stall and has had no answer
+   * yet (on a loaded machine a stall often lands there: the client sends nothing more while it
+   * waits, so counting held request bytes alone missed it).
+   */
   waitingPids(): number[] {
     const pids = new Set<number>();
     for (const link of this.links) {
-      if (link.heldBytes === 0 || link.client.remotePort === undefined) continue;
+      const waiting = link.heldBytes > 0 || link.heldResponseBytes > 0 || link.awaitingAnswer;
+      if (!this.stalled || !waiting || link.client.remotePort === undefined) continue;
       const filter = `( sport = :${link.client.remotePort} and dport = :${this.port} )`;
       const out = execFileSync('ss', ['-tnpH', 'state', 'established', filter]).toString();
       for (const m of out.matchAll(/pid=(\d+)/g)) pids.add(Number(m[1]));
