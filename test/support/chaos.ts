@@ -65,6 +65,7 @@ import {
   verdictLine,
 } from './topic-oracle.js';
 import { waitCommitted } from './topics.js';
+import { watchdogEvents } from './watchdog-log.js';
 
 export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -127,6 +128,12 @@ export interface ScenarioOptions {
    */
   noDeadLetters?: boolean;
 }
+
+/**
+ * Stall watchdog: its stall time in the scenarios' pipelines (the default is 2 minutes), so that a
+ * consumer that does not come back after a fault is restarted within a scenario's recovery bound.
+ */
+export const CHAOS_STALL_MS = 30_000;
 
 export interface ChaosRow {
   scenario: string;
@@ -580,6 +587,7 @@ export async function runChaosScenario(o: ScenarioOptions): Promise<{ row: Chaos
     edit: (doc) => {
       doc.setIn(['spec', 'source', 'kafka', 'topics'], topics);
       doc.setIn(['spec', 'source', 'kafka', 'session_timeout_ms'], 10000);
+      doc.setIn(['spec', 'source', 'kafka', 'stall_timeout_ms'], CHAOS_STALL_MS);
       doc.setIn(['spec', 'source', 'kafka', 'heartbeat_interval_ms'], 1000);
       if (o.backfill) {
         doc.setIn(['spec', 'backfill', 'chunk_size'], o.backfill.chunkSize);
@@ -867,6 +875,9 @@ export async function runChaosScenario(o: ScenarioOptions): Promise<{ row: Chaos
     const deadLetters = await topicMessages(kafka, pipelineEnv['CHURN_DLQ']!);
     if (o.noDeadLetters && deadLetters > 0)
       problems.push(`${deadLetters} messages in the dead-letter topic ${pipelineEnv['CHURN_DLQ']}`);
+    // Reported, not judged: a stall found is the watchdog doing its job (the restart re-reads from
+    // the last commit), and the checker judges what the sinks hold either way.
+    const watchdog = watchdogEvents(fleet.output());
     const workers = fleetWorkerPids(fleet.child.pid!);
     const recoveries = heals.map((h) => ({ fault: h.what, seconds: probe.recovery(h.t), t: h.t }));
 
@@ -914,7 +925,7 @@ export async function runChaosScenario(o: ScenarioOptions): Promise<{ row: Chaos
         ...faults,
         ...(backfillLine ? [backfillLine] : []),
         ...verdicts.map(([sink, v]) => `${sink}: ${verdictLine(v)}`),
-        `postgres scores: ${rows.size} rows, ${pg.lost.length} lost; regressions ${regressions.length}; audit ${JSON.stringify(auditProblems)}; dead letters ${deadLetters}`,
+        `postgres scores: ${rows.size} rows, ${pg.lost.length} lost; regressions ${regressions.length}; audit ${JSON.stringify(auditProblems)}; dead letters ${deadLetters}; stall watchdog (${CHAOS_STALL_MS / 1000} s): ${watchdog.stalls} stalls found and restarted, lag unreadable ${watchdog.unreadable} times`,
         `recovery (lag < ${LAG_BOUND_S} s) after: ${recoveries.map((r) => `${r.fault} ${r.seconds === undefined ? 'never' : `${r.seconds.toFixed(1)} s`}`).join('; ')}`,
         rowLine(row),
         '',

@@ -10,6 +10,7 @@ import {
   StallWatchdog,
   type WatchdogClock,
 } from '../../../workers/sources/kafka/watchdog.js';
+import { watchdogEvents } from '../../support/watchdog-log.js';
 import { type Deferred, deferred, FakeConsumer, settle } from './fake-consumer.js';
 
 // The stall watchdog's rule (workers/sources/kafka/watchdog.ts) on a clock the test moves: a
@@ -115,6 +116,8 @@ describe('stall watchdog', () => {
     assert.equal(warned.length, 1);
     assert.match(warned[0]!.msg, /t\[0\] stalled: 500 records behind and no progress for 120000 ms/);
     assert.deepEqual(warned[0]!.fields, { topic: 't', partition: 0, lag: 500, stalledMs: 120_000 });
+    // The chaos suite counts stalls from these lines.
+    assert.deepEqual(watchdogEvents(warned.map((l) => l.msg).join('\n')), { stalls: 1, unreadable: 0 });
     // Nothing is checked until the restarted consumer joins; then the clock starts again.
     await w.clock.advance(300_000);
     assert.equal(w.stalls.length, 1);
@@ -190,6 +193,7 @@ describe('stall watchdog', () => {
     const warned = w.lines.filter((l) => l.level === 'warn');
     assert.equal(warned.length, 1, 'one warning for the whole outage');
     assert.match(warned[0]!.msg, /cannot read the lag/);
+    assert.deepEqual(watchdogEvents(warned.map((l) => l.msg).join('\n')), { stalls: 0, unreadable: 1 });
     w.failProbe(undefined);
     await w.clock.advance(110_000);
     assert.equal(w.stalls.length, 0, 'the consumer gets the whole stall time after the broker is back');
