@@ -103,12 +103,33 @@ export function registryScenario(o: { downS: number; seconds: number }): Scenari
       const v2 = await ctx.registerValueVersion(2);
       const v3 = await ctx.registerValueVersion(3);
       const pid = killService('apicurio');
+      const killedAt = Date.now();
+      const until = (ms: number) => sleep(Math.max(0, killedAt + ms - Date.now()));
       ctx.frameValuesWith(v2);
       ctx.note(`registry pid ${pid} SIGKILLed; values framed with schema id ${v2} from now`);
-      await sleep((o.downS * 1000) / 2);
+      // A worker stopped while its batches wait for the registry drains at once (leaving them
+      // uncommitted), not at the end of its 30 s drain timeout; the fleet starts it again.
+      await sleep(4000);
+      const [worker] = fleetWorkerPids(ctx.fleet.child.pid!);
+      if (worker !== undefined) {
+        const t0 = Date.now();
+        process.kill(worker, 'SIGTERM');
+        await waitFor('the SIGTERMed worker gone', async () => !isAlive(worker), 20_000).catch(
+          () => undefined,
+        );
+        const took = (Date.now() - t0) / 1000;
+        ctx.note(
+          `fleet worker ${worker} SIGTERMed while waiting for the registry: gone ${took.toFixed(1)} s later`,
+        );
+        if (isAlive(worker) || took > 10)
+          throw new Error(
+            `a worker SIGTERMed while waiting for the registry took ${took.toFixed(1)} s to drain`,
+          );
+      }
+      await until((o.downS * 1000) / 2);
       ctx.frameValuesWith(v3);
       ctx.note(`values framed with schema id ${v3} from now`);
-      await sleep((o.downS * 1000) / 2);
+      await until(o.downS * 1000);
       // The workers cannot have decoded what the new ids frame: the lag grew through the outage.
       const held = ctx.maxLag();
       const took = await serviceUp('apicurio');
@@ -123,6 +144,15 @@ export function registryScenario(o: { downS: number; seconds: number }): Scenari
       await ctx.recovered();
     },
   };
+}
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 /**

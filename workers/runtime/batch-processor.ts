@@ -76,8 +76,18 @@ export class BatchProcessor {
    * their decoded envelopes (`root`) are let go once the features are computed (see `#score`).
    */
   readonly #ownRecords = new WeakSet<DecodedBatch>();
+  /** Aborted when the worker stops: a batch waiting for the schema registry gives up. */
+  readonly #stopping = new AbortController();
   constructor(private readonly deps: BatchProcessorDeps) {
     this.fields = [...deps.models.outputFields, ...deps.mapper.names.map((n) => `feature.${n}`)];
+  }
+
+  /**
+   * The worker is stopping: batches waiting for an unreachable schema registry give up
+   * (BATCH_ABANDONED, never committed) rather than hold the drain.
+   */
+  abandonWaiting(): void {
+    this.#stopping.abort();
   }
 
   /** `trace`: the batch's spans when tracing is on (the caller ends its batch span). */
@@ -90,15 +100,31 @@ export class BatchProcessor {
     // The registry unreachable (a retryable DECODE_REGISTRY): nothing of the batch can be decoded
     // and nothing later either, so the batch waits for it, the consumer kept alive, without limit
     // (an outage of the registry is like one of the broker: exiting would only crash-loop the fleet).
+    const unreachable = (err: unknown) => PipelineError.is(err) && err.code === 'DECODE_REGISTRY';
     const decoded = await withRetry(
       () => this.deps.decoder.decodeBatch(messages),
       { ...this.deps.retry, maxRetries: Number.POSITIVE_INFINITY, maxBackoffMs: DECODE_MAX_BACKOFF_MS },
       {
         onWait,
         onRetry: (err, attempt, delay) => this.deps.metrics.decodeRetry(err, attempt, delay),
-        retryIf: (err) => PipelineError.is(err) && err.code === 'DECODE_REGISTRY',
+        retryIf: unreachable,
       },
-    );
+      this.#stopping.signal,
+    ).catch((err: unknown) => {
+      // A stopping worker does not wait for the registry: the batch is left uncommitted (re-read
+      // after the restart), which the source does not count as a failure.
+      if (this.#stopping.signal.aborted && unreachable(err))
+        throw new PipelineError(
+          'the schema registry is unreachable and the worker is stopping: batch left uncommitted',
+          {
+            code: 'BATCH_ABANDONED',
+            stage: 'decode',
+            retryable: true,
+            cause: err,
+          },
+        );
+      throw err;
+    });
     const fill = this.deps.unavailable;
     if (fill !== undefined) await withRetry(() => fill(decoded), this.deps.retry, { onWait });
     span?.end();

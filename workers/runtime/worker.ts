@@ -171,8 +171,12 @@ export class Worker {
       this.done(code || 1);
     }, this.opts.drainTimeoutMs ?? 30000);
     timer.unref();
-    // Batches held by a suspension give up uncommitted rather than hold the drain.
-    for (const a of this.assembled) a.models.models.gate.abandonWaiting();
+    // Batches held by a suspension or waiting for the schema registry give up uncommitted rather
+    // than hold the drain.
+    for (const a of this.assembled) {
+      a.models.models.gate.abandonWaiting();
+      a.processor.abandonWaiting();
+    }
     for (const a of this.assembled) await a.source.stop().catch(() => undefined);
     await this.backfill?.close().catch(() => undefined);
     for (const a of this.assembled) await a.close();

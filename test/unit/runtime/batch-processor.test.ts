@@ -196,6 +196,27 @@ test('a batch waits for an unreachable schema registry past max_retries; any oth
   assert.equal(bugCalls, 1);
 });
 
+test('a batch waiting for the schema registry gives up uncommitted (BATCH_ABANDONED) when the worker stops', async () => {
+  let calls = 0;
+  const { bp } = processor([], new MemorySink(), 0, true, {
+    decodeBatch: async () => {
+      calls++;
+      throw new PipelineError('schema registry unavailable while fetching schema id 7', {
+        code: 'DECODE_REGISTRY',
+        stage: 'decode',
+        retryable: true,
+      });
+    },
+  });
+  const waiting = bp.process([]);
+  await new Promise((r) => setTimeout(r, 50));
+  const before = calls;
+  assert.ok(before >= 3, `still retrying (${before} attempts)`);
+  bp.abandonWaiting();
+  await assert.rejects(waiting, (err: unknown) => PipelineError.is(err) && err.code === 'BATCH_ABANDONED');
+  assert.ok(calls <= before + 1, 'at most one more attempt after the stop');
+});
+
 test('rows a sink rejects for their values go to the dead-letter topic; the others are written', async () => {
   const written: unknown[] = [];
   const picky: Sink = {
