@@ -98,6 +98,8 @@ export function registryScenario(o: { downS: number; seconds: number }): Scenari
     rate: RATE,
     seconds: o.seconds,
     noDeadLetters: true,
+    // Waiting for the registry is no stall: restarting the consumer would not bring it back.
+    noStalls: true,
     async faults(ctx) {
       await sleep(15_000);
       const v2 = await ctx.registerValueVersion(2);

@@ -127,6 +127,8 @@ export interface ScenarioOptions {
    * dead-lettered change whose key changes again later is invisible to the oracle.
    */
   noDeadLetters?: boolean;
+  /** Fail on any stall the watchdogs found: the fault holds the pipeline on purpose (it waits). */
+  noStalls?: boolean;
 }
 
 /**
@@ -878,6 +880,8 @@ export async function runChaosScenario(o: ScenarioOptions): Promise<{ row: Chaos
     // Reported, not judged: a stall found is the watchdog doing its job (the restart re-reads from
     // the last commit), and the checker judges what the sinks hold either way.
     const watchdog = watchdogEvents(fleet.output());
+    if (o.noStalls && watchdog.stalls > 0)
+      problems.push(`stall watchdog: ${watchdog.stalls} stalls found while the pipeline waited on purpose`);
     const workers = fleetWorkerPids(fleet.child.pid!);
     const recoveries = heals.map((h) => ({ fault: h.what, seconds: probe.recovery(h.t), t: h.t }));
 

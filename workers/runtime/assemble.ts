@@ -191,8 +191,9 @@ export function assemblePipeline(args: {
     sourceCfg,
     logger,
     { metrics: args.metrics.source, tracer: args.tracer },
-    // A suspended pipeline holds its batches on purpose: not a stall.
-    { held: () => opened.models.gate.suspended !== undefined },
+    // A suspended pipeline, or one waiting for the schema registry, holds its batches on purpose:
+    // not a stall.
+    { held: () => opened.models.gate.suspended !== undefined || processor.waitingForRegistry },
   );
   return {
     name,

@@ -78,8 +78,18 @@ export class BatchProcessor {
   readonly #ownRecords = new WeakSet<DecodedBatch>();
   /** Aborted when the worker stops: a batch waiting for the schema registry gives up. */
   readonly #stopping = new AbortController();
+  /** Batches retrying their decoding until the schema registry answers. */
+  #waitingForRegistry = 0;
   constructor(private readonly deps: BatchProcessorDeps) {
     this.fields = [...deps.models.outputFields, ...deps.mapper.names.map((n) => `feature.${n}`)];
+  }
+
+  /**
+   * Whether a batch is waiting for the schema registry: its partitions hold on purpose, which the
+   * stall watchdog does not count as a stall (restarting the consumer would not bring the registry).
+   */
+  get waitingForRegistry(): boolean {
+    return this.#waitingForRegistry > 0;
   }
 
   /**
@@ -101,30 +111,41 @@ export class BatchProcessor {
     // and nothing later either, so the batch waits for it, the consumer kept alive, without limit
     // (an outage of the registry is like one of the broker: exiting would only crash-loop the fleet).
     const unreachable = (err: unknown) => PipelineError.is(err) && err.code === 'DECODE_REGISTRY';
+    let retried = false;
     const decoded = await withRetry(
       () => this.deps.decoder.decodeBatch(messages),
       { ...this.deps.retry, maxRetries: Number.POSITIVE_INFINITY, maxBackoffMs: DECODE_MAX_BACKOFF_MS },
       {
         onWait,
-        onRetry: (err, attempt, delay) => this.deps.metrics.decodeRetry(err, attempt, delay),
+        onRetry: (err, attempt, delay) => {
+          if (attempt === 1) {
+            retried = true;
+            this.#waitingForRegistry++;
+          }
+          this.deps.metrics.decodeRetry(err, attempt, delay);
+        },
         retryIf: unreachable,
       },
       this.#stopping.signal,
-    ).catch((err: unknown) => {
-      // A stopping worker does not wait for the registry: the batch is left uncommitted (re-read
-      // after the restart), which the source does not count as a failure.
-      if (this.#stopping.signal.aborted && unreachable(err))
-        throw new PipelineError(
-          'the schema registry is unreachable and the worker is stopping: batch left uncommitted',
-          {
-            code: 'BATCH_ABANDONED',
-            stage: 'decode',
-            retryable: true,
-            cause: err,
-          },
-        );
-      throw err;
-    });
+    )
+      .finally(() => {
+        if (retried) this.#waitingForRegistry--;
+      })
+      .catch((err: unknown) => {
+        // A stopping worker does not wait for the registry: the batch is left uncommitted (re-read
+        // after the restart), which the source does not count as a failure.
+        if (this.#stopping.signal.aborted && unreachable(err))
+          throw new PipelineError(
+            'the schema registry is unreachable and the worker is stopping: batch left uncommitted',
+            {
+              code: 'BATCH_ABANDONED',
+              stage: 'decode',
+              retryable: true,
+              cause: err,
+            },
+          );
+        throw err;
+      });
     const fill = this.deps.unavailable;
     if (fill !== undefined) await withRetry(() => fill(decoded), this.deps.retry, { onWait });
     span?.end();

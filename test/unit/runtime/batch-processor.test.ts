@@ -183,6 +183,7 @@ test('a batch waits for an unreachable schema registry past max_retries; any oth
   // max_retries is 3 here: the registry is waited for without limit.
   assert.deepEqual(await bp.process([]), { scored: 1, deleted: 0, deadLettered: 0, skipped: 0 });
   assert.deepEqual(retries, [1, 2, 3, 4, 5, 6]);
+  assert.equal(bp.waitingForRegistry, false, 'no longer waiting once decoded');
   assert.equal(sink.batches.length, 1);
 
   let bugCalls = 0;
@@ -212,8 +213,10 @@ test('a batch waiting for the schema registry gives up uncommitted (BATCH_ABANDO
   await new Promise((r) => setTimeout(r, 50));
   const before = calls;
   assert.ok(before >= 3, `still retrying (${before} attempts)`);
+  assert.equal(bp.waitingForRegistry, true, 'held on purpose: the stall watchdog does not count it');
   bp.abandonWaiting();
   await assert.rejects(waiting, (err: unknown) => PipelineError.is(err) && err.code === 'BATCH_ABANDONED');
+  assert.equal(bp.waitingForRegistry, false);
   assert.ok(calls <= before + 1, 'at most one more attempt after the stop');
 });
 

@@ -68,7 +68,7 @@ export const kafkaSourceConfig = z
     stall_timeout_ms: nonNegativeInt()
       .default(120000)
       .describe(
-        'Stall watchdog: a partition of this worker that lags (records not committed) without progress (no batch fetched, no commit) for this long is logged, counted (streamscore_consumer_stalls_total) and the consumer is restarted; it re-reads from the last commit. Not counted: while the group rebalances, while the pipeline is suspended, or while the lag cannot be read. 0 turns the watchdog off.',
+        'Stall watchdog: a partition of this worker that lags (records not committed) without progress (no batch fetched, no commit) for this long is logged, counted (streamscore_consumer_stalls_total) and the consumer is restarted; it re-reads from the last commit. Not counted: while the group rebalances, while the pipeline is suspended or waits for its schema registry, or while the lag cannot be read. 0 turns the watchdog off.',
       ),
   })
   .describe('Consume change events from Kafka topics as a consumer group.');

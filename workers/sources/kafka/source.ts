@@ -39,7 +39,7 @@ export interface KafkaSourceObservers {
 /** What the stall watchdog depends on (all optional: the process clock, an admin client's offsets). */
 export interface KafkaSourceWatchdogDeps {
   clock?: WatchdogClock;
-  /** Whether the pipeline holds its batches on purpose (suspended): no partition stalls meanwhile. */
+  /** Whether the pipeline holds its batches on purpose (suspended, or waiting for the schema registry): no partition stalls meanwhile. */
   held?: () => boolean;
   /** Reads the partitions' lag; by default an admin client reads the brokers' and the group's offsets. */
   probe?: LagProbe;
