@@ -107,50 +107,53 @@ export class BatchProcessor {
     trace?: BatchTrace,
   ): Promise<BatchResult> {
     const span = trace?.stage('decode');
-    // The registry unreachable (a retryable DECODE_REGISTRY): nothing of the batch can be decoded
-    // and nothing later either, so the batch waits for it, the consumer kept alive, without limit
-    // (an outage of the registry is like one of the broker: exiting would only crash-loop the fleet).
-    const unreachable = (err: unknown) => PipelineError.is(err) && err.code === 'DECODE_REGISTRY';
-    let retried = false;
-    const decoded = await withRetry(
-      () => this.deps.decoder.decodeBatch(messages),
-      { ...this.deps.retry, maxRetries: Number.POSITIVE_INFINITY, maxBackoffMs: DECODE_MAX_BACKOFF_MS },
-      {
-        onWait,
-        onRetry: (err, attempt, delay) => {
-          if (attempt === 1) {
-            retried = true;
-            this.#waitingForRegistry++;
-          }
-          this.deps.metrics.decodeRetry(err, attempt, delay);
-        },
-        retryIf: unreachable,
-      },
-      this.#stopping.signal,
-    )
-      .finally(() => {
-        if (retried) this.#waitingForRegistry--;
-      })
-      .catch((err: unknown) => {
-        // A stopping worker does not wait for the registry: the batch is left uncommitted (re-read
-        // after the restart), which the source does not count as a failure.
-        if (this.#stopping.signal.aborted && unreachable(err))
-          throw new PipelineError(
-            'the schema registry is unreachable and the worker is stopping: batch left uncommitted',
-            {
-              code: 'BATCH_ABANDONED',
-              stage: 'decode',
-              retryable: true,
-              cause: err,
-            },
-          );
-        throw err;
-      });
+    const decoded = await this.#decode(messages, onWait);
     const fill = this.deps.unavailable;
     if (fill !== undefined) await withRetry(() => fill(decoded), this.deps.retry, { onWait });
     span?.end();
     this.#ownRecords.add(decoded);
     return this.processDecoded(decoded, messages.length, onWait, trace);
+  }
+
+  /**
+   * Decodes a fetch's messages. The registry unreachable (a retryable DECODE_REGISTRY): nothing of
+   * the batch can be decoded and nothing later either, so the batch waits for it, the consumer kept
+   * alive, without limit (an outage of the registry is like one of the broker: exiting would only
+   * crash-loop the fleet) — unless the worker stops: then the batch is left uncommitted (re-read
+   * after the restart), which the source does not count as a failure.
+   */
+  async #decode(messages: readonly RawMessage[], onWait?: () => Promise<void>): Promise<DecodedBatch> {
+    const unreachable = (err: unknown) => PipelineError.is(err) && err.code === 'DECODE_REGISTRY';
+    let waiting = false;
+    try {
+      return await withRetry(
+        () => this.deps.decoder.decodeBatch(messages),
+        { ...this.deps.retry, maxRetries: Number.POSITIVE_INFINITY, maxBackoffMs: DECODE_MAX_BACKOFF_MS },
+        {
+          onWait,
+          onRetry: (err, attempt, delay) => {
+            if (!waiting) this.#waitingForRegistry++;
+            waiting = true;
+            this.deps.metrics.decodeRetry(err, attempt, delay);
+          },
+          retryIf: unreachable,
+        },
+        this.#stopping.signal,
+      );
+    } catch (err) {
+      if (!this.#stopping.signal.aborted || !unreachable(err)) throw err;
+      throw new PipelineError(
+        'the schema registry is unreachable and the worker is stopping: batch left uncommitted',
+        {
+          code: 'BATCH_ABANDONED',
+          stage: 'decode',
+          retryable: true,
+          cause: err,
+        },
+      );
+    } finally {
+      if (waiting) this.#waitingForRegistry--;
+    }
   }
 
   /**
