@@ -41,6 +41,7 @@ import { createTopic, deleteSubjects, registerSchemas } from '../bench/topic.js'
 import { completedChunks, PIPELINE } from '../e2e/backfill-support.js';
 import { CUSTOMERS_DDL, churnChanges, insertCustomers } from './churn.js';
 import { type RunningCli, runCli, startCli } from './cli.js';
+import { ConnectOperator } from './connect-operator.js';
 import { fleetWorkerPids, waitForWorkers } from './fleet.js';
 import { churnPipelineCopy } from './pipelines.js';
 import {
@@ -600,6 +601,7 @@ export async function runChaosScenario(o: ScenarioOptions): Promise<{ row: Chaos
     },
   });
   let fleet: RunningCli | undefined;
+  let operator: ConnectOperator | undefined;
   const extraWorkers: RunningCli[] = [];
   let queues: { q: BackfillQueues; redis: Redis } | undefined;
   const due = new DueTimes();
@@ -637,6 +639,8 @@ export async function runChaosScenario(o: ScenarioOptions): Promise<{ row: Chaos
         tables: [cdcTable],
         converter: 'avro',
       });
+      operator = new ConnectOperator(env.connectUrl, connector, (what) => faults.push(`at ${at()}: ${what}`));
+      operator.start();
     }
     if (o.backfill) {
       await withPg(async (c) => {
@@ -968,6 +972,7 @@ export async function runChaosScenario(o: ScenarioOptions): Promise<{ row: Chaos
         redis.disconnect();
       });
     }
+    operator?.stop();
     if (o.cdc) await step('connector', () => dropDebezium(connector));
     await step('topics, group, tables', () => removeChurnObjects(pipelineEnv));
     await step('regression log, CDC table', () =>

@@ -93,6 +93,29 @@ export async function registerDebezium(o: DebeziumConnectorOptions): Promise<voi
   throw new Error(`connector ${o.name} did not start within ${o.timeoutMs ?? 60000} ms`);
 }
 
+/**
+ * Restarts the connector's FAILED task(s) (and the connector, if it FAILED) through Connect's REST
+ * API, as an operator would (Strimzi's connector auto-restart does the same): Kafka Connect itself
+ * never restarts a failed task. Returns the first line of each restarted one's trace; none when all
+ * run.
+ */
+export async function restartFailedTasks(connectUrl: string, name: string): Promise<string[]> {
+  const res = await fetch(`${connectUrl}/connectors/${name}/status`);
+  if (!res.ok) return [];
+  const s = (await res.json()) as {
+    connector?: { state: string; trace?: string };
+    tasks?: { id: number; state: string; trace?: string }[];
+  };
+  const failed = [s.connector, ...(s.tasks ?? [])].filter((t) => t?.state === 'FAILED');
+  if (failed.length === 0) return [];
+  const restart = await fetch(`${connectUrl}/connectors/${name}/restart?includeTasks=true&onlyFailed=true`, {
+    method: 'POST',
+  });
+  if (!restart.ok && restart.status !== 202)
+    throw new Error(`Kafka Connect did not restart ${name}: HTTP ${restart.status} ${await restart.text()}`);
+  return failed.map((t) => t?.trace?.split('\n')[0] ?? 'FAILED (no trace)');
+}
+
 /** Deletes the connector; its replication slot and publication are dropped by `dropSlot`. */
 export async function deleteConnector(connectUrl: string, name: string): Promise<void> {
   await fetch(`${connectUrl}/connectors/${name}`, { method: 'DELETE' }).catch(() => undefined);
