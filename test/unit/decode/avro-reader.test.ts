@@ -138,6 +138,26 @@ describe('Avro reader', () => {
     });
   });
 
+  it('reads strings of every length around its short-string paths, ASCII or not at any position', () => {
+    const schema = { type: 'record', name: 'S', fields: [{ name: 's', type: 'string' }] };
+    const type = avro.Type.forSchema(schema as avro.schema.RecordType);
+    for (let n = 0; n <= 40; n++) {
+      const ascii = Array.from({ length: n }, (_, i) => String.fromCharCode(0x20 + ((i * 7) % 95))).join('');
+      const variants = [ascii, `\u0000${ascii}\u007f`];
+      // A non-ASCII character first, in the middle, last: each string must leave the ASCII path.
+      if (n > 0)
+        for (const at of [0, n >> 1, n - 1]) variants.push(`${ascii.slice(0, at)}é${ascii.slice(at + 1)}`);
+      if (n > 1) variants.push(`${ascii.slice(0, n - 2)}😀`);
+      for (const v of variants) {
+        assert.deepEqual(
+          read(schema, type.toBuffer({ s: v })),
+          { s: v },
+          `length ${n}: ${JSON.stringify(v)}`,
+        );
+      }
+    }
+  });
+
   it('marks the unavailable-value placeholder in string, bytes and array fields', () => {
     const schema = {
       type: 'record',
