@@ -14,7 +14,19 @@ if (dir) {
   let windowStartMono = Number(process.hrtime.bigint() / 1000n);
   let windows = 0;
   const ms = (ns) => Math.round((ns / 1e6) * 1000) / 1000;
+  // Peaks of what V8 and Node account for (MiB), to tell what an RSS peak is made of: the JS heap
+  // (reserved, and used at its most), memory outside it (Buffers and other ArrayBuffers, native
+  // objects that report it).
+  const peak = { heap_total: 0, heap_used: 0, external: 0, array_buffers: 0 };
+  const sample = () => {
+    const m = process.memoryUsage();
+    peak.heap_total = Math.max(peak.heap_total, m.heapTotal);
+    peak.heap_used = Math.max(peak.heap_used, m.heapUsed);
+    peak.external = Math.max(peak.external, m.external);
+    peak.array_buffers = Math.max(peak.array_buffers, m.arrayBuffers);
+  };
   const snapshot = () => {
+    sample();
     const data = {
       pid: process.pid,
       ppid: process.ppid,
@@ -32,6 +44,7 @@ if (dir) {
       },
       max_rss_mb: Math.round(process.resourceUsage().maxRSS / 1024),
       heap_used_mb: Math.round(process.memoryUsage().heapUsed / 2 ** 20),
+      memory_peak_mb: Object.fromEntries(Object.entries(peak).map(([k, v]) => [k, Math.round(v / 2 ** 20)])),
     };
     return JSON.stringify(data);
   };

@@ -57,6 +57,8 @@ export interface WorkerProbe {
   window_start_mono_us: number;
   event_loop_delay_ms: { p50: number; p99: number; p999: number; max: number; mean: number };
   rss_mb_peak: number;
+  /** Peaks (MiB) of the JS heap reserved and used, and of memory outside it (probe.mjs). */
+  memory_peak_mb?: { heap_total: number; heap_used: number; external: number; array_buffers: number };
 }
 
 export function startWorker(args: {
@@ -69,7 +71,12 @@ export function startWorker(args: {
   const probeDir = resolve(`.bench/probe-${process.pid}-${Date.now()}`);
   mkdirSync(probeDir, { recursive: true });
   const cli = cliCommand();
-  const nodeArgs = ['--import', PROBE];
+  // BENCH_WORKER_NODE_ARGS: Node/V8 flags for the workers alone (an A/B of heap settings).
+  const nodeArgs = [
+    '--import',
+    PROBE,
+    ...(process.env['BENCH_WORKER_NODE_ARGS']?.split(' ').filter(Boolean) ?? []),
+  ];
   if (args.cpuProfDir) nodeArgs.push('--cpu-prof', `--cpu-prof-dir=${args.cpuProfDir}`);
   const proc = spawnLogged(
     process.execPath,
@@ -113,6 +120,7 @@ export function startWorker(args: {
             event_loop_delay_ms: WorkerProbe['event_loop_delay_ms'];
             max_rss_mb: number;
             window_start_mono_us: number;
+            memory_peak_mb?: WorkerProbe['memory_peak_mb'];
           };
           const mem = memoryMb(p);
           list.push({
@@ -120,6 +128,7 @@ export function startWorker(args: {
             window_start_mono_us: d.window_start_mono_us,
             event_loop_delay_ms: d.event_loop_delay_ms,
             rss_mb_peak: mem ? Math.round(mem.peak) : d.max_rss_mb,
+            ...(d.memory_peak_mb ? { memory_peak_mb: d.memory_peak_mb } : {}),
           });
         } catch {
           // being rewritten; skip
