@@ -32,6 +32,7 @@ import { Redis } from 'ioredis';
 import { CompressionTypes, type Kafka, type Message, type Producer } from 'kafkajs';
 import { auditObjects } from '../../workers/audit/sql.js';
 import { BackfillQueues } from '../../workers/backfill/queues.js';
+import { connectorStates } from '../../workers/connect/debezium.js';
 import { makePosition } from '../../workers/core/position.js';
 import { createDecoder } from '../../workers/decode/create.js';
 import { createSchemaRegistry } from '../../workers/decode/registry.js';
@@ -779,7 +780,7 @@ export async function runChaosScenario(o: ScenarioOptions): Promise<{ row: Chaos
       for (const [k, e] of c.last) oracle.set(k, e);
       if (c.behind.length > 0)
         problems.push(
-          `CDC: ${c.behind.length} keys whose source row the topic does not end with after 3 minutes (e.g. ${c.behind.slice(0, 5).join('; ')})`,
+          `CDC: ${c.behind.length} keys whose source row the topic does not end with after 3 minutes (e.g. ${c.behind.slice(0, 5).join('; ')}); Debezium: ${await connectorStates(env.connectUrl, connector)}, restarted by the operator ${operator?.restarts.length ?? 0} times`,
         );
     }
 

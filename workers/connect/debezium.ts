@@ -93,6 +93,24 @@ export async function registerDebezium(o: DebeziumConnectorOptions): Promise<voi
   throw new Error(`connector ${o.name} did not start within ${o.timeoutMs ?? 60000} ms`);
 }
 
+/** The connector's and its tasks' states as Connect reports them (`RUNNING`, `task 0 FAILED: …`), for messages. */
+export async function connectorStates(connectUrl: string, name: string): Promise<string> {
+  try {
+    const res = await fetch(`${connectUrl}/connectors/${name}/status`);
+    if (!res.ok) return `status HTTP ${res.status}`;
+    const s = (await res.json()) as {
+      connector?: { state: string };
+      tasks?: { id: number; state: string; trace?: string }[];
+    };
+    const tasks = (s.tasks ?? []).map(
+      (t) => `task ${t.id} ${t.state}${t.trace ? `: ${t.trace.split('\n')[0]}` : ''}`,
+    );
+    return [`connector ${s.connector?.state ?? '?'}`, ...tasks].join(', ');
+  } catch (err) {
+    return `status unreadable: ${String(err)}`;
+  }
+}
+
 /**
  * Restarts the connector's FAILED task(s) (and the connector, if it FAILED) through Connect's REST
  * API, as an operator would (Strimzi's connector auto-restart does the same): Kafka Connect itself

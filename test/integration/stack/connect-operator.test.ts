@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, test } from 'node:test';
 import { Kafka, logLevel } from 'kafkajs';
-import { restartFailedTasks, slotName } from '../../../workers/connect/debezium.js';
+import { connectorStates, restartFailedTasks, slotName } from '../../../workers/connect/debezium.js';
 import { ConnectOperator } from '../../support/connect-operator.js';
 import {
   deleteGroups,
@@ -64,6 +64,7 @@ test('a FAILED Debezium task is restarted by the operator, and a change made whi
   );
   await waitFor('the task FAILED', async () => (await taskState()) === 'FAILED', 60_000);
   await withPg((c) => c.query(`update public.${table} set name = 'while failed' where id = 1`));
+  assert.match(await connectorStates(env.connectUrl, name), /^connector RUNNING, task 0 FAILED: \S/);
 
   const said: string[] = [];
   const operator = new ConnectOperator(env.connectUrl, name, (w) => said.push(w), 500);
@@ -74,6 +75,8 @@ test('a FAILED Debezium task is restarted by the operator, and a change made whi
     operator.stop();
   }
   assert.equal(operator.restarts.length, 1, said.join('\n'));
+  assert.equal(await connectorStates(env.connectUrl, name), 'connector RUNNING, task 0 RUNNING');
+  assert.equal(await connectorStates(env.connectUrl, `${name}-none`), 'status HTTP 404');
   assert.match(said[0]!, /FAILED .*restarted through Connect's REST API/);
 
   const kafka = new Kafka({
