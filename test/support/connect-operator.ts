@@ -37,6 +37,8 @@ export class ConnectOperator {
           this.#busy = false;
         });
     }, this.everyMs);
+    // A scenario that fails before its clean-up must not be kept alive by this timer.
+    this.#timer.unref();
   }
 
   stop(): void {
