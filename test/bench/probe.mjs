@@ -24,9 +24,10 @@ if (dir) {
     peak.heap_used = Math.max(peak.heap_used, m.heapUsed);
     peak.external = Math.max(peak.external, m.external);
     peak.array_buffers = Math.max(peak.array_buffers, m.arrayBuffers);
+    return m;
   };
   const snapshot = () => {
-    sample();
+    const m = sample();
     const data = {
       pid: process.pid,
       ppid: process.ppid,
@@ -43,7 +44,7 @@ if (dir) {
         count: h.count,
       },
       max_rss_mb: Math.round(process.resourceUsage().maxRSS / 1024),
-      heap_used_mb: Math.round(process.memoryUsage().heapUsed / 2 ** 20),
+      heap_used_mb: Math.round(m.heapUsed / 2 ** 20),
       memory_peak_mb: Object.fromEntries(Object.entries(peak).map(([k, v]) => [k, Math.round(v / 2 ** 20)])),
     };
     return JSON.stringify(data);

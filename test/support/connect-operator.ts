@@ -3,9 +3,9 @@ import { restartFailedTasks } from '../../workers/connect/debezium.js';
 /**
  * What an operator of Kafka Connect does for a connector (Strimzi's auto-restart, a runbook): every
  * `everyMs`, a FAILED connector or task is restarted through the REST API, and said. Debezium
- * restarts itself after the retriable errors of its database going away, but a failure it deems
- * fatal (its database still in crash recovery when it reconnects) leaves the task FAILED, and Kafka
- * Connect never restarts it: the changes would wait forever, and a scenario would count them lost.
+ * restarts itself after the retriable errors of its database going away, but an error it does not
+ * retry leaves the task FAILED, and Kafka Connect never restarts it: the changes would wait
+ * forever, and a scenario would count them lost.
  */
 export class ConnectOperator {
   readonly restarts: string[] = [];

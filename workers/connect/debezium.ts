@@ -82,28 +82,36 @@ export async function registerDebezium(o: DebeziumConnectorOptions): Promise<voi
     throw new Error(`Kafka Connect refused connector ${o.name}: HTTP ${res.status} ${await res.text()}`);
   const end = Date.now() + (o.timeoutMs ?? 60000);
   while (Date.now() < end) {
-    const s = (await (await fetch(`${o.connectUrl}/connectors/${o.name}/status`)).json()) as {
-      tasks?: { state: string; trace?: string }[];
-    };
-    const t = s.tasks?.[0];
-    if (t?.state === 'FAILED') throw new Error(`connector ${o.name} failed: ${t.trace?.split('\n')[0]}`);
+    const s = await connectorStatus(o.connectUrl, o.name);
+    const t = typeof s === 'number' ? undefined : s.tasks?.[0];
+    if (t?.state === 'FAILED') throw new Error(`connector ${o.name} failed: ${traceHead(t.trace)}`);
     if (t?.state === 'RUNNING') return;
     await new Promise((r) => setTimeout(r, 250));
   }
   throw new Error(`connector ${o.name} did not start within ${o.timeoutMs ?? 60000} ms`);
 }
 
+/** A connector's status as Kafka Connect's REST API reports it. */
+export interface ConnectorStatus {
+  connector?: { state: string; trace?: string };
+  tasks?: { id: number; state: string; trace?: string }[];
+}
+
+/** The connector's status, or the HTTP status Connect answered instead (404: no such connector). */
+export async function connectorStatus(connectUrl: string, name: string): Promise<ConnectorStatus | number> {
+  const res = await fetch(`${connectUrl}/connectors/${name}/status`);
+  return res.ok ? ((await res.json()) as ConnectorStatus) : res.status;
+}
+
+const traceHead = (trace: string | undefined) => trace?.split('\n')[0];
+
 /** The connector's and its tasks' states as Connect reports them (`RUNNING`, `task 0 FAILED: …`), for messages. */
 export async function connectorStates(connectUrl: string, name: string): Promise<string> {
   try {
-    const res = await fetch(`${connectUrl}/connectors/${name}/status`);
-    if (!res.ok) return `status HTTP ${res.status}`;
-    const s = (await res.json()) as {
-      connector?: { state: string };
-      tasks?: { id: number; state: string; trace?: string }[];
-    };
+    const s = await connectorStatus(connectUrl, name);
+    if (typeof s === 'number') return `status HTTP ${s}`;
     const tasks = (s.tasks ?? []).map(
-      (t) => `task ${t.id} ${t.state}${t.trace ? `: ${t.trace.split('\n')[0]}` : ''}`,
+      (t) => `task ${t.id} ${t.state}${t.trace ? `: ${traceHead(t.trace)}` : ''}`,
     );
     return [`connector ${s.connector?.state ?? '?'}`, ...tasks].join(', ');
   } catch (err) {
@@ -118,20 +126,16 @@ export async function connectorStates(connectUrl: string, name: string): Promise
  * run.
  */
 export async function restartFailedTasks(connectUrl: string, name: string): Promise<string[]> {
-  const res = await fetch(`${connectUrl}/connectors/${name}/status`);
-  if (!res.ok) return [];
-  const s = (await res.json()) as {
-    connector?: { state: string; trace?: string };
-    tasks?: { id: number; state: string; trace?: string }[];
-  };
+  const s = await connectorStatus(connectUrl, name);
+  if (typeof s === 'number') return [];
   const failed = [s.connector, ...(s.tasks ?? [])].filter((t) => t?.state === 'FAILED');
   if (failed.length === 0) return [];
   const restart = await fetch(`${connectUrl}/connectors/${name}/restart?includeTasks=true&onlyFailed=true`, {
     method: 'POST',
   });
-  if (!restart.ok && restart.status !== 202)
+  if (!restart.ok)
     throw new Error(`Kafka Connect did not restart ${name}: HTTP ${restart.status} ${await restart.text()}`);
-  return failed.map((t) => t?.trace?.split('\n')[0] ?? 'FAILED (no trace)');
+  return failed.map((t) => traceHead(t?.trace) ?? 'FAILED (no trace)');
 }
 
 /** Deletes the connector; its replication slot and publication are dropped by `dropSlot`. */

@@ -1,7 +1,12 @@
 import assert from 'node:assert/strict';
 import { after, test } from 'node:test';
 import { Kafka, logLevel } from 'kafkajs';
-import { connectorStates, restartFailedTasks, slotName } from '../../../workers/connect/debezium.js';
+import {
+  connectorStates,
+  connectorStatus,
+  restartFailedTasks,
+  slotName,
+} from '../../../workers/connect/debezium.js';
 import { ConnectOperator } from '../../support/connect-operator.js';
 import {
   deleteGroups,
@@ -27,10 +32,8 @@ const topic = `${prefix}.public.${table}`;
 const group = `op-it-${id}`;
 
 async function taskState(): Promise<string | undefined> {
-  const s = (await (await fetch(`${env.connectUrl}/connectors/${name}/status`)).json()) as {
-    tasks?: { state: string }[];
-  };
-  return s.tasks?.[0]?.state;
+  const s = await connectorStatus(env.connectUrl, name);
+  return typeof s === 'number' ? undefined : s.tasks?.[0]?.state;
 }
 
 after(async () => {
