@@ -9,6 +9,7 @@ import {
   deleteGroups,
   deleteTopics,
   dropPgTables,
+  freePort,
   env as stack,
   uniqueId,
   waitFor,
@@ -216,7 +217,7 @@ test('run: exit 1 on an invalid pipeline or a terminal error at start-up; exit 2
 
 test('run: a worker logs JSON lines, serves health and metrics on --port, and exits 0 after a SIGTERM drain', async () => {
   const file = churnPipelineCopy(`cli-${id}`, { warehouse: false });
-  const port = 20000 + Math.floor(Math.random() * 20000);
+  const port = await freePort();
   const worker = startDist(['run', '--no-backfill', '--port', String(port), '--log-level', 'info', file], {
     env: e,
   });

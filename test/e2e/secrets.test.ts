@@ -11,6 +11,7 @@ import {
   deleteTopics,
   dropSnowflakeTables,
   env,
+  freePort,
   readTopic,
   testKafka,
   uniqueId,
@@ -342,7 +343,8 @@ function event(customer: number, after: Record<string, unknown>) {
 }
 
 test('a worker at debug level that scores, dead-letters (decode, features, sink) and serves /metrics prints no secret', async () => {
-  const port = 20000 + Math.floor(Math.random() * 20000);
+  // A port free a moment ago: a random one can be some client's ephemeral port (EADDRINUSE).
+  const port = await freePort();
   const worker = startDist(['run', '--no-backfill', '--log-level', 'debug', '--port', String(port), live], {
     env: cliEnv(),
     cwd,
@@ -362,7 +364,7 @@ test('a worker at debug level that scores, dead-letters (decode, features, sink)
       ],
     });
     await producer.disconnect();
-    await waitCommitted(names.GROUP, names.TOPIC, 5n, 60_000).catch((err) => {
+    await waitCommitted(names.GROUP, names.TOPIC, 5n, 120_000).catch((err) => {
       throw new Error(`${(err as Error).message}\n${worker.output().slice(-3000)}`);
     });
     const res = await fetch(`http://127.0.0.1:${port}/metrics`);
@@ -374,23 +376,30 @@ test('a worker at debug level that scores, dead-letters (decode, features, sink)
     assert.equal(code, 0, worker.output().slice(-3000));
   }
   assert.match(worker.stdout(), /"level":20/, 'debug lines were logged');
+  // A failure below names what the worker printed: a CI run once failed this test without it.
+  const tail = `\nthe worker printed:\n${worker.output().slice(-3000)}`;
   const letters = await readTopicUntil(names.DLQ, (m) => m.length >= 3);
-  assert.deepEqual(letters.map((l) => header(l, 'streamscore.error.code')).sort(), [
-    'DECODE_JSON',
-    'FEATURE_NULL',
-    'SINK_DATA',
-  ]);
+  assert.deepEqual(
+    letters.map((l) => header(l, 'streamscore.error.code')).sort(),
+    ['DECODE_JSON', 'FEATURE_NULL', 'SINK_DATA'],
+    tail,
+  );
   const rejected = letters.find((l) => header(l, 'streamscore.error.code') === 'SINK_DATA')!;
-  assert.match(header(rejected, 'streamscore.error.message'), /postgres/, 'the message names the sink');
+  assert.match(
+    header(rejected, 'streamscore.error.message'),
+    /postgres/,
+    `the message names the sink${tail}`,
+  );
   const scored = await withPg(
     async (c) => (await c.query(`select customer_id from ${names.SCORES} order by 1`)).rows,
   );
   assert.deepEqual(
     scored.map((r) => Number(r.customer_id)),
     [11, 12],
+    tail,
   );
   const out = await readTopic(names.OUTPUT);
-  assert.ok(out.length >= 3, `${out.length} output messages`);
+  assert.ok(out.length >= 3, `${out.length} output messages${tail}`);
   for (const m of [...letters, ...out]) {
     const parts = [m.key, m.value, ...Object.entries(m.headers).flatMap(([k, v]) => [Buffer.from(k), v])];
     assertNoSecret(
