@@ -4,6 +4,7 @@ import { Secret } from '../core/secret.js';
 import type { Decoder } from '../core/types.js';
 import { avroDecoderConfig } from './avro/config.js';
 import { createAvroDecoder } from './avro/decoder.js';
+import type { ClockStep } from './debezium/clock-steps.js';
 import { debeziumDecoderConfig } from './debezium/config.js';
 import { createDebeziumDecoder } from './debezium/decoder.js';
 import { jsonDecoderConfig } from './json/config.js';
@@ -25,6 +26,8 @@ export interface DecoderDeps {
   registry?: SchemaRegistryLike | undefined;
   /** Row schema (`features.input_schema`, parsed .avsc) for JSON without schemas. */
   rowSchema?: unknown;
+  /** Debezium: told when the source database's clock stepped backwards (`debezium/clock-steps.ts`). */
+  onClockStep?: ((step: ClockStep) => void) | undefined;
 }
 
 /** Builds the decoder `spec.decode` names. Throws a DECODE_CONFIG PipelineError for a bad spec. */

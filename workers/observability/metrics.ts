@@ -1,6 +1,7 @@
 import { type Counter, type Histogram, type Meter, metrics as otel } from '@opentelemetry/api';
 import { errorMessage } from '../core/errors.js';
 import type { Logger } from '../core/types.js';
+import type { ClockStep } from '../decode/debezium/clock-steps.js';
 import { type DriftMetrics, driftMetrics } from '../drift/metrics.js';
 import type { ShadowCounters } from '../rollout/shadow-runner.js';
 
@@ -18,6 +19,8 @@ export interface Metrics {
   sinkRetry(sink: string, err: unknown, attempt: number, delayMs: number): void;
   /** A batch's decoding waits for the schema registry (unreachable): retried without limit. */
   decodeRetry(err: unknown, attempt: number, delayMs: number): void;
+  /** The source database's clock stepped backwards between two changes of a partition. */
+  clockStep?(step: ClockStep): void;
   /** Model rollouts: swaps, refused versions, the shadow's comparison. */
   rollout: RolloutMetrics;
   /** Audit records appended with a write, and predictions written without one (must stay 0). */
@@ -89,6 +92,7 @@ export function createMetrics(meter: Meter, pipeline: string, logger: Logger): M
       errors.add(1, { pipeline, stage: 'sink', sink });
       logger.warn({ sink, attempt, delayMs, error: errorMessage(err) }, 'Sink write failed; retrying.');
     },
+    clockStep: clockStepReporter(meter, attrs, logger),
     decodeRetry(err, attempt, delayMs) {
       errors.add(1, { pipeline, stage: 'decode', code: 'DECODE_REGISTRY' });
       logger.warn(
@@ -96,6 +100,38 @@ export function createMetrics(meter: Meter, pipeline: string, logger: Logger): M
         'Schema registry unreachable; the batch waits and decoding is retried.',
       );
     },
+  };
+}
+
+/** Counts each clock step (`streamscore_source_clock_steps`) and logs it with what to do about it. */
+function clockStepReporter(
+  meter: Meter,
+  attrs: { pipeline: string },
+  logger: Logger,
+): (step: ClockStep) => void {
+  const steps = meter.createCounter('streamscore_source_clock_steps', {
+    description:
+      "Changes whose commit time lies more than 1 s before the previous change's of their partition while their LSN is higher: the source database's clock stepped backwards.",
+  });
+  steps.add(0, attrs); // exported from the start: an alert on its increase needs a series
+  return (s) => {
+    steps.add(1, { ...attrs, topic: s.topic, partition: String(s.partition) });
+    const iso = (us: number) => new Date(Math.floor(us / 1000)).toISOString();
+    logger.warn(
+      {
+        topic: s.topic,
+        partition: s.partition,
+        offset: s.offset,
+        lsn: String(s.lsn),
+        commit_time: iso(s.commitUs),
+        previous_lsn: String(s.previousLsn),
+        previous_commit_time: iso(s.previousCommitUs),
+        step_ms: Math.round((s.previousCommitUs - s.commitUs) / 1000),
+      },
+      "The source database's clock stepped backwards: this change's commit time lies before the previous change's though the WAL orders it after. " +
+        'Positions are commit time first, so a key changed on both sides of the step keeps its older prediction until it changes again: ' +
+        're-score the keys changed since the earlier commit time with a backfill.',
+    );
   };
 }
 

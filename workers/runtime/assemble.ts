@@ -152,7 +152,7 @@ export function assemblePipeline(args: {
   const rowSchema = inputSchema
     ? JSON.parse(readFileSync(resolve(dirname(resolve(args.file)), inputSchema), 'utf8'))
     : undefined;
-  const decoder = createDecoder(p.spec.decode, { registry, rowSchema });
+  const decoder = createDecoder(p.spec.decode, { registry, rowSchema, onClockStep: args.metrics.clockStep });
   const mapper = pipelineMapper(p, checked);
   const sinks = pipelineSinks({ ...args, model, featureNames: mapper.names, kafka });
   const dlqTopic = p.spec.errors.dead_letter_topic;

@@ -6,6 +6,7 @@ import type { Leaf } from '../logical.js';
 import { avroCodec, batchDecoder, jsonCodec, type PayloadCodec } from '../payload.js';
 import type { SchemaRegistryLike } from '../registry.js';
 import { type DecodeState, makePlaceholder, type Placeholder } from '../unavailable.js';
+import { type ClockStep, ClockStepWatch } from './clock-steps.js';
 import type { DebeziumDecoderConfig } from './config.js';
 import { envelopeToRecord, markUnavailable } from './envelope.js';
 
@@ -17,6 +18,8 @@ export interface DebeziumDecoderDeps {
    * logical types of JSON messages that come without schemas. Ignored for other messages.
    */
   rowSchema?: unknown;
+  /** Told when the source's clock stepped backwards between two changes of a partition (`clock-steps.ts`). */
+  onClockStep?: ((step: ClockStep) => void) | undefined;
 }
 
 /**
@@ -34,9 +37,10 @@ export function createDebeziumDecoder(
   const codec =
     config.encoding === 'avro' ? avroFor(deps, placeholder, state) : jsonFor(deps, placeholder, state);
   const policy = config.unavailable_value;
+  const clock = deps.onClockStep === undefined ? undefined : new ClockStepWatch(deps.onClockStep);
   return batchDecoder(
     codec,
-    (envelope, key, msg) => envelopeToRecord(envelope, key, msg, state, policy),
+    (envelope, key, msg) => envelopeToRecord(envelope, key, msg, state, policy, clock),
     () => {
       state.unavailable = false;
     },

@@ -3,6 +3,7 @@ import type { ChangeRecord, Op, RawMessage } from '../../core/types.js';
 import { decodeError } from '../failure.js';
 import { originOf, type RecordResult } from '../payload.js';
 import { type DecodeState, type Placeholder, UNAVAILABLE } from '../unavailable.js';
+import type { ClockStepWatch } from './clock-steps.js';
 import type { DebeziumDecoderConfig } from './config.js';
 
 type Row = Record<string, unknown>;
@@ -21,6 +22,7 @@ export function envelopeToRecord(
   msg: RawMessage,
   state: DecodeState,
   policy: DebeziumDecoderConfig['unavailable_value'],
+  clock?: ClockStepWatch,
 ): RecordResult {
   if (envelope === null) return 'skip';
   if (typeof envelope !== 'object' || Array.isArray(envelope)) {
@@ -80,6 +82,9 @@ export function envelopeToRecord(
     (typeof lsn === 'bigint' && lsn >= 0n)
       ? lsn
       : 0;
+  if (clock !== undefined && op !== 'r' && tiebreak !== 0) {
+    clock.observe(msg.topic, msg.partition, msg.offset, tiebreak, commitUs);
+  }
   const record: ChangeRecord = {
     op,
     root: { before, after: after ?? null, source: src, op, ts_ms: env['ts_ms'] ?? null, key },
