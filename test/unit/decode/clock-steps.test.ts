@@ -12,10 +12,11 @@ describe('ClockStepWatch', () => {
   it('reports a change whose LSN is higher but whose commit time lies more than 1 s before, once', () => {
     const steps: ClockStep[] = [];
     const w = new ClockStepWatch((s) => steps.push(s));
-    w.observe('t', 0, '1', 100, T0);
-    w.observe('t', 0, '2', 200, T0 + 5_000_000);
-    w.observe('t', 0, '3', 300, T0 + 1_000_000); // 4 s back: a step
-    w.observe('t', 0, '4', 400, T0 + 1_000_001); // after the step, time goes on from there
+    w.observe('t', 0, '1', 'crm', 100, T0);
+    w.observe('t', 0, '2', 'crm', 200, T0 + 5_000_000);
+    w.observe('t', 0, '3', 'crm', 300, T0 + 1_000_000); // 4 s back: a step
+    w.observe('t', 0, '4', 'crm', 400, T0 + 1_000_001); // after the step, time goes on from there
+    w.observe('t', 0, '5', 'billing', 50, T0 - 90_000_000); // another database: its own first mark
     assert.deepEqual(steps, [
       {
         topic: 't',
@@ -29,16 +30,20 @@ describe('ClockStepWatch', () => {
     ]);
   });
 
-  it('stays quiet for interleaved commit times, replays, lower LSNs of long transactions and other partitions', () => {
+  it('stays quiet for interleaved commit times, replays, lower LSNs of long transactions, other partitions and other databases', () => {
     const steps: ClockStep[] = [];
     const w = new ClockStepWatch((s) => steps.push(s));
-    w.observe('t', 0, '1', 100, T0 + 2_000_000);
-    w.observe('t', 0, '2', 200, T0 + 1_500_000); // 0.5 s back: commit times interleave
-    w.observe('t', 0, '3', 150, T0 - 60_000_000); // a lower LSN: a long transaction's early change
-    w.observe('t', 0, '1', 100, T0 + 2_000_000); // a replay from an earlier offset
-    w.observe('t', 1, '9', 500, T0 - 60_000_000); // another partition: its own mark
-    w.observe('u', 0, '9', 500, T0 - 60_000_000); // another topic, same partition number
-    w.observe('t', 0, '4', 10n ** 19n, T0 + 1_400_000); // an LSN beyond 2^53 (a bigint)
+    w.observe('t', 0, '1', 'crm', 100, T0 + 2_000_000);
+    w.observe('t', 0, '2', 'crm', 200, T0 + 1_500_000); // 0.5 s back: commit times interleave
+    w.observe('t', 0, '3', 'crm', 150, T0 - 60_000_000); // a lower LSN: a long transaction's early change
+    w.observe('t', 0, '1', 'crm', 100, T0 + 2_000_000); // a replay from an earlier offset
+    w.observe('t', 1, '9', 'crm', 500, T0 - 60_000_000); // another partition: its own mark
+    w.observe('u', 0, '9', 'crm', 500, T0 - 60_000_000); // another topic, same partition number
+    w.observe('t', 0, '4', 'crm', 10n ** 19n, T0 + 1_400_000); // an LSN beyond 2^53 (a bigint)
+    // Another database routed into the same partition: its LSNs are its own.
+    w.observe('t', 0, '5', 'billing', 10n ** 19n + 1n, T0 - 60_000_000);
+    w.observe('t', 0, '6', 'billing', 10n ** 19n + 2n, T0 - 59_000_000);
+    w.observe('t', 0, '7', 'crm', 10n ** 19n + 10n, T0 + 1_500_000);
     assert.deepEqual(steps, []);
   });
 });

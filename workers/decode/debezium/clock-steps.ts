@@ -10,6 +10,7 @@
  * Each step is reported once (the partition's mark moves to the new change), so the pipeline can log
  * it and count it: loud, where the guard alone would be silent.
  *
+ * Changes of several databases routed into one topic are compared per database (`source.name`).
  * Limits: a partition's mark lives in this worker's memory; a step across a restart or a partition
  * handed to another worker is not seen. Snapshot reads (`op: r`) carry the snapshot's LSN and start
  * time, not a commit's: they are not compared. Events without an LSN (other connectors) neither.
@@ -27,8 +28,12 @@ export interface ClockStep {
 }
 
 interface Mark {
+  /** The source database (Debezium's `source.name`): LSNs of two databases are not comparable. */
+  server: unknown;
   lsn: number | bigint;
   commitUs: number;
+  /** The mark of another database whose changes share the partition (a topic routed from several). */
+  other: Mark | undefined;
 }
 
 /** How far back a commit time may lie behind a lower LSN's before it counts as a step: 1 s. */
@@ -45,16 +50,27 @@ export class ClockStepWatch {
     this.#toleranceUs = toleranceUs;
   }
 
-  /** One streamed change (not a snapshot read) with its LSN and commit time, in its partition's order. */
-  observe(topic: string, partition: number, offset: string, lsn: number | bigint, commitUs: number): void {
+  /**
+   * One streamed change (not a snapshot read) of the database `server` (`source.name`), with its
+   * LSN and commit time, in its partition's order.
+   */
+  observe(
+    topic: string,
+    partition: number,
+    offset: string,
+    server: unknown,
+    lsn: number | bigint,
+    commitUs: number,
+  ): void {
     let marks = this.#marks.get(topic);
     if (marks === undefined) {
       marks = [];
       this.#marks.set(topic, marks);
     }
-    const mark = marks[partition];
+    let mark = marks[partition];
+    while (mark !== undefined && mark.server !== server) mark = mark.other;
     if (mark === undefined) {
-      marks[partition] = { lsn, commitUs };
+      marks[partition] = { server, lsn, commitUs, other: marks[partition] };
       return;
     }
     // A lower or equal LSN is a replay (a rebalance, a restart) or a change of one transaction.

@@ -83,7 +83,7 @@ export function envelopeToRecord(
       ? lsn
       : 0;
   if (clock !== undefined && op !== 'r' && tiebreak !== 0) {
-    clock.observe(msg.topic, msg.partition, msg.offset, tiebreak, commitUs);
+    clock.observe(msg.topic, msg.partition, msg.offset, src['name'], tiebreak, commitUs);
   }
   const record: ChangeRecord = {
     op,
