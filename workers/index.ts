@@ -14,8 +14,10 @@
  *
  * Only what is exported here is the package's interface; deeper paths are not exported.
  */
-// First: kafkajs' producer groups messages in one pass (core/kafkajs-grouping.ts).
+// First: kafkajs' producer groups messages in one pass (core/kafkajs-grouping.ts) and checksums
+// its record batches with a faster CRC-32C (core/kafkajs-crc32c.ts).
 import './core/kafkajs-grouping.js';
+import './core/kafkajs-crc32c.js';
 
 export type { Logger, ModelInfo } from './core/types.js';
 export type { InputRecord } from './scoring/input.js';

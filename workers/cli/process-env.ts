@@ -10,6 +10,8 @@
  */
 process.env['AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED'] ??= 'true';
 
-// kafkajs' producer, grouping a send's messages in one pass (see core/kafkajs-grouping.ts); must load
-// before kafkajs' producer does.
+// kafkajs' producer, grouping a send's messages in one pass (see core/kafkajs-grouping.ts) and
+// checksumming record batches with a faster CRC-32C (core/kafkajs-crc32c.ts); must load before
+// kafkajs' producer does.
 import '../core/kafkajs-grouping.js';
+import '../core/kafkajs-crc32c.js';

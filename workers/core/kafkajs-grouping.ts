@@ -9,7 +9,7 @@
  * If kafkajs was loaded before, or its file is not where 2.2.4 keeps it, nothing is replaced
  * (`kafkajsGroupingPatched()` says so; a test checks the CLI's path) and kafkajs' own runs.
  */
-import { createRequire } from 'node:module';
+import { replaceKafkajsModule } from './kafkajs-patch.js';
 
 interface GroupArgs {
   topic: string;
@@ -32,31 +32,12 @@ export function groupMessagesPerPartition(args: GroupArgs): Record<number, unkno
   return result;
 }
 
-const require = createRequire(import.meta.url);
-const TARGET = 'kafkajs/src/producer/groupMessagesPerPartition.js';
-const CONSUMER = 'kafkajs/src/producer/sendMessages.js';
-let patched = false;
-
-function install(): void {
-  let target: string;
-  let consumer: string;
-  try {
-    target = require.resolve(TARGET);
-    consumer = require.resolve(CONSUMER);
-  } catch {
-    return;
-  }
-  // Too late once kafkajs' producer holds its own copy.
-  if (require.cache[consumer] !== undefined) return;
-  const original = require(target) as unknown;
-  if (typeof original !== 'function' || original.length !== 1) return;
-  const entry = require.cache[target];
-  if (entry === undefined) return;
-  entry.exports = groupMessagesPerPartition;
-  patched = true;
-}
-
-install();
+const patched = replaceKafkajsModule({
+  target: 'kafkajs/src/producer/groupMessagesPerPartition.js',
+  requiredBy: 'kafkajs/src/producer/sendMessages.js',
+  arity: 1,
+  replacement: groupMessagesPerPartition,
+});
 
 /** Whether kafkajs' producer groups messages with `groupMessagesPerPartition` above. */
 export function kafkajsGroupingPatched(): boolean {

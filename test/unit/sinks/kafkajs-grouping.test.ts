@@ -33,14 +33,16 @@ describe('kafkajs grouping (core/kafkajs-grouping.ts)', () => {
   });
 
   test('the CLI’s first import puts it in place of kafkajs’ before kafkajs’ producer loads', () => {
+    // The CLI's first import, then kafkajs' producer; the module is asked only then (had the CLI
+    // not imported it, it would load now, too late to replace anything).
     const script = [
-      "const { kafkajsGroupingPatched } = await import('./workers/core/kafkajs-grouping.ts');",
       "await import('./workers/cli/process-env.ts');",
       "const { Kafka } = await import('kafkajs');",
       "const { createRequire } = await import('node:module');",
       'const req = createRequire(process.cwd() + "/x.js");',
-      "const fn = req('kafkajs/src/producer/groupMessagesPerPartition.js');",
       'new Kafka({ brokers: ["127.0.0.1:1"] }).producer();',
+      "const fn = req('kafkajs/src/producer/groupMessagesPerPartition.js');",
+      "const { kafkajsGroupingPatched } = await import('./workers/core/kafkajs-grouping.ts');",
       'console.log(JSON.stringify({ patched: kafkajsGroupingPatched(), name: fn.name }));',
     ].join('\n');
     const out = execFileSync(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], {
