@@ -14,10 +14,12 @@
  *
  * Only what is exported here is the package's interface; deeper paths are not exported.
  */
-// First: kafkajs' producer groups messages in one pass (core/kafkajs-grouping.ts) and checksums
-// its record batches with a faster CRC-32C (core/kafkajs-crc32c.ts).
+// First: kafkajs' producer groups messages in one pass (core/kafkajs-grouping.ts), checksums its
+// record batches with a faster CRC-32C (core/kafkajs-crc32c.ts) and encodes into pooled buffers
+// (core/kafkajs-encoder.ts).
 import './core/kafkajs-grouping.js';
 import './core/kafkajs-crc32c.js';
+import './core/kafkajs-encoder.js';
 
 export type { Logger, ModelInfo } from './core/types.js';
 export type { InputRecord } from './scoring/input.js';

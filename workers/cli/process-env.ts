@@ -10,8 +10,9 @@
  */
 process.env['AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED'] ??= 'true';
 
-// kafkajs' producer, grouping a send's messages in one pass (see core/kafkajs-grouping.ts) and
-// checksumming record batches with a faster CRC-32C (core/kafkajs-crc32c.ts); must load before
-// kafkajs' producer does.
+// kafkajs' producer, grouping a send's messages in one pass (see core/kafkajs-grouping.ts),
+// checksumming record batches with a faster CRC-32C (core/kafkajs-crc32c.ts) and encoding into
+// pooled buffers (core/kafkajs-encoder.ts); must load before kafkajs does.
 import '../core/kafkajs-grouping.js';
 import '../core/kafkajs-crc32c.js';
+import '../core/kafkajs-encoder.js';

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
 import { createRequire } from 'node:module';
 import { describe, test } from 'node:test';
+import { afterCliImport } from '../../support/kafkajs-patches.js';
 import { seededRandom } from '../../support/random.js';
 
 const require = createRequire(import.meta.url);
@@ -28,22 +28,14 @@ describe('kafkajs CRC-32C (core/kafkajs-crc32c.ts)', () => {
   });
 
   test('the CLI’s first import puts it in place of kafkajs’ before kafkajs’ record batch encoder loads', () => {
-    // The CLI's first import, then kafkajs and its encoder; the module is asked only then (had the
-    // CLI not imported it, it would load now, too late to replace anything).
-    const script = [
-      "await import('./workers/cli/process-env.ts');",
-      "const { Kafka } = await import('kafkajs');",
-      "const { createRequire } = await import('node:module');",
-      'const req = createRequire(process.cwd() + "/x.js");',
-      "req('kafkajs/src/protocol/recordBatch/v0/index.js');",
-      'new Kafka({ brokers: ["127.0.0.1:1"] }).producer();',
-      "const fn = req('kafkajs/src/protocol/recordBatch/crc32C/index.js');",
-      "const { kafkajsCrc32cPatched } = await import('./workers/core/kafkajs-crc32c.ts');",
-      'console.log(JSON.stringify({ patched: kafkajsCrc32cPatched(), name: fn.name }));',
-    ].join('\n');
-    const out = execFileSync(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], {
-      encoding: 'utf8',
-    });
-    assert.deepEqual(JSON.parse(out.trim().split('\n').at(-1)!), { patched: true, name: 'crc32c' });
+    assert.deepEqual(
+      afterCliImport([
+        "req('kafkajs/src/protocol/recordBatch/v0/index.js');",
+        "const fn = req('kafkajs/src/protocol/recordBatch/crc32C/index.js');",
+        "const { kafkajsCrc32cPatched } = await import('./workers/core/kafkajs-crc32c.ts');",
+        'console.log(JSON.stringify({ patched: kafkajsCrc32cPatched(), name: fn.name }));',
+      ]),
+      { patched: true, name: 'crc32c' },
+    );
   });
 });
