@@ -129,8 +129,8 @@ function clockStepReporter(
         step_ms: Math.round((s.previousCommitUs - s.commitUs) / 1000),
       },
       "The source database's clock stepped backwards: this change's commit time lies before the previous change's though the WAL orders it after. " +
-        'Positions are commit time first, so a key changed on both sides of the step keeps its older prediction until it changes again: ' +
-        're-score the keys changed since the earlier commit time with a backfill.',
+        'Positions are commit time first, so a key changed on both sides of the step keeps its older prediction until it changes again. ' +
+        "Once the source's clock is past previous_commit_time again (a backfill stamps its rows with the source's time), re-score the rows changed since then: streamscore backfill <pipeline> --since <previous_commit_time>.",
     );
   };
 }
