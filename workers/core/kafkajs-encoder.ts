@@ -8,17 +8,12 @@
  * encoder module in Node's module cache before kafkajs loads (`replaceKafkajsModule`); if it
  * cannot, kafkajs' own runs (`kafkajsEncoderPatched()` says so).
  */
-import { createRequire } from 'node:module';
 import { replaceKafkajsModule } from './kafkajs-patch.js';
-
-const require = createRequire(import.meta.url);
 
 interface EncoderClass {
   new (initialSize?: number): { buf: Buffer; offset: number };
   nextPowerOfTwo(value: number): number;
 }
-
-const TARGET = 'kafkajs/src/protocol/encoder.js';
 
 /** kafkajs' Encoder with pooled buffers (`Original`: kafkajs' class). */
 export function pooledEncoder(Original: EncoderClass): EncoderClass {
@@ -39,18 +34,12 @@ export function pooledEncoder(Original: EncoderClass): EncoderClass {
   };
 }
 
-let patched = false;
-try {
-  const Original = require(TARGET) as EncoderClass;
-  patched = replaceKafkajsModule({
-    target: TARGET,
-    requiredBy: 'kafkajs/src/index.js',
-    arity: 0,
-    replacement: pooledEncoder(Original) as unknown as (...args: never[]) => unknown,
-  });
-} catch {
-  // kafkajs' encoder is not where 2.2.4 keeps it: its own runs.
-}
+const patched = replaceKafkajsModule({
+  target: 'kafkajs/src/protocol/encoder.js',
+  requiredBy: 'kafkajs/src/index.js',
+  arity: 0,
+  replacement: { from: pooledEncoder },
+});
 
 /** Whether kafkajs encodes with the pooled encoder above. */
 export function kafkajsEncoderPatched(): boolean {
