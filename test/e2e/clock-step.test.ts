@@ -14,11 +14,11 @@ import {
 import { waitCommitted } from '../support/topics.js';
 import { churnEnv } from './backfill-support.js';
 
-// The source database's clock stepping backwards between two changes of one key makes the second
-// change's position the smaller one (positions are commit time first): the sink keeps the first
-// change's prediction. That stays a documented gap, but it must not be silent: a real worker, fed
-// two Debezium changes of one customer whose LSNs rise while the second's commit time lies 30 s
-// before the first's, logs the step and counts it in /metrics.
+// The source database's clock stepping backwards between two changes of one key would make the
+// second change's position the smaller one (positions are commit time first), and the sink would
+// keep the first change's prediction. A real worker, fed two Debezium changes of one customer whose
+// LSNs rise while the second's commit time lies 30 s before the first's, keeps the WAL's order
+// (the second change takes the first's time, and its own LSN) and logs and counts the step.
 const id = uniqueId();
 const e = churnEnv(id, { CHURN_SCORES_TABLE: `ml.clock_${id}`, CHURN_TOPIC: `clock-${id}` });
 
@@ -49,7 +49,7 @@ function change(lsn: number, tsUs: number, seats: number) {
   };
 }
 
-test('a change committed 30 s "before" the previous one while the WAL orders it after is logged and counted', async () => {
+test('a change committed 30 s "before" the previous one while the WAL orders it after wins, and is logged and counted', async () => {
   const file = churnPipelineCopy(`clock-${id}`, { warehouse: false });
   const port = await freePort();
   const worker = startDist(['run', '--no-backfill', '--port', String(port), file], { env: e });
@@ -86,8 +86,9 @@ test('a change committed 30 s "before" the previous one while the WAL orders it 
   assert.equal(warning[0]!['lsn'], '2000');
   assert.equal(warning[0]!['previous_lsn'], '1000');
   assert.equal(warning[0]!['step_ms'], 30_000);
+  assert.equal(warning[0]!['held_until'], new Date(Math.floor(now / 1000)).toISOString());
   assert.equal(warning[0]!['level'], 40);
-  // What the warning is about: the sink kept the first change (seats 2), not the second.
+  // The sink holds the second change: the first's time, the second's LSN.
   const row = await withPg(
     async (c) =>
       (
@@ -96,5 +97,5 @@ test('a change committed 30 s "before" the previous one while the WAL orders it 
         )
       ).rows[0],
   );
-  assert.equal(row?.p, `${BigInt(now) * 10n ** 20n + 1_000n}`, 'the first change’s position');
+  assert.equal(row?.p, `${BigInt(now) * 10n ** 20n + 2_000n}`, 'the second change’s position');
 });

@@ -127,10 +127,12 @@ function clockStepReporter(
         previous_lsn: String(s.previousLsn),
         previous_commit_time: iso(s.previousCommitUs),
         step_ms: Math.round((s.previousCommitUs - s.commitUs) / 1000),
+        held_until: iso(s.heldUs),
       },
       "The source database's clock stepped backwards: this change's commit time lies before the previous change's though the WAL orders it after. " +
-        'Positions are commit time first, so a key changed on both sides of the step keeps its older prediction until it changes again. ' +
-        "Once the source's clock is past previous_commit_time again (a backfill stamps its rows with the source's time), re-score the rows changed since then: streamscore backfill <pipeline> --since <previous_commit_time>.",
+        "This worker keeps the WAL's order: the partition's new changes take the time held (held_until) until the source's clock passes it. " +
+        'If this partition restarts or moves to another worker before then, its changes take their own times again and lose to the rows written meanwhile (the order guard keeps the greater position) until they change again: ' +
+        "once the source's clock is past held_until (a backfill stamps its rows with the source's time), re-score the rows changed since the step: streamscore backfill <pipeline> --since <commit_time>.",
     );
   };
 }

@@ -18,7 +18,10 @@ export interface DebeziumDecoderDeps {
    * logical types of JSON messages that come without schemas. Ignored for other messages.
    */
   rowSchema?: unknown;
-  /** Told when the source's clock stepped backwards between two changes of a partition (`clock-steps.ts`). */
+  /**
+   * Told when the source's clock stepped backwards between two changes of a partition. With or
+   * without it, positions keep the partition's commit order (`clock-steps.ts`).
+   */
   onClockStep?: ((step: ClockStep) => void) | undefined;
 }
 
@@ -37,7 +40,7 @@ export function createDebeziumDecoder(
   const codec =
     config.encoding === 'avro' ? avroFor(deps, placeholder, state) : jsonFor(deps, placeholder, state);
   const policy = config.unavailable_value;
-  const clock = deps.onClockStep === undefined ? undefined : new ClockStepWatch(deps.onClockStep);
+  const clock = new ClockStepWatch(deps.onClockStep);
   return batchDecoder(
     codec,
     (envelope, key, msg) => envelopeToRecord(envelope, key, msg, state, policy, clock),

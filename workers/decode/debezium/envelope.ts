@@ -14,7 +14,8 @@ const ROW_OPS: Record<string, Op | undefined> = { c: 'c', u: 'u', d: 'd', r: 'r'
 /**
  * Turns a decoded Debezium envelope (logical types already converted) into a ChangeRecord:
  * checks its shape, resolves unavailable (unchanged TOASTed) values by the configured policy,
- * and computes the ordering position from the source block (commit µs, then LSN).
+ * and computes the ordering position from the source block (commit µs, then LSN; with `clock`, a
+ * streamed change's time held in its partition's commit order: clock-steps.ts).
  */
 export function envelopeToRecord(
   envelope: unknown,
@@ -82,13 +83,15 @@ export function envelopeToRecord(
     (typeof lsn === 'bigint' && lsn >= 0n)
       ? lsn
       : 0;
-  if (clock !== undefined && op !== 'r' && tiebreak !== 0) {
-    clock.observe(msg.topic, msg.partition, msg.offset, src['name'], tiebreak, commitUs);
-  }
+  // In a partition's order, a new change's time is no earlier than any before it (clock-steps.ts).
+  const positionUs =
+    clock !== undefined && op !== 'r' && tiebreak !== 0
+      ? clock.observe(msg.topic, msg.partition, msg.offset, src['name'], tiebreak, commitUs)
+      : commitUs;
   const record: ChangeRecord = {
     op,
     root: { before, after: after ?? null, source: src, op, ts_ms: env['ts_ms'] ?? null, key },
-    position: makePosition(commitUs, tiebreak),
+    position: makePosition(positionUs, tiebreak),
     sourceTsMs: tsMs,
     origin: originOf(msg),
   };
