@@ -21,13 +21,40 @@ import { churnEnv } from './backfill-support.js';
 // (the second change takes the first's time, and its own LSN) and logs and counts the step.
 const id = uniqueId();
 const e = churnEnv(id, { CHURN_SCORES_TABLE: `ml.clock_${id}`, CHURN_TOPIC: `clock-${id}` });
+// The restart case: its own table, topic and group.
+const rid = `${id}r`;
+const r = churnEnv(rid, { CHURN_SCORES_TABLE: `ml.clock_${rid}`, CHURN_TOPIC: `clock-${rid}` });
 
 before(() => assertDistFresh());
 after(async () => {
-  await dropPgTables(e['CHURN_SCORES_TABLE']!);
-  await deleteTopics([e['CHURN_TOPIC']!, e['CHURN_OUTPUT_TOPIC']!, e['CHURN_DLQ']!]);
-  await deleteGroups([e['CHURN_GROUP']!]);
+  await dropPgTables(e['CHURN_SCORES_TABLE']!, r['CHURN_SCORES_TABLE']!);
+  await deleteTopics([
+    ...[e, r].flatMap((x) => [x['CHURN_TOPIC']!, x['CHURN_OUTPUT_TOPIC']!, x['CHURN_DLQ']!]),
+  ]);
+  await deleteGroups([e['CHURN_GROUP']!, r['CHURN_GROUP']!]);
 });
+
+/** The worker's /metrics has a line matching `re` (the clock lines shown if not). */
+async function assertMetric(port: number, re: RegExp): Promise<void> {
+  const metrics = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+  const clock = metrics.split('\n').filter((l) => l.includes('clock'));
+  assert.match(metrics, re, clock.join('\n'));
+}
+
+/** The JSON log lines of `stdout` whose text includes `text`. */
+function logLines(stdout: string, text: string): Record<string, unknown>[] {
+  return stdout
+    .split('\n')
+    .filter((l) => l.includes(text))
+    .map((l) => JSON.parse(l) as Record<string, unknown>);
+}
+
+async function send(env: Record<string, string>, messages: { key: string; value: string }[]) {
+  const producer = testKafka().producer();
+  await producer.connect();
+  await producer.send({ topic: env['CHURN_TOPIC']!, messages });
+  await producer.disconnect();
+}
 
 function change(lsn: number, tsUs: number, seats: number) {
   return {
@@ -55,33 +82,15 @@ test('a change committed 30 s "before" the previous one while the WAL orders it 
   const worker = startDist(['run', '--no-backfill', '--port', String(port), file], { env: e });
   const now = Date.now() * 1000;
   try {
-    const producer = testKafka().producer();
-    await producer.connect();
-    await producer.send({
-      topic: e['CHURN_TOPIC']!,
-      messages: [change(1_000, now, 2), change(2_000, now - 30_000_000, 3)],
-    });
-    await producer.disconnect();
+    await send(e, [change(1_000, now, 2), change(2_000, now - 30_000_000, 3)]);
     await waitCommitted(e['CHURN_GROUP']!, e['CHURN_TOPIC']!, 2n, 120_000).catch((err) => {
       throw new Error(`${(err as Error).message}\n${worker.output().slice(-3000)}`);
     });
-    const metrics = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
-    assert.match(
-      metrics,
-      /streamscore_source_clock_steps(_total)?\{[^}]*partition="\d+"[^}]*\} 1\b/,
-      metrics
-        .split('\n')
-        .filter((l) => l.includes('clock'))
-        .join('\n'),
-    );
+    await assertMetric(port, /streamscore_source_clock_steps(_total)?\{[^}]*partition="\d+"[^}]*\} 1\b/);
   } finally {
     assert.equal(await worker.stop('SIGTERM'), 0, worker.output().slice(-3000));
   }
-  const warning = worker
-    .stdout()
-    .split('\n')
-    .filter((l) => l.includes('clock stepped backwards'))
-    .map((l) => JSON.parse(l) as Record<string, unknown>);
+  const warning = logLines(worker.stdout(), 'clock stepped backwards');
   assert.equal(warning.length, 1, worker.output().slice(-3000));
   assert.equal(warning[0]!['lsn'], '2000');
   assert.equal(warning[0]!['previous_lsn'], '1000');
@@ -98,4 +107,48 @@ test('a change committed 30 s "before" the previous one while the WAL orders it 
       ).rows[0],
   );
   assert.equal(row?.p, `${BigInt(now) * 10n ** 20n + 2_000n}`, 'the second change’s position');
+});
+
+test('after a restart between the two changes (the time held is lost), the sink reports the discarded change', async () => {
+  const file = churnPipelineCopy(`clock-${rid}`, { warehouse: false });
+  const now = Date.now() * 1000;
+  // The first worker writes the first change, then stops: the time it held goes with it.
+  const first = startDist(['run', '--no-backfill', file], { env: r });
+  try {
+    await send(r, [change(1_000, now, 2)]);
+    await waitCommitted(r['CHURN_GROUP']!, r['CHURN_TOPIC']!, 1n, 120_000).catch((err) => {
+      throw new Error(`${(err as Error).message}\n${first.output().slice(-3000)}`);
+    });
+  } finally {
+    assert.equal(await first.stop('SIGTERM'), 0, first.output().slice(-3000));
+  }
+  const port = await freePort();
+  const second = startDist(['run', '--no-backfill', '--port', String(port), file], { env: r });
+  try {
+    await send(r, [change(2_000, now - 30_000_000, 3)]);
+    await waitCommitted(r['CHURN_GROUP']!, r['CHURN_TOPIC']!, 2n, 120_000).catch((err) => {
+      throw new Error(`${(err as Error).message}\n${second.output().slice(-3000)}`);
+    });
+    await assertMetric(
+      port,
+      /streamscore_order_guard_clock_losses(_total)?\{[^}]*sink="postgres:[^"]+"[^}]*\} 1\b/,
+    );
+  } finally {
+    assert.equal(await second.stop('SIGTERM'), 0, second.output().slice(-3000));
+  }
+  const errors = logLines(second.stdout(), 'discarded by the order guard');
+  assert.equal(errors.length, 1, second.output().slice(-3000));
+  const lost = (errors[0]!['first'] as Record<string, unknown>[])[0]!;
+  assert.deepEqual([lost['key'], lost['lsn'], lost['stored_lsn']], ['7', '2000', '1000']);
+  assert.equal(errors[0]!['level'], 50);
+  // The documented gap: the first change's prediction stays.
+  const row = await withPg(
+    async (c) =>
+      (
+        await c.query(
+          `select source_position::text as p from ${r['CHURN_SCORES_TABLE']} where customer_id = 7`,
+        )
+      ).rows[0],
+  );
+  assert.equal(row?.p, `${BigInt(now) * 10n ** 20n + 1_000n}`, 'the first change’s position');
 });

@@ -21,6 +21,8 @@ export interface Metrics {
   decodeRetry(err: unknown, attempt: number, delayMs: number): void;
   /** The source database's clock stepped backwards between two changes of a partition. */
   clockStep?(step: ClockStep): void;
+  /** Changes a sink's order guard discarded though the WAL orders them after the stored row (the sink logs them). */
+  clockLosses?(sink: string, count: number): void;
   /** Model rollouts: swaps, refused versions, the shadow's comparison. */
   rollout: RolloutMetrics;
   /** Audit records appended with a write, and predictions written without one (must stay 0). */
@@ -93,6 +95,7 @@ export function createMetrics(meter: Meter, pipeline: string, logger: Logger): M
       logger.warn({ sink, attempt, delayMs, error: errorMessage(err) }, 'Sink write failed; retrying.');
     },
     clockStep: clockStepReporter(meter, attrs, logger),
+    clockLosses: clockLossCounter(meter, attrs),
     decodeRetry(err, attempt, delayMs) {
       errors.add(1, { pipeline, stage: 'decode', code: 'DECODE_REGISTRY' });
       logger.warn(
@@ -135,6 +138,16 @@ function clockStepReporter(
         "once the source's clock is past held_until (a backfill stamps its rows with the source's time), re-score the rows changed since the step: streamscore backfill <pipeline> --since <commit_time>.",
     );
   };
+}
+
+/** Counts `streamscore_order_guard_clock_losses` per sink (the sink logs each write's losses). */
+function clockLossCounter(meter: Meter, attrs: { pipeline: string }): (sink: string, count: number) => void {
+  const losses = meter.createCounter('streamscore_order_guard_clock_losses', {
+    description:
+      "Changes a sink's order guard discarded though their LSN is above the stored row's: the source's clock stepped backwards across a restart or rebalance of the partition's worker.",
+  });
+  losses.add(0, attrs); // exported from the start: an alert on its increase needs a series
+  return (sink, count) => losses.add(count, { ...attrs, sink });
 }
 
 function sourceMetrics(meter: Meter, attrs: { pipeline: string }): SourceMetrics {

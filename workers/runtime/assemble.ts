@@ -105,9 +105,15 @@ export function pipelineSinks(args: {
     (audited, written) => metrics.audit(audited, written),
     (rate) => metrics.overrideRate(rate),
   );
-  return createSinks(p.spec.sinks, { pipeline: p.metadata.name, schema, kafka, logger, audit }).map((s) =>
-    s.capabilities.mergesWrites ? s : new CoalescingSink(s),
-  );
+  const onClockLosses = (sink: string, count: number) => metrics.clockLosses?.(sink, count);
+  return createSinks(p.spec.sinks, {
+    pipeline: p.metadata.name,
+    schema,
+    kafka,
+    logger,
+    audit,
+    onClockLosses,
+  }).map((s) => (s.capabilities.mergesWrites ? s : new CoalescingSink(s)));
 }
 
 /**

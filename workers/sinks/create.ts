@@ -24,6 +24,8 @@ export interface SinkDeps {
   logger: Logger;
   /** The pipeline's audit log, kept by its first postgres sink. */
   audit?: PostgresAuditOptions | undefined;
+  /** Told, by sink name, of changes a Postgres sink's guard discarded though the WAL orders them after (clock-losses.ts). */
+  onClockLosses?: ((sink: string, count: number) => void) | undefined;
 }
 
 function fail(deps: SinkDeps, index: number, code: string, message: string): PipelineError {
@@ -58,6 +60,10 @@ export function createSink(entry: SinkEntry, deps: SinkDeps, index = 0): Sink {
       ownsKnex: true,
       logger: deps.logger,
       audit: deps.audit,
+      onClockLosses:
+        deps.onClockLosses === undefined
+          ? undefined
+          : (losses) => deps.onClockLosses?.(`postgres:${entry.postgres!.table}`, losses.length),
     });
   }
   if (entry.kafka) {

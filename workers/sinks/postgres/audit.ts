@@ -148,8 +148,8 @@ export class PostgresAudit {
     return st;
   }
 
-  /** Runs a wrapped upsert and reports what it wrote. */
-  async run(db: Knex | Knex.Transaction, st: Statement): Promise<void> {
+  /** Runs a wrapped upsert and reports what it wrote; returns the prediction rows written. */
+  async run(db: Knex | Knex.Transaction, st: Statement): Promise<number> {
     let res: { rows: { audited: string | number; written: string | number }[] };
     try {
       res = await this.statements.run(db, st, true);
@@ -169,6 +169,7 @@ export class PostgresAudit {
       );
     }
     this.opts.onWritten?.(audited, written);
+    return written;
   }
 
   close(): void {

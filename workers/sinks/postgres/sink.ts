@@ -11,6 +11,7 @@ import { quoteIdent } from '../shared/identifiers.js';
 import { latestPerKey, splitDeletes } from '../shared/latest.js';
 import { columnArrays } from '../shared/values.js';
 import { PostgresAudit, type PostgresAuditOptions } from './audit.js';
+import { type ClockLoss, clockLosses, clockLossStatement } from './clock-losses.js';
 import type { PostgresSinkConfig } from './config.js';
 import { copyFromStdin, copyTextChunks } from './copy.js';
 import { toPipelineError } from './errors.js';
@@ -42,6 +43,8 @@ export interface PostgresSinkOptions {
   ownsKnex?: boolean;
   /** Keep the pipeline's audit log beside this table (spec.audit). */
   audit?: PostgresAuditOptions | undefined;
+  /** Told of changes the order guard discarded though the WAL orders them after the stored row (logged here too). */
+  onClockLosses?: ((losses: readonly ClockLoss[]) => void) | undefined;
 }
 
 /** Postgres' limit on bind parameters in one statement. */
@@ -76,9 +79,11 @@ export class PostgresSink implements Sink {
   private readonly stage: string;
   private readonly audit: PostgresAudit | undefined;
   private readonly statements: StatementRunner;
+  private readonly onClockLosses: PostgresSinkOptions['onClockLosses'];
 
   constructor(opts: PostgresSinkOptions) {
     this.config = opts.config;
+    this.onClockLosses = opts.onClockLosses;
     this.pipeline = opts.pipeline;
     this.logger = opts.logger;
     this.db = opts.knex;
@@ -137,17 +142,18 @@ export class PostgresSink implements Sink {
     const deletes = plan.onDelete === 'ignore' ? [] : allDeletes;
     if (upserts.length === 0 && deletes.length === 0) return;
     const path = this.bulkPath(upserts.length);
+    let written = 0;
     try {
       if (!plan.tombstone && deletes.length === 0 && path === 'unnest') {
         // One statement is atomic by itself: no BEGIN/COMMIT round trips.
-        await this.runUpsert(this.db, this.unnestUpsert(batch, upserts), batch, upserts);
-        return;
+        written = await this.runUpsert(this.db, this.unnestUpsert(batch, upserts), batch, upserts);
+      } else {
+        await this.db.transaction(async (trx) => {
+          if (plan.tombstone) await this.run(trx, lockStatement(plan, deletes.length > 0));
+          if (deletes.length > 0) await this.writeDeletes(trx, batch, deletes);
+          if (upserts.length > 0) written = await this.writeUpserts(trx, batch, upserts, path);
+        });
       }
-      await this.db.transaction(async (trx) => {
-        if (plan.tombstone) await this.run(trx, lockStatement(plan, deletes.length > 0));
-        if (deletes.length > 0) await this.writeDeletes(trx, batch, deletes);
-        if (upserts.length > 0) await this.writeUpserts(trx, batch, upserts, path);
-      });
     } catch (err) {
       throw toPipelineError(err, {
         table: this.config.table,
@@ -156,6 +162,57 @@ export class PostgresSink implements Sink {
         position: `positions ${minMax(batch.rows)}`,
       });
     }
+    // Some upserts were discarded as older (replays, mostly): were any newer by the WAL?
+    if (written < upserts.length) await this.checkClockLosses(batch, upserts);
+  }
+
+  /**
+   * Finds upserts the guard discarded whose LSN is above the stored row's while their commit time
+   * lies before it (clock-losses.ts): logged as errors and reported. A failure to look is logged,
+   * never fails the write (it is written).
+   */
+  private async checkClockLosses(batch: PredictionBatch, rows: readonly PredictionRow[]): Promise<void> {
+    let losses: ClockLoss[];
+    try {
+      const res = await this.statements.run<{ rows: { i: number; stored: string }[] }>(
+        this.db,
+        clockLossStatement(this.plan, batch, rows),
+        true,
+      );
+      losses = clockLosses(rows, res.rows);
+    } catch (err) {
+      this.logger.warn(
+        {
+          sink: this.name,
+          table: this.config.table,
+          error: err instanceof Error ? err.message : String(err),
+        },
+        'Could not check the discarded rows for a source clock step.',
+      );
+      return;
+    }
+    if (losses.length === 0) return;
+    const shift = 10n ** 20n;
+    const iso = (p: bigint) => new Date(Number(p / shift / 1000n)).toISOString();
+    this.logger.error(
+      {
+        sink: this.name,
+        table: this.config.table,
+        count: losses.length,
+        first: losses.slice(0, 5).map((l) => ({
+          key: String(l.key),
+          lsn: String(l.position % shift),
+          commit_time: iso(l.position),
+          stored_lsn: String(l.stored % shift),
+          stored_time: iso(l.stored),
+        })),
+      },
+      'Changes discarded by the order guard though the WAL orders them after the stored rows: the source ' +
+        "database's clock stepped backwards, across a restart or rebalance of the partition's worker. Their keys " +
+        "keep older predictions until they change again: once the source's clock is past stored_time, re-score " +
+        'them: streamscore backfill <pipeline> --since <commit_time>.',
+    );
+    this.onClockLosses?.(losses);
   }
 
   /** The bulk path for a write of `rows` upserts (`auto` picks by size). */
@@ -179,14 +236,15 @@ export class PostgresSink implements Sink {
     st: Statement,
     batch: PredictionBatch,
     rows: readonly PredictionRow[],
-  ): Promise<void> {
-    if (this.audit) await this.audit.run(db, this.audit.wrap(st, batch, rows));
-    else await this.run(db, st);
+  ): Promise<number> {
+    if (this.audit) return await this.audit.run(db, this.audit.wrap(st, batch, rows));
+    return await this.run(db, st);
   }
 
-  /** Runs a statement of a fixed shape (prepared unless `prepared_statements: false`). */
-  private async run(db: Knex | Knex.Transaction, st: Statement): Promise<void> {
-    await this.statements.run(db, st, true);
+  /** Runs a statement of a fixed shape (prepared unless `prepared_statements: false`); the rows it wrote. */
+  private async run(db: Knex | Knex.Transaction, st: Statement): Promise<number> {
+    const res = await this.statements.run<{ rowCount?: number | null }>(db, st, true);
+    return res.rowCount ?? 0;
   }
 
   async close(): Promise<void> {
@@ -209,11 +267,8 @@ export class PostgresSink implements Sink {
     batch: PredictionBatch,
     rows: PredictionRow[],
     path: BulkPath,
-  ): Promise<void> {
-    if (path === 'unnest') {
-      await this.runUpsert(trx, this.unnestUpsert(batch, rows), batch, rows);
-      return;
-    }
+  ): Promise<number> {
+    if (path === 'unnest') return await this.runUpsert(trx, this.unnestUpsert(batch, rows), batch, rows);
     const cols = this.plan.columns;
     const arrays = columnArrays(cols, batch, rows);
     switch (path) {
@@ -222,16 +277,18 @@ export class PostgresSink implements Sink {
           1,
           Math.min(this.config.max_rows_per_statement, Math.floor(MAX_PARAMS / cols.length)),
         );
+        let written = 0;
         for (let from = 0; from < rows.length; from += step) {
           const to = Math.min(rows.length, from + step);
           // One text per row count: not prepared.
-          await this.statements.run(
+          const res = await this.statements.run<{ rowCount?: number | null }>(
             trx,
             upsertStatement(this.plan, valuesSource(cols, arrays, from, to)),
             false,
           );
+          written += res.rowCount ?? 0;
         }
-        return;
+        return written;
       }
       case 'copy': {
         // The session's staging table is (re)declared in every transaction: it costs nothing
@@ -246,8 +303,12 @@ export class PostgresSink implements Sink {
           rows.length,
         );
         await copyFromStdin(conn, `COPY pg_temp.${quoteIdent(this.stage)} (${names}) FROM STDIN`, chunks);
-        await this.runUpsert(trx, upsertStatement(this.plan, stageSource(this.stage, cols)), batch, rows);
-        return;
+        return await this.runUpsert(
+          trx,
+          upsertStatement(this.plan, stageSource(this.stage, cols)),
+          batch,
+          rows,
+        );
       }
     }
   }
