@@ -87,6 +87,23 @@ test('a FAILED Debezium task is restarted by the operator, and a change made whi
     clientId: group,
     logLevel: logLevel.NOTHING,
   });
+  // Debezium creates the topic with its first record: it may not be served yet (subscribing to a
+  // topic the broker does not host fails at once with UNKNOWN_TOPIC_OR_PARTITION).
+  const admin = kafka.admin();
+  await admin.connect();
+  try {
+    await waitFor(
+      `topic ${topic} served`,
+      async () => {
+        if (!(await admin.listTopics()).includes(topic)) return false;
+        const [meta] = (await admin.fetchTopicMetadata({ topics: [topic] })).topics;
+        return (meta?.partitions.length ?? 0) > 0 && meta!.partitions.every((p) => p.leader >= 0);
+      },
+      90_000,
+    );
+  } finally {
+    await admin.disconnect();
+  }
   const consumer = kafka.consumer({ groupId: group });
   await consumer.connect();
   const names: string[] = [];
