@@ -49,6 +49,14 @@ function logLines(stdout: string, text: string): Record<string, unknown>[] {
     .map((l) => JSON.parse(l) as Record<string, unknown>);
 }
 
+/** Customer 7's row in the scores table: its position as text. */
+function storedRow(table: string): Promise<{ p: string } | undefined> {
+  return withPg(
+    async (c) =>
+      (await c.query(`select source_position::text as p from ${table} where customer_id = 7`)).rows[0],
+  );
+}
+
 async function send(env: Record<string, string>, messages: { key: string; value: string }[]) {
   const producer = testKafka().producer();
   await producer.connect();
@@ -98,14 +106,7 @@ test('a change committed 30 s "before" the previous one while the WAL orders it 
   assert.equal(warning[0]!['held_until'], new Date(Math.floor(now / 1000)).toISOString());
   assert.equal(warning[0]!['level'], 40);
   // The sink holds the second change: the first's time, the second's LSN.
-  const row = await withPg(
-    async (c) =>
-      (
-        await c.query(
-          `select source_position::text as p from ${e['CHURN_SCORES_TABLE']} where customer_id = 7`,
-        )
-      ).rows[0],
-  );
+  const row = await storedRow(e['CHURN_SCORES_TABLE']!);
   assert.equal(row?.p, `${BigInt(now) * 10n ** 20n + 2_000n}`, 'the second change’s position');
 });
 
@@ -142,13 +143,6 @@ test('after a restart between the two changes (the time held is lost), the sink 
   assert.deepEqual([lost['key'], lost['lsn'], lost['stored_lsn']], ['7', '2000', '1000']);
   assert.equal(errors[0]!['level'], 50);
   // The documented gap: the first change's prediction stays.
-  const row = await withPg(
-    async (c) =>
-      (
-        await c.query(
-          `select source_position::text as p from ${r['CHURN_SCORES_TABLE']} where customer_id = 7`,
-        )
-      ).rows[0],
-  );
+  const row = await storedRow(r['CHURN_SCORES_TABLE']!);
   assert.equal(row?.p, `${BigInt(now) * 10n ** 20n + 1_000n}`, 'the first change’s position');
 });

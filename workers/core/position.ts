@@ -1,4 +1,6 @@
-const SHIFT = 10n ** 20n;
+/** What the commit time is multiplied by: the tiebreak is the position's low 20 decimal digits. */
+export const POSITION_SHIFT = 10n ** 20n;
+const SHIFT = POSITION_SHIFT;
 
 /**
  * Ordering position: `commit time in µs × 10^20 + tiebreak`. Fits NUMERIC(38,0) in Postgres and
@@ -12,4 +14,9 @@ export function makePosition(commitTimeUs: bigint | number, tiebreak: bigint | n
 
 export function positionTimeUs(position: bigint): bigint {
   return position / SHIFT;
+}
+
+/** The position's tiebreak: the LSN of a Debezium change, the offset of a plain record, 0 for a backfill. */
+export function positionTiebreak(position: bigint): bigint {
+  return position % SHIFT;
 }

@@ -60,10 +60,7 @@ export function createSink(entry: SinkEntry, deps: SinkDeps, index = 0): Sink {
       ownsKnex: true,
       logger: deps.logger,
       audit: deps.audit,
-      onClockLosses:
-        deps.onClockLosses === undefined
-          ? undefined
-          : (losses) => deps.onClockLosses?.(`postgres:${entry.postgres!.table}`, losses.length),
+      onClockLosses: clockLossCounter(deps.onClockLosses, `postgres:${entry.postgres.table}`),
     });
   }
   if (entry.kafka) {
@@ -105,6 +102,14 @@ export function createSink(entry: SinkEntry, deps: SinkDeps, index = 0): Sink {
     'SINK_NOT_IMPLEMENTED',
     `expected a sink type of postgres, snowflake or kafka, got '${types[0]}' (not implemented)`,
   );
+}
+
+/** The sink's clock losses as a count for `report` (by sink name), when there is one. */
+function clockLossCounter(
+  report: SinkDeps['onClockLosses'],
+  sink: string,
+): ((losses: readonly unknown[]) => void) | undefined {
+  return report === undefined ? undefined : (losses) => report(sink, losses.length);
 }
 
 /** Builds every sink of `spec.sinks`, in order. */

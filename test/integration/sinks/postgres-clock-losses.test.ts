@@ -6,8 +6,7 @@
  * backfill rows (LSN 0) and equal positions are not losses. On the real Postgres, every write path.
  */
 import assert from 'node:assert/strict';
-import { after, before, describe, it } from 'node:test';
-import type { Knex } from 'knex';
+import { after, describe, it } from 'node:test';
 import type { AuditContext } from '../../../workers/audit/record.js';
 import { Secret } from '../../../workers/core/secret.js';
 import type { PredictionSchema } from '../../../workers/core/types.js';
@@ -15,19 +14,13 @@ import { createPostgresKnex } from '../../../workers/sinks/postgres/client.js';
 import type { ClockLoss } from '../../../workers/sinks/postgres/clock-losses.js';
 import type { PostgresSinkConfig } from '../../../workers/sinks/postgres/config.js';
 import { PostgresSink } from '../../../workers/sinks/postgres/sink.js';
+import { withPg } from '../../support/stack.js';
 import { batch, compositeSchema, pgConfig, pos, row, schema } from '../../unit/sinks/fixtures.js';
 import { DATABASE_URL, unique } from './env.js';
 
 const SCHEMA = unique('clockloss');
-let admin: Knex;
 
-before(async () => {
-  admin = createPostgresKnex({ url: new Secret(DATABASE_URL), pool_size: 2 });
-});
-after(async () => {
-  await admin.raw(`DROP SCHEMA IF EXISTS "${SCHEMA}" CASCADE`);
-  await admin.destroy();
-});
+after(() => withPg((c) => c.query(`DROP SCHEMA IF EXISTS "${SCHEMA}" CASCADE`)));
 
 const auditContext: AuditContext = {
   pipeline: 'test-pipeline',

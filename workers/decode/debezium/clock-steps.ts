@@ -87,13 +87,10 @@ export class ClockStepWatch {
       marks[partition] = { server, lsn, commitUs, heldUs: commitUs, other: marks[partition] };
       return commitUs;
     }
+    if (commitUs > mark.heldUs) mark.heldUs = commitUs;
     // A lower or equal LSN is a replay (a rebalance, a restart) or a change of one transaction:
     // its own time (a replay must not outrank what it was given the first time).
-    if (lsn <= mark.lsn) {
-      if (commitUs > mark.heldUs) mark.heldUs = commitUs;
-      return commitUs;
-    }
-    if (commitUs > mark.heldUs) mark.heldUs = commitUs;
+    if (lsn <= mark.lsn) return commitUs;
     if (this.#report !== undefined && commitUs < mark.commitUs - this.#toleranceUs) {
       this.#report({
         topic,

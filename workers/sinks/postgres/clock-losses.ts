@@ -1,3 +1,4 @@
+import { POSITION_SHIFT, positionTiebreak, positionTimeUs } from '../../core/position.js';
 import type { PredictionBatch, PredictionRow } from '../../core/types.js';
 import { quoteIdent } from '../shared/identifiers.js';
 import { pgCast } from '../shared/sql-types.js';
@@ -38,7 +39,7 @@ export function clockLossStatement(
   const cols = keys.map((_, i) => `k${i}`);
   const params = keys.map((k) => `?::${pgCast(k.type)}[]`).join(', ');
   const match = keys.map((k, i) => `t.${quoteIdent(k.name)} = a.k${i}`).join(' AND ');
-  const shift = '100000000000000000000';
+  const shift = POSITION_SHIFT.toString();
   const sql =
     `SELECT a.i::int AS i, t.${pos}::text AS stored FROM unnest(${params}, ?::numeric[]) WITH ORDINALITY AS a(${cols.join(', ')}, p, i) ` +
     `JOIN ${plan.quoted} AS t ON ${match} ` +
@@ -62,3 +63,27 @@ export function clockLosses(
     return { key: row.key, position: row.position, stored: BigInt(f.stored) };
   });
 }
+
+/** What the sink logs of a write's losses: their count and the first five (key, LSNs, times). */
+export function clockLossFields(losses: readonly ClockLoss[]): {
+  count: number;
+  first: Record<string, string>[];
+} {
+  const iso = (p: bigint) => new Date(Number(positionTimeUs(p) / 1000n)).toISOString();
+  return {
+    count: losses.length,
+    first: losses.slice(0, 5).map((l) => ({
+      key: String(l.key),
+      lsn: String(positionTiebreak(l.position)),
+      commit_time: iso(l.position),
+      stored_lsn: String(positionTiebreak(l.stored)),
+      stored_time: iso(l.stored),
+    })),
+  };
+}
+
+export const CLOCK_LOSS_MESSAGE =
+  'Changes discarded by the order guard though the WAL orders them after the stored rows (their LSN, or Kafka offset ' +
+  "for plain topics, is higher): the source's clock stepped backwards, across a restart or rebalance of the partition's worker. Their keys " +
+  "keep older predictions until they change again: once the source's clock is past stored_time, re-score " +
+  'them: streamscore backfill <pipeline> --since <commit_time>.';

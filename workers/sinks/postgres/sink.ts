@@ -11,7 +11,13 @@ import { quoteIdent } from '../shared/identifiers.js';
 import { latestPerKey, splitDeletes } from '../shared/latest.js';
 import { columnArrays } from '../shared/values.js';
 import { PostgresAudit, type PostgresAuditOptions } from './audit.js';
-import { type ClockLoss, clockLosses, clockLossStatement } from './clock-losses.js';
+import {
+  CLOCK_LOSS_MESSAGE,
+  type ClockLoss,
+  clockLosses,
+  clockLossFields,
+  clockLossStatement,
+} from './clock-losses.js';
 import type { PostgresSinkConfig } from './config.js';
 import { copyFromStdin, copyTextChunks } from './copy.js';
 import { toPipelineError } from './errors.js';
@@ -192,25 +198,9 @@ export class PostgresSink implements Sink {
       return;
     }
     if (losses.length === 0) return;
-    const shift = 10n ** 20n;
-    const iso = (p: bigint) => new Date(Number(p / shift / 1000n)).toISOString();
     this.logger.error(
-      {
-        sink: this.name,
-        table: this.config.table,
-        count: losses.length,
-        first: losses.slice(0, 5).map((l) => ({
-          key: String(l.key),
-          lsn: String(l.position % shift),
-          commit_time: iso(l.position),
-          stored_lsn: String(l.stored % shift),
-          stored_time: iso(l.stored),
-        })),
-      },
-      'Changes discarded by the order guard though the WAL orders them after the stored rows: the source ' +
-        "database's clock stepped backwards, across a restart or rebalance of the partition's worker. Their keys " +
-        "keep older predictions until they change again: once the source's clock is past stored_time, re-score " +
-        'them: streamscore backfill <pipeline> --since <commit_time>.',
+      { sink: this.name, table: this.config.table, ...clockLossFields(losses) },
+      CLOCK_LOSS_MESSAGE,
     );
     this.onClockLosses?.(losses);
   }
