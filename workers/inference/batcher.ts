@@ -1,9 +1,10 @@
 /**
  * Micro-batching: callers hand in chunks of rows (a fetch's records, a backfill page) and the
- * batcher cuts them into batches of at most `maxSize` rows, runs one batch at a time, and resolves
- * each caller once every row it added has been through a run. A batch starts when it is full, or
- * when its first row has waited `maxWaitMs`; while a run is in flight the next batch keeps filling
- * (up to `maxSize`), so batches grow under load and latency stays bounded when idle.
+ * batcher cuts them into batches of at most `maxSize` rows, runs up to `maxInFlight` batches at a
+ * time (one by default), and resolves each caller once every row it added has been through a run.
+ * A batch starts when it is full, or when its first row has waited `maxWaitMs`; while the runs in
+ * flight hold every slot, the next batch keeps filling (up to `maxSize`), so batches grow under load
+ * and latency stays bounded when idle. Batches start in the order they were cut.
  *
  * One promise per `add`, never per row. A failed run rejects every caller with rows in that batch.
  * The batcher never copies rows: `run` receives slices of the callers' chunks.
@@ -43,7 +44,9 @@ export interface MicroBatcherOptions<C, P> {
   /** Longest the first row of a batch waits for the batch to fill (>= 0). */
   maxWaitMs: number;
   clock?: Clock;
-  /** Run one batch: its slices in order, `rows` in total. Called at most once at a time. */
+  /** Runs in flight at once (>= 1; default 1). */
+  maxInFlight?: number;
+  /** Run one batch: its slices in order, `rows` in total. Called at most `maxInFlight` times at once. */
   run(slices: readonly ChunkSlice<C>[], rows: number): Promise<P>;
 }
 
@@ -85,7 +88,9 @@ export class MicroBatcher<C, P> {
   readonly #sealed: Batch<C, P>[] = [];
   #open: Batch<C, P> | null = null;
   #timer: unknown = null;
-  #running = false;
+  readonly #maxInFlight: number;
+  /** Runs in flight. */
+  #running = 0;
   #closed = false;
   #idle: (() => void)[] = [];
 
@@ -94,6 +99,10 @@ export class MicroBatcher<C, P> {
       throw new RangeError(`maxSize must be an integer >= 1, got ${options.maxSize}`);
     }
     if (!(options.maxWaitMs >= 0)) throw new RangeError(`maxWaitMs must be >= 0, got ${options.maxWaitMs}`);
+    const inFlight = options.maxInFlight ?? 1;
+    if (!Number.isInteger(inFlight) || inFlight < 1)
+      throw new RangeError(`maxInFlight must be an integer >= 1, got ${inFlight}`);
+    this.#maxInFlight = inFlight;
     this.maxSize = options.maxSize;
     this.maxWaitMs = options.maxWaitMs;
     this.#clock = options.clock ?? systemClock();
@@ -106,7 +115,7 @@ export class MicroBatcher<C, P> {
   }
 
   get running(): boolean {
-    return this.#running;
+    return this.#running > 0;
   }
 
   /**
@@ -174,18 +183,21 @@ export class MicroBatcher<C, P> {
   }
 
   #isIdle(): boolean {
-    return !this.#running && this.#sealed.length === 0 && this.#open === null;
+    return this.#running === 0 && this.#sealed.length === 0 && this.#open === null;
   }
 
   #pump(): void {
-    if (this.#running) return;
-    if (this.#sealed.length === 0 && this.#open?.due === true) this.#seal();
-    const batch = this.#sealed.shift();
-    if (batch === undefined) {
-      if (this.#isIdle()) for (const resolve of this.#idle.splice(0)) resolve();
-      return;
+    while (this.#running < this.#maxInFlight) {
+      if (this.#sealed.length === 0 && this.#open?.due === true) this.#seal();
+      const batch = this.#sealed.shift();
+      if (batch === undefined) break;
+      this.#start(batch);
     }
-    this.#running = true;
+    if (this.#isIdle()) for (const resolve of this.#idle.splice(0)) resolve();
+  }
+
+  #start(batch: Batch<C, P>): void {
+    this.#running++;
     let run: Promise<P>;
     try {
       run = this.#run(
@@ -220,7 +232,7 @@ export class MicroBatcher<C, P> {
   }
 
   #done(): void {
-    this.#running = false;
+    this.#running--;
     this.#pump();
   }
 }

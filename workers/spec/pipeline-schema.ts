@@ -167,7 +167,11 @@ const modelSection = z
     threads: positiveInt().default(1).describe('onnxruntime intra-op threads per session.'),
     batch: z
       .strictObject({
-        max_size: positiveInt().default(512).describe('Largest micro-batch.'),
+        max_size: positiveInt()
+          .default(512)
+          .describe(
+            "Largest micro-batch: rows per inference call. A worker starts up to 4 calls without waiting for the one before (a full batch never waits behind a running one), so under load a fetch's rows are scored in one turn of the event loop.",
+          ),
         max_wait_ms: nonNegativeInt().default(20).describe('Longest a record waits for its batch to fill.'),
       })
       .prefault({})

@@ -2,7 +2,11 @@ import assert from 'node:assert/strict';
 import { after, describe, test } from 'node:test';
 import { BatcherClosedError, type ChunkSlice, MicroBatcher } from '../../../workers/inference/batcher.js';
 import { OnnxModel } from '../../../workers/inference/model.js';
-import { ModelBatcher, type ScoringModel } from '../../../workers/inference/model-batcher.js';
+import {
+  MODEL_RUNS_IN_FLIGHT,
+  ModelBatcher,
+  type ScoringModel,
+} from '../../../workers/inference/model-batcher.js';
 import type { Predictions } from '../../../workers/inference/outputs.js';
 import { ModelRegistry } from '../../../workers/inference/session.js';
 import { FakeClock, flatten, golden, modelPath, settle } from './helpers.js';
@@ -15,13 +19,14 @@ interface Call {
 }
 
 /** A batcher over named chunks whose runs the test settles by hand. */
-function harness(maxSize: number, maxWaitMs: number) {
+function harness(maxSize: number, maxWaitMs: number, maxInFlight?: number) {
   const clock = new FakeClock();
   const calls: Call[] = [];
   const batcher = new MicroBatcher<string, string>({
     maxSize,
     maxWaitMs,
     clock,
+    ...(maxInFlight === undefined ? {} : { maxInFlight }),
     run: (slices, rows) =>
       new Promise<string>((resolve, reject) => {
         calls.push({ slices, rows, resolve, reject });
@@ -119,6 +124,43 @@ describe('MicroBatcher', () => {
     calls[0]!.resolve('a');
     await settle();
     assert.equal(shape(calls[1]), 'B[0+2] C[0+3]');
+  });
+
+  test('with maxInFlight, full batches start together, in order; a due batch takes a free slot', async () => {
+    const { clock, calls, batcher } = harness(4, 10, 3);
+    const a = track(batcher.add('A', 10));
+    await settle();
+    assert.deepEqual(calls.map(shape), ['A[0+4]', 'A[4+4]'], 'both full batches at once');
+    clock.advance(10); // the 2-row remainder is due: the third slot is free
+    await settle();
+    assert.equal(shape(calls[2]), 'A[8+2]');
+    track(batcher.add('B', 1));
+    clock.advance(10); // B is due, but every slot is taken: it waits, and keeps filling
+    track(batcher.add('C', 2));
+    await settle();
+    assert.equal(calls.length, 3);
+    calls[1]!.resolve('r2');
+    await settle();
+    assert.equal(shape(calls[3]), 'B[0+1] C[0+2]');
+    assert.equal(a.state, 'pending', 'A waits for every one of its runs');
+    calls[2]!.resolve('r3');
+    calls[0]!.resolve('r1');
+    await settle();
+    assert.deepEqual(a.value, [
+      { result: 'r1', offset: 0, count: 4 },
+      { result: 'r2', offset: 0, count: 4 },
+      { result: 'r3', offset: 0, count: 2 },
+    ]);
+    const flushed = track(batcher.flush());
+    await settle();
+    assert.equal(flushed.state, 'pending', 'flush waits for the run still in flight');
+    calls[3]!.resolve('r4');
+    await settle();
+    assert.equal(flushed.state, 'resolved');
+    assert.throws(
+      () => new MicroBatcher({ maxSize: 1, maxWaitMs: 0, maxInFlight: 0, run: async () => '' }),
+      /maxInFlight must be an integer >= 1, got 0/,
+    );
   });
 
   test('a failed run rejects every caller in that batch; later batches still run', async () => {
@@ -220,6 +262,24 @@ describe('ModelBatcher', () => {
     assert.deepEqual(parts[0]!['label'], (whole.columns['label'] as number[]).slice(0, 5));
     assert.deepEqual(parts[1]!['score'], (whole.columns['score'] as Float32Array).slice(5, 14));
     assert.deepEqual(parts[2]!['label'], (whole.columns['label'] as number[]).slice(14, 20));
+  });
+
+  test('a model batcher starts several inference calls without waiting for the first', async () => {
+    const pending: (() => void)[] = [];
+    const fake: ScoringModel = {
+      width: 1,
+      outputFields: ['x'],
+      predict: (features, rows) =>
+        new Promise((resolve) => {
+          pending.push(() => resolve({ size: rows, columns: { x: features.slice(0, rows) } }));
+        }),
+    };
+    const batcher = new ModelBatcher(fake, { maxSize: 2, maxWaitMs: 5, clock: new FakeClock() });
+    const p = batcher.add(Float32Array.of(1, 2, 3, 4, 5, 6, 7, 8), 8);
+    await settle();
+    assert.equal(pending.length, MODEL_RUNS_IN_FLIGHT, 'runs in flight together');
+    for (const r of pending) r();
+    assert.deepEqual((await p).columns['x'], Float32Array.of(1, 2, 3, 4, 5, 6, 7, 8));
   });
 
   test('batches are gathered into one buffer per run; a single whole chunk is not copied', async () => {
