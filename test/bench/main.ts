@@ -52,6 +52,7 @@ const { values: args } = parseArgs({
     only: { type: 'string' },
     cleanup: { type: 'boolean', default: false },
     events: { type: 'string' },
+    'latency-max': { type: 'string' },
   },
 });
 
@@ -375,7 +376,12 @@ async function main(): Promise<void> {
           pipeline: LOW_LATENCY_PIPELINE,
         }),
       );
-      const maxRate = ok(max)?.events_per_s ?? null;
+      // `--latency-max N`: the levels are shares of N rather than of this run's measured maximum,
+      // so that A/B runs offer the same rates (a higher maximum would otherwise load them more).
+      const fixed = args['latency-max'] === undefined ? undefined : Number(args['latency-max']);
+      if (fixed !== undefined && !(fixed > 0))
+        throw new Error(`--latency-max: expected a positive rate, got ${args['latency-max']}`);
+      const maxRate = fixed ?? ok(max)?.events_per_s ?? null;
       out['low_latency_max'] = max;
       if (maxRate !== null) {
         latency = await attempt('latency', () =>
