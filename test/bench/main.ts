@@ -56,6 +56,17 @@ const { values: args } = parseArgs({
   },
 });
 
+/**
+ * `--latency-max N`: the latency levels are shares of N rather than of the run's measured maximum,
+ * so that A/B runs offer the same rates (a higher maximum would otherwise load them more). Checked
+ * before anything runs.
+ */
+const LATENCY_MAX = args['latency-max'] === undefined ? undefined : Number(args['latency-max']);
+if (LATENCY_MAX !== undefined && !(LATENCY_MAX > 0)) {
+  console.error(`bench: --latency-max: expected a positive rate in events/s, got ${args['latency-max']}`);
+  process.exit(2);
+}
+
 const quick = args.quick || args.tiny;
 const SIZES = args.tiny
   ? {
@@ -376,12 +387,7 @@ async function main(): Promise<void> {
           pipeline: LOW_LATENCY_PIPELINE,
         }),
       );
-      // `--latency-max N`: the levels are shares of N rather than of this run's measured maximum,
-      // so that A/B runs offer the same rates (a higher maximum would otherwise load them more).
-      const fixed = args['latency-max'] === undefined ? undefined : Number(args['latency-max']);
-      if (fixed !== undefined && !(fixed > 0))
-        throw new Error(`--latency-max: expected a positive rate, got ${args['latency-max']}`);
-      const maxRate = fixed ?? ok(max)?.events_per_s ?? null;
+      const maxRate = LATENCY_MAX ?? ok(max)?.events_per_s ?? null;
       out['low_latency_max'] = max;
       if (maxRate !== null) {
         latency = await attempt('latency', () =>

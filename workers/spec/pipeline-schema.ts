@@ -170,7 +170,7 @@ const modelSection = z
         max_size: positiveInt()
           .default(512)
           .describe(
-            "Largest micro-batch: rows per inference call. A worker starts up to 4 calls without waiting for the one before (a full batch never waits behind a running one), so under load a fetch's rows are scored in one turn of the event loop.",
+            'Largest micro-batch: rows per inference call. A worker starts up to 4 calls without waiting for the one before (further full batches wait for a free slot), so under load the batches of a fetch are scored in one turn of the event loop rather than one turn each.',
           ),
         max_wait_ms: nonNegativeInt().default(20).describe('Longest a record waits for its batch to fill.'),
       })
